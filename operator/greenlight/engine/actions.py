@@ -1,0 +1,85 @@
+"""What the engine asks the shell to do. Each action is idempotent when applied twice."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Literal
+
+from greenlight.api import release as api
+
+
+@dataclasses.dataclass(frozen=True)
+class CreateDeployment:
+    name: str
+    template_hash: str
+    revision: int
+    color: api.Color
+    replicas: int
+    template: dict[str, Any]
+    """The effective pod template, labels included."""
+    user_template: dict[str, Any]
+    """The template as the user wrote it: what undo writes back."""
+
+
+@dataclasses.dataclass(frozen=True)
+class ScaleDeployment:
+    name: str
+    replicas: int
+
+
+@dataclasses.dataclass(frozen=True)
+class LabelDeployment:
+    """Refresh a Deployment's colour and revision (metadata only: no new pods)."""
+
+    name: str
+    color: api.Color
+    revision: int
+
+
+@dataclasses.dataclass(frozen=True)
+class DeleteDeployment:
+    name: str
+
+
+@dataclasses.dataclass(frozen=True)
+class ApplyService:
+    """Create the Service (owned by the Release) or point an existing one's selector."""
+
+    role: Literal["live", "preview"]
+    name: str
+    selector: dict[str, str]
+    ports: tuple[api.ServicePort, ...]
+    type: str = "ClusterIP"
+    create: bool = False
+
+
+@dataclasses.dataclass(frozen=True)
+class RestoreTemplate:
+    """Undo: write the user template stored on this Deployment back into spec.template."""
+
+    deployment: str
+    revision: int
+
+
+@dataclasses.dataclass(frozen=True)
+class ClearCommands:
+    keys: tuple[str, ...]
+
+
+@dataclasses.dataclass(frozen=True)
+class RecordEvent:
+    reason: str
+    message: str
+    type: Literal["Normal", "Warning"] = "Normal"
+
+
+Action = (
+    CreateDeployment
+    | ScaleDeployment
+    | LabelDeployment
+    | DeleteDeployment
+    | ApplyService
+    | RestoreTemplate
+    | ClearCommands
+    | RecordEvent
+)

@@ -1,0 +1,62 @@
+"""Names, labels and the template hash: how a revision is identified in the cluster."""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+from typing import Any
+
+from greenlight.api import release as api
+
+LABEL_RELEASE = "greenlight.dev/release"
+LABEL_HASH = "greenlight.dev/template-hash"
+LABEL_COLOR = "greenlight.dev/color"
+LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
+MANAGER = "greenlight"
+ANNOTATION_REVISION = "greenlight.dev/revision"
+ANNOTATION_TEMPLATE = "greenlight.dev/template"
+
+# Commands given with plain kubectl; the operator consumes and clears them.
+COMMAND_PROMOTE = "greenlight.dev/promote"
+COMMAND_ABORT = "greenlight.dev/abort"
+COMMAND_RETRY = "greenlight.dev/retry"
+COMMAND_UNDO = "greenlight.dev/undo"
+COMMANDS = (COMMAND_PROMOTE, COMMAND_ABORT, COMMAND_RETRY, COMMAND_UNDO)
+
+
+def user_template(spec: api.ReleaseSpec) -> dict[str, Any]:
+    """The pod template as the user wrote it (what undo writes back)."""
+    return spec.template.model_dump(by_alias=True, exclude_none=True, mode="json")
+
+
+def effective_template(spec: api.ReleaseSpec) -> dict[str, Any]:
+    """The user's template with the health check injected where a container has no probe."""
+    template = copy.deepcopy(user_template(spec))
+    check = spec.health_check
+    if check is not None and not check.disabled:
+        for container in template["spec"]["containers"]:
+            container.setdefault("readinessProbe", check.probe())
+    return template
+
+
+def template_hash(template: dict[str, Any]) -> str:
+    canonical = json.dumps(template, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()[:10]
+
+
+def deployment_name(release: str, template_hash: str) -> str:
+    return f"{release}-{template_hash}"
+
+
+def pod_labels(release: str, template_hash: str) -> dict[str, str]:
+    """The labels that select one revision's pods."""
+    return {LABEL_RELEASE: release, LABEL_HASH: template_hash}
+
+
+def images(template: dict[str, Any]) -> list[str]:
+    return [str(c.get("image", "")) for c in template["spec"]["containers"]]
+
+
+def other_color(color: api.Color | None) -> api.Color:
+    return "green" if color == "blue" else "blue"

@@ -1,0 +1,71 @@
+"""What one reconcile observed: a Release, its Deployments and its Services, at one instant."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+from typing import Any
+
+from greenlight.api import release as api
+
+
+@dataclasses.dataclass(frozen=True)
+class DeploymentView:
+    """A trimmed Deployment: only what decisions need (kept small: it lives in an index)."""
+
+    name: str
+    template_hash: str
+    revision: int | None = None
+    color: api.Color | None = None
+    spec_replicas: int = 0
+    generation: int = 1
+    observed_generation: int = 0
+    replicas: int = 0
+    updated_replicas: int = 0
+    ready_replicas: int = 0
+    available_replicas: int = 0
+
+    def fully_available(self, want: int) -> bool:
+        """Every desired pod of this revision is up to date and available, and no other is."""
+        return (
+            self.observed_generation >= self.generation
+            and self.spec_replicas == want
+            and self.replicas == want
+            and self.updated_replicas == want
+            and self.available_replicas == want
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class ServiceView:
+    name: str
+    selector: dict[str, str]
+    owned: bool
+    """Created by this Release (owner reference to it); otherwise adopted or foreign."""
+    ports: tuple[dict[str, Any], ...] = ()
+
+
+@dataclasses.dataclass(frozen=True)
+class ReleaseView:
+    name: str
+    namespace: str
+    uid: str
+    generation: int
+    spec: api.ReleaseSpec
+    status: api.ReleaseStatus
+    annotations: dict[str, str] = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass(frozen=True)
+class Snapshot:
+    release: ReleaseView
+    deployments: tuple[DeploymentView, ...]
+    live_service: ServiceView | None
+    preview_service: ServiceView | None
+    now: datetime.datetime
+
+    def deployment(self, template_hash: str | None) -> DeploymentView | None:
+        for d in self.deployments:
+            if d.template_hash == template_hash:
+                return d
+        return None

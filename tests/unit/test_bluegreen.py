@@ -1,0 +1,291 @@
+"""Blue-green transitions, state in / actions out."""
+
+from __future__ import annotations
+
+from greenlight.engine import actions as act
+from greenlight.engine import naming
+
+from .world import World, hash_of, spec
+
+
+def released(image: str = "app:1", **kw: object) -> World:
+    """A Release whose first revision is live and healthy."""
+    w = World(spec(image, **kw))  # type: ignore[arg-type]
+    w.reconcile()
+    w.settle()
+    w.reconcile()
+    assert w.status.phase == "Healthy"
+    return w
+
+
+def test_first_release_creates_deployment_and_fills_live_service_directly() -> None:
+    w = World(spec("app:1"))
+    p = w.reconcile()
+    creates = [a for a in p.actions if isinstance(a, act.CreateDeployment)]
+    assert [(c.revision, c.color, c.replicas) for c in creates] == [(1, "blue", 3)]
+    h = hash_of(w.spec)
+    assert w.live_selector() == naming.pod_labels("web", h)
+    assert w.status.phase == "Progressing"
+    assert "FirstRelease" in w.events()
+    w.settle()
+    w.reconcile()
+    assert w.status.phase == "Healthy"
+    assert w.status.live_revision == 1 and w.status.live_color == "blue"
+    assert w.status.history[0].promoted_at is not None
+
+
+def test_health_check_becomes_the_readiness_probe_of_containers_without_one() -> None:
+    w = World(spec("app:1"))
+    create = next(a for a in w.reconcile().actions if isinstance(a, act.CreateDeployment))
+    container = create.template["spec"]["containers"][0]
+    assert container["readinessProbe"] == {"httpGet": {"path": "/healthz", "port": 8080}}
+    assert create.template["metadata"]["labels"][naming.LABEL_HASH] == create.template_hash
+    assert "readinessProbe" not in create.user_template["spec"]["containers"][0]
+
+
+def test_flip_waits_for_every_green_pod() -> None:
+    w = released("app:1")
+    blue = hash_of(w.spec)
+    w.set_spec(spec("app:2"))
+    green = hash_of(w.spec)
+    p = w.reconcile()
+    create = next(a for a in p.actions if isinstance(a, act.CreateDeployment))
+    assert (create.revision, create.color) == (2, "green")
+    assert w.live_hash() == blue
+    assert w.services["web-preview"].selector[naming.LABEL_HASH] == green
+    w.settle(create.name, available=2)
+    w.reconcile()
+    assert w.live_hash() == blue, "2 of 3 ready: no flip"
+    assert w.status.phase == "Progressing"
+    w.settle(create.name)
+    p = w.reconcile()
+    assert w.live_hash() == green
+    assert w.status.phase == "Healthy"
+    assert (w.status.live_revision, w.status.live_color) == (2, "green")
+    assert "Promoted" in w.events()
+    # blue stays warm: not scaled down in the flip
+    assert w.by_hash(blue).spec_replicas == 3
+
+
+def test_old_slot_stays_warm_then_scales_to_zero_at_its_due_time() -> None:
+    w = released("app:1", scale_down_delay=30)
+    blue = hash_of(w.spec)
+    w.set_spec(spec("app:2", scale_down_delay=30))
+    w.reconcile()
+    w.settle()
+    p = w.reconcile()
+    assert p.requeue_after == 30
+    w.tick(29)
+    w.reconcile()
+    assert w.by_hash(blue).spec_replicas == 3
+    w.tick(1)
+    p = w.reconcile()
+    assert w.by_hash(blue).spec_replicas == 0
+    assert p.requeue_after is None
+    entry = next(e for e in w.status.history if e.template_hash == blue)
+    assert entry.outcome == "Retired" and entry.retired_at is not None
+
+
+def test_manual_promotion_pauses_until_promoted() -> None:
+    w = released("app:1", auto_promote=False)
+    blue = hash_of(w.spec)
+    w.set_spec(spec("app:2", auto_promote=False))
+    w.reconcile()
+    w.settle()
+    w.reconcile()
+    assert w.status.phase == "Paused"
+    assert w.live_hash() == blue
+    w.annotations[naming.COMMAND_PROMOTE] = "true"
+    w.reconcile()
+    assert naming.COMMAND_PROMOTE not in w.annotations, "commands are consumed"
+    assert w.live_hash() == hash_of(w.spec)
+    assert w.status.phase == "Healthy"
+
+
+def test_promote_after_seconds_flips_at_exactly_the_due_time() -> None:
+    w = released("app:1", promote_after=20)
+    w.set_spec(spec("app:2", promote_after=20))
+    w.reconcile()
+    w.settle()
+    p = w.reconcile()
+    assert p.requeue_after == 20
+    w.tick(19.9)
+    w.reconcile()
+    assert w.live_hash() != hash_of(w.spec)
+    w.tick(0.1)
+    w.reconcile()
+    assert w.live_hash() == hash_of(w.spec)
+
+
+def test_deadline_aborts_candidate_and_keeps_blue_live_without_retrying() -> None:
+    w = released("app:1", deadline=60)
+    blue = hash_of(w.spec)
+    w.set_spec(spec("app:2", deadline=60))
+    green = hash_of(w.spec)
+    p = w.reconcile()
+    assert p.requeue_after == 60
+    w.settle(available=1)
+    w.tick(60)
+    w.reconcile()
+    assert w.live_hash() == blue
+    assert w.status.phase == "Degraded"
+    assert w.by_hash(green).spec_replicas == 0
+    entry = next(e for e in w.status.history if e.template_hash == green)
+    assert entry.outcome == "Aborted"
+    assert entry.reason is not None and entry.reason.startswith("ProgressDeadlineExceeded")
+    assert "Aborted" in w.events()
+    # not retried on later reconciles
+    w.tick(600)
+    p = w.reconcile()
+    assert not [a for a in p.actions if isinstance(a, act.ScaleDeployment) and a.replicas]
+    assert w.status.phase == "Degraded"
+    # retry brings it back
+    w.annotations[naming.COMMAND_RETRY] = "true"
+    w.reconcile()
+    assert w.by_hash(green).spec_replicas == 3
+    assert w.status.phase == "Progressing"
+
+
+def test_abort_command_scales_candidate_down_and_never_changes_live() -> None:
+    w = released("app:1")
+    blue = hash_of(w.spec)
+    w.set_spec(spec("app:2"))
+    w.reconcile()
+    w.annotations[naming.COMMAND_ABORT] = "true"
+    w.reconcile()
+    assert w.status.phase == "Aborted"
+    assert w.live_hash() == blue
+    assert w.by_hash(hash_of(w.spec)).spec_replicas == 0
+    w.settle()
+    w.reconcile()
+    assert w.live_hash() == blue, "an aborted revision never goes live, even when ready"
+
+
+def test_new_spec_mid_release_supersedes_the_candidate() -> None:
+    w = released("app:1")
+    w.set_spec(spec("app:2"))
+    w.reconcile()
+    two = hash_of(w.spec)
+    w.set_spec(spec("app:3"))
+    w.reconcile()
+    three = hash_of(w.spec)
+    assert w.by_hash(two).spec_replicas == 0
+    assert w.status.candidate_hash == three and w.status.candidate_revision == 3
+    assert next(e for e in w.status.history if e.template_hash == two).outcome == "Superseded"
+    assert w.services["web-preview"].selector[naming.LABEL_HASH] == three
+
+
+def test_replica_change_mid_release_resizes_candidate_not_live() -> None:
+    w = released("app:1")
+    blue = hash_of(w.spec)
+    w.set_spec(spec("app:2"))
+    w.reconcile()
+    w.set_spec(spec("app:2", replicas=5))
+    w.reconcile()
+    assert w.by_hash(hash_of(w.spec)).spec_replicas == 5
+    assert w.by_hash(blue).spec_replicas == 3
+    w.settle()
+    w.reconcile()
+    assert w.live_hash() == hash_of(w.spec)
+
+
+def test_undo_to_warm_revision_flips_without_new_pods() -> None:
+    w = released("app:1")
+    blue = hash_of(w.spec)
+    w.set_spec(spec("app:2"))
+    w.reconcile()
+    w.settle()
+    w.reconcile()
+    w.annotations[naming.COMMAND_UNDO] = ""
+    p = w.reconcile()
+    assert [a for a in p.actions if isinstance(a, act.RestoreTemplate)]
+    assert hash_of(w.spec) == blue, "undo writes the old template back into the spec"
+    p = w.reconcile()
+    assert not [a for a in p.actions if isinstance(a, act.CreateDeployment | act.ScaleDeployment)
+                and getattr(a, "replicas", 0)]
+    assert w.live_hash() == blue
+    assert w.status.live_revision == 3, "undo releases the old template as a new revision"
+
+
+def test_undo_to_cold_revision_scales_it_up_first() -> None:
+    w = released("app:1", scale_down_delay=0)
+    blue = hash_of(w.spec)
+    w.set_spec(spec("app:2", scale_down_delay=0))
+    w.reconcile()
+    w.settle()
+    w.reconcile()
+    w.reconcile()
+    assert w.by_hash(blue).spec_replicas == 0
+    w.annotations[naming.COMMAND_UNDO] = "1"
+    w.reconcile()
+    w.reconcile()
+    assert w.by_hash(blue).spec_replicas == 3
+    assert w.live_hash() != blue, "cold: wait for its pods"
+    w.settle()
+    w.reconcile()
+    assert w.live_hash() == blue
+
+
+def test_undo_to_unknown_revision_is_a_warning_and_changes_nothing() -> None:
+    w = released("app:1")
+    w.annotations[naming.COMMAND_UNDO] = "7"
+    p = w.reconcile()
+    warning = next(a for a in p.actions if isinstance(a, act.RecordEvent))
+    assert warning.type == "Warning" and "revision 7 is not in the history" in warning.message
+    assert not [a for a in p.actions if isinstance(a, act.RestoreTemplate)]
+
+
+def test_history_and_deployments_are_bounded_by_revision_history_limit() -> None:
+    w = released("app:0", history_limit=2, scale_down_delay=0)
+    for i in range(1, 6):
+        w.set_spec(spec(f"app:{i}", history_limit=2, scale_down_delay=0))
+        w.reconcile()
+        w.settle()
+        w.reconcile()
+        w.reconcile()
+    assert len(w.deployments) == 3, "live + 2 old"
+    assert [e.revision for e in w.status.history] == [4, 5, 6]
+
+
+def test_foreign_service_is_never_taken_over() -> None:
+    from greenlight.engine import snapshot
+
+    w = World(spec("app:1"))
+    w.services["web"] = snapshot.ServiceView("web", {"app": "legacy"}, owned=False)
+    p = w.reconcile()
+    assert [a for a in p.actions if not isinstance(a, act.RecordEvent)] == []
+    assert w.status.phase == "Degraded"
+    assert "spec.service.adopt" in w.status.message
+
+
+def test_adopted_service_keeps_its_traffic_until_the_first_revision_is_available() -> None:
+    from greenlight.engine import snapshot
+
+    w = World(spec("app:1", adopt=True))
+    w.services["web"] = snapshot.ServiceView("web", {"app": "legacy"}, owned=False)
+    w.reconcile()
+    assert w.live_selector() == {"app": "legacy"}
+    w.settle()
+    w.reconcile()
+    assert w.live_hash() == hash_of(w.spec)
+    assert w.status.phase == "Healthy"
+
+
+def test_lost_status_write_after_flip_is_recovered_from_the_service() -> None:
+    w = released("app:1")
+    w.set_spec(spec("app:2"))
+    w.reconcile()
+    w.settle()
+    before = w.status
+    w.reconcile()  # flips
+    w.status = before  # the status patch was lost (operator killed)
+    w.reconcile()
+    assert w.status.live_hash == hash_of(w.spec)
+    assert w.status.phase == "Healthy"
+
+
+def test_steady_state_is_a_fixed_point() -> None:
+    w = released("app:1")
+    p = w.reconcile()
+    assert [a for a in p.actions] == []
+    assert w.reconcile().status == w.status

@@ -1,0 +1,172 @@
+"""A tiny in-memory cluster for engine tests: it applies the engine's actions the way the
+Kubernetes API would and lets a test decide how many pods are available. Not a mock of the
+API: the engine never sees it, only the snapshots it produces."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+from typing import Any
+
+from greenlight.api import release as api
+from greenlight.engine import actions as act
+from greenlight.engine import naming, plan, snapshot
+
+T0 = datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)
+
+
+def spec(
+    image: str = "app:1",
+    replicas: int = 3,
+    *,
+    auto_promote: bool = True,
+    promote_after: int = 0,
+    scale_down_delay: int = 30,
+    deadline: int = 600,
+    history_limit: int = 10,
+    preview: bool = True,
+    paused: bool = False,
+    adopt: bool = False,
+) -> api.ReleaseSpec:
+    body: dict[str, Any] = {
+        "replicas": replicas,
+        "template": {
+            "metadata": {"labels": {"app": "web"}},
+            "spec": {"containers": [{"name": "web", "image": image}]},
+        },
+        "healthCheck": {"httpGet": {"path": "/healthz", "port": 8080}},
+        "service": {"name": "web", "ports": [{"port": 80, "targetPort": 8080}], "adopt": adopt},
+        "strategy": {
+            "blueGreen": {
+                "autoPromote": auto_promote,
+                "promoteAfterSeconds": promote_after,
+                "scaleDownDelaySeconds": scale_down_delay,
+            }
+        },
+        "progressDeadlineSeconds": deadline,
+        "revisionHistoryLimit": history_limit,
+        "paused": paused,
+    }
+    if preview:
+        body["previewService"] = {"name": "web-preview"}
+    return api.ReleaseSpec.model_validate(body)
+
+
+def hash_of(s: api.ReleaseSpec) -> str:
+    return naming.template_hash(naming.effective_template(s))
+
+
+@dataclasses.dataclass
+class World:
+    spec: api.ReleaseSpec
+    now: datetime.datetime = T0
+    status: api.ReleaseStatus = dataclasses.field(default_factory=api.ReleaseStatus)
+    annotations: dict[str, str] = dataclasses.field(default_factory=dict)
+    deployments: dict[str, snapshot.DeploymentView] = dataclasses.field(default_factory=dict)
+    templates: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
+    services: dict[str, snapshot.ServiceView] = dataclasses.field(default_factory=dict)
+    generation: int = 1
+    last: plan.Plan | None = None
+    log: list[act.Action] = dataclasses.field(default_factory=list)
+
+    def snapshot(self) -> snapshot.Snapshot:
+        return snapshot.Snapshot(
+            release=snapshot.ReleaseView(
+                name="web",
+                namespace="ns",
+                uid="uid-1",
+                generation=self.generation,
+                spec=self.spec,
+                status=self.status,
+                annotations=dict(self.annotations),
+            ),
+            deployments=tuple(self.deployments.values()),
+            live_service=self.services.get(self.spec.service.name),
+            preview_service=(
+                self.services.get(self.spec.preview_service.name)
+                if self.spec.preview_service
+                else None
+            ),
+            now=self.now,
+        )
+
+    def reconcile(self) -> plan.Plan:
+        result = plan.plan(self.snapshot())
+        for action in result.actions:
+            self.apply(action)
+        self.status = result.status
+        self.last = result
+        return result
+
+    def apply(self, a: act.Action) -> None:
+        self.log.append(a)
+        d: snapshot.DeploymentView | None
+        if isinstance(a, act.CreateDeployment):
+            assert a.name not in self.deployments, f"duplicate create of {a.name}"
+            self.deployments[a.name] = snapshot.DeploymentView(
+                name=a.name,
+                template_hash=a.template_hash,
+                revision=a.revision,
+                color=a.color,
+                spec_replicas=a.replicas,
+            )
+            self.templates[a.name] = a.user_template
+        elif isinstance(a, act.ScaleDeployment):
+            d = self.deployments[a.name]
+            self.deployments[a.name] = dataclasses.replace(
+                d, spec_replicas=a.replicas, generation=d.generation + 1
+            )
+        elif isinstance(a, act.LabelDeployment):
+            d = self.deployments[a.name]
+            self.deployments[a.name] = dataclasses.replace(d, color=a.color, revision=a.revision)
+        elif isinstance(a, act.DeleteDeployment):
+            self.deployments.pop(a.name, None)
+        elif isinstance(a, act.ApplyService):
+            old = self.services.get(a.name)
+            owned = old.owned if old else True
+            self.services[a.name] = snapshot.ServiceView(a.name, dict(a.selector), owned)
+        elif isinstance(a, act.ClearCommands):
+            for key in a.keys:
+                self.annotations.pop(key, None)
+        elif isinstance(a, act.RestoreTemplate):
+            body = self.spec.model_dump(by_alias=True, exclude_none=True)
+            body["template"] = self.templates[a.deployment]
+            self.set_spec(api.ReleaseSpec.model_validate(body))
+
+    def set_spec(self, new: api.ReleaseSpec) -> None:
+        self.spec = new
+        self.generation += 1
+
+    def settle(self, name: str | None = None, available: int | None = None) -> None:
+        """The Deployment controller and kubelet catch up: `available` pods (default: all)."""
+        for key, d in self.deployments.items():
+            if name is not None and key != name:
+                continue
+            n = d.spec_replicas if available is None else min(available, d.spec_replicas)
+            self.deployments[key] = dataclasses.replace(
+                d,
+                observed_generation=d.generation,
+                replicas=d.spec_replicas,
+                updated_replicas=d.spec_replicas,
+                ready_replicas=n,
+                available_replicas=n,
+            )
+
+    def by_hash(self, template_hash: str) -> snapshot.DeploymentView:
+        for d in self.deployments.values():
+            if d.template_hash == template_hash:
+                return d
+        raise KeyError(template_hash)
+
+    def live_selector(self) -> dict[str, str]:
+        return self.services[self.spec.service.name].selector
+
+    def live_hash(self) -> str | None:
+        svc = self.services.get(self.spec.service.name)
+        return svc.selector.get(naming.LABEL_HASH) if svc else None
+
+    def tick(self, seconds: float) -> None:
+        self.now += datetime.timedelta(seconds=seconds)
+
+    def events(self) -> list[str]:
+        return [a.reason for a in self.log if isinstance(a, act.RecordEvent)]
