@@ -201,8 +201,11 @@ def test_undo_to_warm_revision_flips_without_new_pods() -> None:
     assert [a for a in p.actions if isinstance(a, act.RestoreTemplate)]
     assert hash_of(w.spec) == blue, "undo writes the old template back into the spec"
     p = w.reconcile()
-    assert not [a for a in p.actions if isinstance(a, act.CreateDeployment | act.ScaleDeployment)
-                and getattr(a, "replicas", 0)]
+    assert not [
+        a
+        for a in p.actions
+        if isinstance(a, act.CreateDeployment | act.ScaleDeployment) and getattr(a, "replicas", 0)
+    ]
     assert w.live_hash() == blue
     assert w.status.live_revision == 3, "undo releases the old template as a new revision"
 

@@ -1,0 +1,73 @@
+"""Console scripts: `greenlight` (the operator and its tools) and `kubectl-greenlight`."""
+
+from __future__ import annotations
+
+import pathlib
+from importlib import metadata
+
+import typer
+
+operator_app = typer.Typer(help="Greenlight: blue-green and rolling releases for Kubernetes.")
+plugin_app = typer.Typer(help="kubectl greenlight: drive Releases from the command line.")
+
+
+def _version() -> str:
+    return metadata.version("greenlight")
+
+
+@operator_app.command()
+def run(
+    namespace: list[str] = typer.Option(  # noqa: B008
+        [], "--namespace", "-n", help="Watch only these namespaces (default: all)."
+    ),
+    metrics_port: int = typer.Option(0, help="Serve Prometheus metrics on this port (0: off)."),
+    log_json: bool = typer.Option(False, "--log-json", help="Structured JSON logs."),
+    verbose: bool = typer.Option(False, "--verbose", "-v"),
+) -> None:
+    """Run the operator against the current kubeconfig (or in-cluster config)."""
+    import kopf
+    import prometheus_client
+
+    import greenlight.handlers  # noqa: F401  (registers the handlers)
+
+    if metrics_port:
+        prometheus_client.start_http_server(metrics_port)
+    kopf.configure(
+        verbose=verbose, log_format=kopf.LogFormat.JSON if log_json else kopf.LogFormat.PLAIN
+    )
+    kopf.run(standalone=True, clusterwide=not namespace, namespaces=namespace)
+
+
+@operator_app.command()
+def crd(
+    write: pathlib.Path | None = typer.Option(  # noqa: B008
+        None, help="Write crds/<name>.yaml into this directory instead of printing it."
+    ),
+) -> None:
+    """Render the Release CRD from the API models."""
+    from greenlight.api import crd as crd_module
+
+    text = crd_module.render()
+    if write is None:
+        typer.echo(text, nl=False)
+        return
+    path = write / "greenlight.dev_releases.yaml"
+    path.write_text(text)
+    typer.echo(f"wrote {path}")
+
+
+@operator_app.command()
+def version() -> None:
+    """Print the version."""
+    typer.echo(_version())
+
+
+@plugin_app.command("version")
+def plugin_version() -> None:
+    """Print the version."""
+    typer.echo(f"kubectl-greenlight {_version()}")
+
+
+@plugin_app.callback()
+def plugin() -> None:
+    """Promote, abort, retry and undo Releases (each is also a plain kubectl one-liner)."""

@@ -1,0 +1,78 @@
+"""kopf wiring only: two indexes, two event handlers that wake a Release, the work queue.
+
+No kopf progress storage is used (no on.create/on.update): kopf never writes to a Release;
+every decision comes from `engine.plan` over what is observed now.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+import kopf
+
+from greenlight import metrics
+from greenlight.api import release as api
+from greenlight.engine import naming
+from greenlight.kube import cluster, observe, reconcile, workqueue
+
+log = logging.getLogger("greenlight")
+
+WORKERS = int(os.environ.get("GREENLIGHT_WORKERS", "4"))
+
+
+@kopf.on.startup()
+async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
+    settings.posting.level = logging.WARNING
+    settings.watching.server_timeout = 300
+    settings.networking.request_timeout = 30
+    reconciler = reconcile.Reconciler(cluster.Cluster(await cluster.connect()))
+
+    async def run(key: Any) -> None:
+        metrics.QUEUE_DEPTH.set(len(queue))
+        after = await reconciler.reconcile(key)
+        if after is not None:
+            queue.add_after(key, after)
+
+    queue = workqueue.WorkQueue(run)
+    queue.start(WORKERS)
+    memo["reconciler"], memo["queue"] = reconciler, queue
+
+
+@kopf.on.cleanup()
+async def cleanup(memo: kopf.Memo, **_: Any) -> None:
+    await memo["queue"].stop()
+
+
+@kopf.index(api.GROUP, api.VERSION, api.PLURAL)
+def releases(namespace: str, name: str, body: kopf.Body, **_: Any) -> Any:
+    return {(namespace, name): reconcile.index_release(body)}
+
+
+@kopf.index("apps", "v1", "deployments", labels={naming.LABEL_RELEASE: kopf.PRESENT})
+def children(namespace: str, labels: kopf.Labels, body: kopf.Body, **_: Any) -> Any:
+    view = observe.deployment_view(body)
+    return {(namespace, labels[naming.LABEL_RELEASE]): view} if view else None
+
+
+@kopf.on.event(api.GROUP, api.VERSION, api.PLURAL)
+def release_changed(
+    namespace: str, name: str, memo: kopf.Memo, releases: kopf.Index, children: kopf.Index,
+    **_: Any,
+) -> None:  # fmt: skip
+    _wake(memo, releases, children, (namespace, name))
+
+
+@kopf.on.event("apps", "v1", "deployments", labels={naming.LABEL_RELEASE: kopf.PRESENT})
+def child_changed(
+    namespace: str, labels: kopf.Labels, memo: kopf.Memo, releases: kopf.Index,
+    children: kopf.Index, **_: Any,
+) -> None:  # fmt: skip
+    _wake(memo, releases, children, (namespace, labels[naming.LABEL_RELEASE]))
+
+
+def _wake(memo: kopf.Memo, releases: kopf.Index, children: kopf.Index, key: Any) -> None:
+    reconciler: reconcile.Reconciler = memo["reconciler"]
+    reconciler.releases, reconciler.children = releases, children
+    memo["queue"].add(key)

@@ -1,0 +1,176 @@
+"""The imperative shell: read Services, apply the engine's actions, write status and Events.
+
+Everything here is async (kubernetes.aio), so kopf's event loop is never blocked.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import logging
+import os
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+from kubernetes.aio import client, config
+from kubernetes.aio.client.exceptions import ApiException
+
+from greenlight.api import release as api
+from greenlight.engine import actions as act
+from greenlight.engine import naming, snapshot
+from greenlight.kube import observe, render
+
+log = logging.getLogger("greenlight.kube")
+
+MERGE = "application/merge-patch+json"
+JSON_PATCH = "application/json-patch+json"
+
+
+async def connect() -> client.ApiClient:
+    if os.environ.get("KUBERNETES_SERVICE_HOST"):
+        config.load_incluster_config()
+    else:
+        await config.load_kube_config()
+    return client.ApiClient()
+
+
+class Cluster:
+    def __init__(self, api_client: client.ApiClient) -> None:
+        self.core = client.CoreV1Api(api_client)
+        self.apps = client.AppsV1Api(api_client)
+        self.custom = client.CustomObjectsApi(api_client)
+        self.instance = os.environ.get("HOSTNAME", "greenlight")
+
+    # -- reading -----------------------------------------------------------------------------
+    async def service(
+        self, namespace: str, name: str, release_uid: str
+    ) -> snapshot.ServiceView | None:
+        try:
+            body = await self.core.read_namespaced_service(name, namespace)
+        except ApiException as e:
+            if e.status == 404:
+                return None
+            raise
+        return observe.service_view(body, release_uid)
+
+    # -- writing -----------------------------------------------------------------------------
+    async def apply(self, release: snapshot.ReleaseView, actions: tuple[act.Action, ...]) -> None:
+        for action in actions:
+            await self._apply(release, action)
+
+    async def _apply(self, release: snapshot.ReleaseView, a: act.Action) -> None:
+        ns = release.namespace
+        match a:
+            case act.CreateDeployment():
+                try:
+                    await self.apps.create_namespaced_deployment(ns, render.deployment(release, a))
+                except ApiException as e:
+                    if e.status != 409:  # already there: a previous reconcile created it
+                        raise
+            case act.ScaleDeployment():
+                await self._patch_deployment(ns, a.name, {"spec": {"replicas": a.replicas}})
+            case act.LabelDeployment():
+                meta = {
+                    "labels": {naming.LABEL_COLOR: a.color},
+                    "annotations": {naming.ANNOTATION_REVISION: str(a.revision)},
+                }
+                await self._patch_deployment(ns, a.name, {"metadata": meta})
+            case act.DeleteDeployment():
+                try:
+                    await self.apps.delete_namespaced_deployment(a.name, ns)
+                except ApiException as e:
+                    if e.status != 404:
+                        raise
+            case act.ApplyService():
+                await self._apply_service(release, a)
+            case act.RestoreTemplate():
+                body = await self.apps.read_namespaced_deployment(a.deployment, ns)
+                stored = (body.metadata.annotations or {}) if body.metadata else {}
+                template = json.loads(stored[naming.ANNOTATION_TEMPLATE])
+                undo = [{"op": "replace", "path": "/spec/template", "value": template}]
+                await self.custom.patch_namespaced_custom_object(
+                    api.GROUP, api.VERSION, ns, api.PLURAL, release.name, undo,
+                    _content_type=JSON_PATCH,
+                )  # fmt: skip
+            case act.ClearCommands():
+                patch = {"metadata": {"annotations": dict.fromkeys(a.keys)}}
+                await self.custom.patch_namespaced_custom_object(
+                    api.GROUP, api.VERSION, ns, api.PLURAL, release.name, patch,
+                    _content_type=MERGE,
+                )  # fmt: skip
+            case act.RecordEvent():
+                await self.event(release, a)
+
+    async def _patch_deployment(self, ns: str, name: str, patch: dict[str, Any]) -> None:
+        try:
+            await self.apps.patch_namespaced_deployment(name, ns, patch, _content_type=MERGE)
+        except ApiException as e:
+            if e.status != 404:  # gone: the next reconcile sees it and decides again
+                raise
+
+    async def _apply_service(self, release: snapshot.ReleaseView, a: act.ApplyService) -> None:
+        if a.create:
+            try:
+                await self.core.create_namespaced_service(
+                    release.namespace, render.service(release, a)
+                )
+                return
+            except ApiException as e:
+                if e.status != 409:
+                    raise
+        # Replace the whole selector: a merge would keep an adopted Service's old keys.
+        patch = [{"op": "replace", "path": "/spec/selector", "value": a.selector}]
+        await self.core.patch_namespaced_service(
+            a.name, release.namespace, patch, _content_type=JSON_PATCH
+        )
+
+    async def patch_status(self, release: snapshot.ReleaseView, status: api.ReleaseStatus) -> int:
+        """Write the whole status; returns the Release's new resourceVersion (0: it is gone)."""
+        body = {"status": status.model_dump(by_alias=True, mode="json")}
+        return await self._patch_status(release.namespace, release.name, body)
+
+    async def patch_invalid(self, meta: Mapping[str, Any], status: api.ReleaseStatus) -> int:
+        """Report an invalid spec without touching history or the live revision."""
+        fields = status.model_dump(
+            by_alias=True, mode="json", include={"phase", "message", "observed_generation"}
+        )
+        return await self._patch_status(meta["namespace"], meta["name"], {"status": fields})
+
+    async def _patch_status(self, namespace: str, name: str, body: dict[str, Any]) -> int:
+        try:
+            result = await self.custom.patch_namespaced_custom_object_status(
+                api.GROUP, api.VERSION, namespace, api.PLURAL, name, body,
+                _content_type=MERGE,
+            )  # fmt: skip
+        except ApiException as e:
+            if e.status == 404:  # deleted meanwhile
+                return 0
+            raise
+        return int(result["metadata"]["resourceVersion"])  # type: ignore[index]
+
+    async def event(self, release: snapshot.ReleaseView, a: act.RecordEvent) -> None:
+        now = datetime.datetime.now(datetime.UTC)
+        body = {
+            "metadata": {"name": f"{release.name}.{uuid.uuid4().hex[:16]}"},
+            "involvedObject": {
+                "apiVersion": f"{api.GROUP}/{api.VERSION}",
+                "kind": api.KIND,
+                "name": release.name,
+                "namespace": release.namespace,
+                "uid": release.uid,
+            },
+            "reason": a.reason,
+            "message": a.message[:1024],
+            "type": a.type,
+            "firstTimestamp": now.isoformat(),
+            "lastTimestamp": now.isoformat(),
+            "count": 1,
+            "source": {"component": "greenlight"},
+            "reportingComponent": "greenlight.dev/operator",
+            "reportingInstance": self.instance,
+        }
+        try:
+            await self.core.create_namespaced_event(release.namespace, body)
+        except ApiException as e:  # events are best effort; never fail a reconcile on them
+            log.warning("event %s not recorded: %s", a.reason, e.reason)

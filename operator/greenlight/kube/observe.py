@@ -1,0 +1,84 @@
+"""Raw API bodies -> the engine's snapshot types. Trimmed: only what decisions need."""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Iterable, Mapping
+from typing import Any, cast
+
+import pydantic
+
+from greenlight.api import release as api
+from greenlight.engine import naming, snapshot
+
+
+def deployment_view(body: Mapping[str, Any]) -> snapshot.DeploymentView | None:
+    meta = body.get("metadata") or {}
+    labels = meta.get("labels") or {}
+    template_hash = labels.get(naming.LABEL_HASH)
+    if not template_hash:
+        return None
+    spec = body.get("spec") or {}
+    status = body.get("status") or {}
+    revision = (meta.get("annotations") or {}).get(naming.ANNOTATION_REVISION)
+    color = labels.get(naming.LABEL_COLOR)
+    return snapshot.DeploymentView(
+        name=meta["name"],
+        template_hash=template_hash,
+        revision=int(revision) if revision and revision.isdigit() else None,
+        color=cast(api.Color, color) if color in ("blue", "green") else None,
+        spec_replicas=int(spec.get("replicas", 1)),
+        generation=int(meta.get("generation") or 1),
+        observed_generation=int(status.get("observedGeneration") or 0),
+        replicas=int(status.get("replicas") or 0),
+        updated_replicas=int(status.get("updatedReplicas") or 0),
+        ready_replicas=int(status.get("readyReplicas") or 0),
+        available_replicas=int(status.get("availableReplicas") or 0),
+    )
+
+
+def service_view(body: Any, release_uid: str) -> snapshot.ServiceView:
+    """From a kubernetes client V1Service."""
+    owners = body.metadata.owner_references or []
+    return snapshot.ServiceView(
+        name=body.metadata.name,
+        selector=dict(body.spec.selector or {}),
+        owned=any(o.uid == release_uid for o in owners),
+    )
+
+
+def release_view(body: Mapping[str, Any]) -> snapshot.ReleaseView | str:
+    """The Release, or a message naming the invalid field (the CRD schema catches most)."""
+    meta = body.get("metadata") or {}
+    try:
+        spec = api.ReleaseSpec.model_validate(body.get("spec") or {})
+    except pydantic.ValidationError as e:
+        return "; ".join(_field_error(err) for err in e.errors())
+    try:
+        status = api.ReleaseStatus.model_validate(body.get("status") or {})
+    except pydantic.ValidationError:
+        status = api.ReleaseStatus()  # unreadable status: start over from the world
+    return snapshot.ReleaseView(
+        name=meta["name"],
+        namespace=meta["namespace"],
+        uid=meta.get("uid", ""),
+        generation=int(meta.get("generation") or 1),
+        spec=spec,
+        status=status,
+        annotations={
+            k: v for k, v in (meta.get("annotations") or {}).items() if k in naming.COMMANDS
+        },
+    )
+
+
+def _field_error(err: Any) -> str:
+    path = ".".join(str(p) for p in ("spec", *err["loc"]))
+    return f"{path}: {err['msg']}"
+
+
+def deployments_of(views: Iterable[snapshot.DeploymentView]) -> tuple[snapshot.DeploymentView, ...]:
+    return tuple(sorted(views, key=lambda d: d.name))
+
+
+def now() -> datetime.datetime:
+    return datetime.datetime.now(datetime.UTC)

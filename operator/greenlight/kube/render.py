@@ -1,0 +1,75 @@
+"""Manifests for the objects Greenlight owns."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from greenlight.api import release as api
+from greenlight.engine import actions as act
+from greenlight.engine import naming, snapshot
+
+
+def owner_reference(release: snapshot.ReleaseView) -> dict[str, Any]:
+    return {
+        "apiVersion": f"{api.GROUP}/{api.VERSION}",
+        "kind": api.KIND,
+        "name": release.name,
+        "uid": release.uid,
+        "controller": True,
+        "blockOwnerDeletion": True,
+    }
+
+
+def deployment(release: snapshot.ReleaseView, a: act.CreateDeployment) -> dict[str, Any]:
+    labels = {
+        **naming.pod_labels(release.name, a.template_hash),
+        naming.LABEL_COLOR: a.color,
+        naming.LABEL_MANAGED_BY: naming.MANAGER,
+    }
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {
+            "name": a.name,
+            "namespace": release.namespace,
+            "labels": labels,
+            "annotations": {
+                naming.ANNOTATION_REVISION: str(a.revision),
+                naming.ANNOTATION_TEMPLATE: json.dumps(a.user_template, sort_keys=True),
+            },
+            "ownerReferences": [owner_reference(release)],
+        },
+        "spec": {
+            "replicas": a.replicas,
+            "selector": {"matchLabels": naming.pod_labels(release.name, a.template_hash)},
+            "template": a.template,
+            # Each revision has its own Deployment: its pods never change in place.
+            "strategy": {"type": "RollingUpdate"},
+            "progressDeadlineSeconds": release.spec.progress_deadline_seconds,
+            "revisionHistoryLimit": 0,
+        },
+    }
+
+
+def service(release: snapshot.ReleaseView, a: act.ApplyService) -> dict[str, Any]:
+    ports = [
+        {k: v for k, v in p.model_dump(by_alias=True, exclude_none=True).items()} for p in a.ports
+    ]
+    for p in ports:
+        p.setdefault("name", f"port-{p['port']}")
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {
+            "name": a.name,
+            "namespace": release.namespace,
+            "labels": {
+                naming.LABEL_RELEASE: release.name,
+                naming.LABEL_MANAGED_BY: naming.MANAGER,
+                "greenlight.dev/role": a.role,
+            },
+            "ownerReferences": [owner_reference(release)],
+        },
+        "spec": {"type": a.type, "selector": a.selector, "ports": ports},
+    }

@@ -1,0 +1,83 @@
+"""A keyed work queue: one reconcile per Release at a time, coalesced triggers, timed requeues.
+
+Triggers (Release events, child Deployment events, due times) only add a key; a key already
+waiting is not added twice, and a key triggered while being reconciled runs once more after.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Hashable
+
+log = logging.getLogger("greenlight.queue")
+
+MAX_BACKOFF = 60.0
+
+
+class WorkQueue:
+    def __init__(self, handler: Callable[[Hashable], Awaitable[None]]) -> None:
+        self._handler = handler
+        self._queue: asyncio.Queue[Hashable] = asyncio.Queue()
+        self._waiting: set[Hashable] = set()
+        self._active: set[Hashable] = set()
+        self._dirty: set[Hashable] = set()
+        self._timers: dict[Hashable, asyncio.TimerHandle] = {}
+        self._failures: dict[Hashable, int] = {}
+        self._workers: list[asyncio.Task[None]] = []
+
+    def add(self, key: Hashable) -> None:
+        if key in self._active:
+            self._dirty.add(key)
+        elif key not in self._waiting:
+            self._waiting.add(key)
+            self._queue.put_nowait(key)
+
+    def add_after(self, key: Hashable, delay: float) -> None:
+        """Reconcile `key` in `delay` seconds; an earlier timer for the key wins."""
+        loop = asyncio.get_running_loop()
+        when = loop.time() + max(delay, 0.0)
+        timer = self._timers.get(key)
+        if timer is not None and not timer.cancelled() and timer.when() <= when:
+            return
+        if timer is not None:
+            timer.cancel()
+        self._timers[key] = loop.call_at(when, self._fire, key)
+
+    def _fire(self, key: Hashable) -> None:
+        self._timers.pop(key, None)
+        self.add(key)
+
+    def start(self, workers: int) -> None:
+        self._workers = [asyncio.create_task(self._work()) for _ in range(workers)]
+
+    async def stop(self) -> None:
+        for timer in self._timers.values():
+            timer.cancel()
+        for task in self._workers:
+            task.cancel()
+        await asyncio.gather(*self._workers, return_exceptions=True)
+
+    def __len__(self) -> int:
+        return self._queue.qsize()
+
+    async def _work(self) -> None:
+        while True:
+            key = await self._queue.get()
+            self._waiting.discard(key)
+            self._active.add(key)
+            try:
+                await self._handler(key)
+                self._failures.pop(key, None)
+            except Exception:
+                failures = self._failures[key] = self._failures.get(key, 0) + 1
+                delay = min(0.5 * 2**failures, MAX_BACKOFF)
+                log.exception(
+                    "reconcile of %s failed (%d in a row); retry in %.1fs", key, failures, delay
+                )
+                self.add_after(key, delay)
+            finally:
+                self._active.discard(key)
+                if key in self._dirty:
+                    self._dirty.discard(key)
+                    self.add(key)

@@ -1,0 +1,113 @@
+"""Property tests of the invariants in DESIGN.md over random histories of a Release."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from greenlight.engine import actions as act
+from greenlight.engine import naming
+
+from .world import World, spec
+
+op = st.one_of(
+    st.tuples(st.just("image"), st.integers(1, 4)),
+    st.tuples(st.just("replicas"), st.integers(1, 5)),
+    st.tuples(st.just("manual"), st.booleans()),
+    st.tuples(st.just("settle"), st.integers(0, 5)),
+    st.tuples(st.just("settle_one"), st.integers(0, 5)),
+    st.tuples(st.just("tick"), st.sampled_from([1, 10, 31, 120, 700])),
+    st.tuples(
+        st.just("command"),
+        st.sampled_from(
+            [
+                naming.COMMAND_PROMOTE,
+                naming.COMMAND_ABORT,
+                naming.COMMAND_RETRY,
+                naming.COMMAND_UNDO,
+            ]
+        ),
+    ),
+    st.tuples(st.just("lose_status"), st.just(0)),
+)
+
+
+def _spec(params: dict[str, Any]) -> Any:
+    return spec(
+        f"app:{params['image']}",
+        replicas=params["replicas"],
+        auto_promote=not params["manual"],
+        deadline=600,
+        scale_down_delay=30,
+        history_limit=3,
+    )
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(op, min_size=1, max_size=40))
+def test_invariants_hold_for_any_history(ops: list[tuple[str, Any]]) -> None:
+    params = {"image": 0, "replicas": 3, "manual": False}
+    w = World(_spec(params))
+    promoted_once = False
+    for name, arg in ops:
+        if name in ("image", "replicas", "manual"):
+            params[name] = arg
+            w.set_spec(_spec(params))
+        elif name == "settle":
+            w.settle(available=arg)
+        elif name == "settle_one" and w.deployments:
+            w.settle(sorted(w.deployments)[arg % len(w.deployments)])
+        elif name == "tick":
+            w.tick(arg)
+        elif name == "command":
+            w.annotations[arg] = "true" if arg != naming.COMMAND_UNDO else ""
+        elif name == "lose_status":
+            w.status = w.status.model_copy(update={"live_hash": None})
+
+        before = w.snapshot()
+        live_before = w.live_hash()
+        result = w.reconcile()
+        live_after = w.live_hash()
+        aborted = [e.template_hash for e in w.status.history if e.outcome == "Aborted"]
+
+        if live_after is not None and live_after != live_before and live_before is not None:
+            # 1. a flip only ever selects a fully available revision
+            target = before.deployment(live_after)
+            assert target is not None and target.fully_available(before.release.spec.replicas)
+            assert target.available_replicas > 0
+        if live_after is not None:
+            selector = w.live_selector()
+            # the live Service pins exactly one revision by its hash
+            assert selector == naming.pod_labels("web", live_after)
+            live = w.by_hash(live_after)
+            # 2. the live slot is never scaled to zero or deleted by the operator
+            assert live.spec_replicas > 0
+            if promoted_once:
+                assert live_before is not None
+        # 3. an abort never changes the live revision
+        if any(isinstance(a, act.RecordEvent) and a.reason == "Aborted" for a in result.actions):
+            assert live_after == live_before
+        # 4. an aborted revision never receives live traffic
+        if live_before is not None:
+            assert live_after not in aborted
+        if w.status.history and any(e.promoted_at for e in w.status.history):
+            promoted_once = True
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.integers(1, 6), st.integers(1, 6))
+def test_a_settled_release_always_goes_live(first: int, second: int) -> None:
+    """With every pod ready, any image change ends live and Healthy, blue then green."""
+    w = World(spec("app:1", replicas=first))
+    for _ in range(3):
+        w.reconcile()
+        w.settle()
+    w.set_spec(spec("app:2", replicas=second))
+    for _ in range(3):
+        w.reconcile()
+        w.settle()
+    assert w.status.phase == "Healthy"
+    assert w.status.live_color == "green"
+    assert w.by_hash(w.live_hash() or "").spec_replicas == second
