@@ -1,0 +1,276 @@
+"""e2e support for Releases: the operator in-process, Release manifests, and the watcher that
+fails a test when live traffic drops or a flip selects a revision that is not fully available."""
+
+from __future__ import annotations
+
+import copy
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from kopf.testing import KopfRunner
+from kubernetes import watch
+from kubernetes.client.exceptions import ApiException
+
+from greenlight.api import release as api
+from greenlight.engine import naming
+from tests.e2e.helpers import wait_for
+
+NEVER_READY = {"greenlight.dev/test-readiness": "never"}
+
+
+def release_manifest(
+    name: str,
+    image: str,
+    replicas: int = 3,
+    *,
+    blue_green: dict[str, Any] | None = None,
+    labels: dict[str, str] | None = None,
+    annotations: dict[str, str] | None = None,
+    deadline: int = 600,
+    **spec: Any,
+) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "apiVersion": f"{api.GROUP}/{api.VERSION}",
+        "kind": api.KIND,
+        "metadata": {"name": name},
+        "spec": {
+            "replicas": replicas,
+            "template": {
+                "metadata": {
+                    "labels": {"app": name, **(labels or {})},
+                    "annotations": annotations or {},
+                },
+                "spec": {"containers": [{"name": "app", "image": image}]},
+            },
+            "healthCheck": {"httpGet": {"path": "/healthz", "port": 8080}},
+            "service": {"name": name, "ports": [{"port": 80, "targetPort": 8080}]},
+            "previewService": {"name": f"{name}-preview"},
+            "strategy": {"blueGreen": {"scaleDownDelaySeconds": 30, **(blue_green or {})}},
+            "progressDeadlineSeconds": deadline,
+            **spec,
+        },
+    }
+    return body
+
+
+def with_image(manifest: dict[str, Any], image: str, **template_labels: str) -> dict[str, Any]:
+    body = copy.deepcopy(manifest)
+    body["spec"]["template"]["spec"]["containers"][0]["image"] = image
+    body["spec"]["template"]["metadata"]["labels"].update(template_labels)
+    return body
+
+
+class Releases:
+    """Read and change Releases in one namespace."""
+
+    def __init__(self, kube: Any, namespace: str) -> None:
+        self.kube, self.ns = kube, namespace
+
+    def get(self, name: str) -> dict[str, Any]:
+        return dict(
+            self.kube.custom.get_namespaced_custom_object(
+                api.GROUP, api.VERSION, self.ns, api.PLURAL, name
+            )
+        )
+
+    def status(self, name: str) -> dict[str, Any]:
+        return dict(self.get(name).get("status") or {})
+
+    def apply(self, manifest: dict[str, Any]) -> None:
+        self.kube.apply(manifest, namespace=self.ns)
+
+    def annotate(self, name: str, key: str, value: str = "true") -> None:
+        self.kube.kubectl("annotate", "-n", self.ns, "release", name, f"{key}={value}", "--overwrite")
+
+    def wait_phase(self, name: str, phase: str, timeout: float = 60, **fields: Any) -> dict[str, Any]:
+        def reached() -> dict[str, Any] | None:
+            st = self.status(name)
+            ok = st.get("phase") == phase and all(st.get(k) == v for k, v in fields.items())
+            assert ok, {k: st.get(k) for k in ("phase", "message", *fields)}
+            return st
+
+        return wait_for(reached, timeout, f"Release {name} phase {phase} {fields}")
+
+    def selector(self, service: str) -> dict[str, str]:
+        return dict(self.kube.core.read_namespaced_service(service, self.ns).spec.selector or {})
+
+    def deployments(self, name: str) -> dict[str, Any]:
+        found = self.kube.apps.list_namespaced_deployment(
+            self.ns, label_selector=f"{naming.LABEL_RELEASE}={name}"
+        )
+        return {d.metadata.labels[naming.LABEL_HASH]: d for d in found.items}
+
+    def events(self, name: str) -> list[str]:
+        found = self.kube.core.list_namespaced_event(
+            self.ns, field_selector=f"involvedObject.name={name},involvedObject.kind=Release"
+        )
+        return [e.reason for e in sorted(found.items, key=lambda e: e.metadata.creation_timestamp)]
+
+    def ready_endpoints(self, service: str) -> int:
+        slices = self.kube.discovery.list_namespaced_endpoint_slice(
+            self.ns, label_selector=f"kubernetes.io/service-name={service}"
+        )
+        return sum(_ready(s) for s in slices.items)
+
+    def pod_names(self) -> set[str]:
+        return {p.metadata.name for p in self.kube.core.list_namespaced_pod(self.ns).items}
+
+
+def _ready(endpoint_slice: Any) -> int:
+    return sum(
+        1 for e in endpoint_slice.endpoints or [] if e.conditions is None or e.conditions.ready
+    )
+
+
+class Operator:
+    """The operator, in-process (kopf's KopfRunner), watching one namespace."""
+
+    def __init__(self, namespace: str) -> None:
+        self.namespace = namespace
+        self.runner: KopfRunner | None = None
+
+    def start(self) -> None:
+        args = ["run", "--standalone", "-n", self.namespace, "-m", "greenlight.handlers"]
+        self.runner = KopfRunner(args, timeout=60)
+        self.runner.__enter__()
+
+    def stop(self) -> None:
+        if self.runner is not None:
+            self.runner.__exit__(None, None, None)
+            self.runner = None
+
+
+@pytest.fixture(scope="session")
+def crd(kube: Any) -> None:
+    kube.kubectl("apply", "--server-side", "--force-conflicts", "-f", "crds/")
+    kube.kubectl(
+        "wait", "--for=condition=Established", "--timeout=60s", "crd/releases.greenlight.dev"
+    )
+
+
+@pytest.fixture
+def operator(crd: None, namespace: str) -> Iterator[Operator]:
+    op = Operator(namespace)
+    op.start()
+    try:
+        yield op
+    finally:
+        op.stop()
+
+
+@pytest.fixture
+def releases(kube: Any, namespace: str) -> Releases:
+    return Releases(kube, namespace)
+
+
+class ZeroDowntime:
+    """Follows a live Service's selector and EndpointSlices from outside the operator.
+
+    Fails (via `check()`) if, after the Service first had a ready endpoint, ready endpoints ever
+    drop to zero, or if the selector ever moves to a revision whose Deployment is not fully
+    available at that moment.
+    """
+
+    def __init__(self, kube: Any, namespace: str, service: str) -> None:
+        self.kube, self.ns, self.service = kube, namespace, service
+        self.problems: list[str] = []
+        self.flips: list[str] = []
+        self.max_ready = 0
+        self._stop = threading.Event()
+        self._threads = [
+            threading.Thread(target=self._follow_slices, daemon=True),
+            threading.Thread(target=self._follow_selector, daemon=True),
+        ]
+
+    def __enter__(self) -> ZeroDowntime:
+        for t in self._threads:
+            t.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        for t in self._threads:
+            t.join(timeout=10)
+
+    def check(self) -> None:
+        assert not self.problems, self.problems
+
+    def _stream(self, fn: Any, **kw: Any) -> Iterator[dict[str, Any]]:
+        while not self._stop.is_set():
+            w = watch.Watch()
+            try:
+                yield from w.stream(fn, self.ns, timeout_seconds=2, **kw)
+            except ApiException as e:
+                if e.status != 410:
+                    raise
+            finally:
+                w.stop()
+
+    def _follow_slices(self) -> None:
+        counts: dict[str, int] = {}
+        label = f"kubernetes.io/service-name={self.service}"
+        list_fn = self.kube.discovery.list_namespaced_endpoint_slice
+        for event in self._stream(list_fn, label_selector=label):
+            s = event["object"]
+            if event["type"] == "DELETED":
+                counts.pop(s.metadata.name, None)
+            else:
+                counts[s.metadata.name] = _ready(s)
+            total = sum(counts.values())
+            if self.max_ready and total == 0:
+                self.problems.append(f"{time.strftime('%X')} live Service had 0 ready endpoints")
+            self.max_ready = max(self.max_ready, total)
+            if self._stop.is_set():
+                return
+
+    def _follow_selector(self) -> None:
+        seen: str | None = None
+        field = f"metadata.name={self.service}"
+        for event in self._stream(self.kube.core.list_namespaced_service, field_selector=field):
+            selected = (event["object"].spec.selector or {}).get(naming.LABEL_HASH)
+            if selected and selected != seen:
+                if seen is not None:
+                    self._check_flip(selected)
+                seen = selected
+            if self._stop.is_set():
+                return
+
+    def _check_flip(self, template_hash: str) -> None:
+        self.flips.append(template_hash)
+        found = self.kube.apps.list_namespaced_deployment(
+            self.ns, label_selector=f"{naming.LABEL_HASH}={template_hash}"
+        ).items
+        if len(found) != 1:
+            self.problems.append(f"flip to {template_hash}: {len(found)} Deployments")
+            return
+        d = found[0]
+        want, st = d.spec.replicas, d.status
+        ok = (
+            (st.observed_generation or 0) >= d.metadata.generation
+            and st.updated_replicas == want
+            and st.available_replicas == want
+        )
+        if not ok:
+            self.problems.append(
+                f"flip to {template_hash} while its Deployment was not fully available: "
+                f"want {want}, updated {st.updated_replicas}, available {st.available_replicas}"
+            )
+
+
+@pytest.fixture
+def zero_downtime(kube: Any, namespace: str) -> Any:
+    watchers: list[ZeroDowntime] = []
+
+    def start(service: str) -> ZeroDowntime:
+        w = ZeroDowntime(kube, namespace, service).__enter__()
+        watchers.append(w)
+        return w
+
+    yield start
+    for w in watchers:
+        w.__exit__()
+    for w in watchers:
+        w.check()

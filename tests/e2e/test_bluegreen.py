@@ -1,0 +1,224 @@
+"""Blue-green on a real API server: what a user sees in Services, EndpointSlices, status, Events."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from greenlight.engine import naming
+from tests.e2e.helpers import wait_for
+from tests.e2e.support import (  # noqa: F401  (fixtures)
+    NEVER_READY,
+    Releases,
+    crd,
+    operator,
+    release_manifest,
+    releases,
+    with_image,
+    zero_downtime,
+)
+
+pytestmark = pytest.mark.usefixtures("operator")
+
+
+def live_hash(releases: Releases, service: str = "web") -> str | None:
+    return releases.selector(service).get(naming.LABEL_HASH)
+
+
+def released(releases: Releases, **kw: Any) -> dict[str, Any]:
+    """Apply v1 of Release `web` and wait until it is live and Healthy."""
+    manifest = release_manifest("web", "example/web:1", **kw)
+    releases.apply(manifest)
+    releases.wait_phase("web", "Healthy", liveRevision=1)
+    return manifest
+
+
+def test_first_release_creates_and_fills_the_live_service(releases: Releases) -> None:
+    released(releases)
+    st = releases.status("web")
+    assert (st["liveColor"], st["readyReplicas"]) == ("blue", 3)
+    assert releases.selector("web") == naming.pod_labels("web", st["liveHash"])
+    wait_for(lambda: releases.ready_endpoints("web") == 3, 30, "3 ready endpoints")
+    [entry] = st["history"]
+    assert (entry["revision"], entry["outcome"], entry["images"]) == (1, "Live", ["example/web:1"])
+    [deployment] = releases.deployments("web").values()
+    probe = deployment.spec.template.spec.containers[0].readiness_probe
+    assert probe.http_get.path == "/healthz", "healthCheck is injected as the readiness probe"
+    assert "FirstRelease" in releases.events("web")
+
+
+def test_image_update_flips_blue_to_green_with_zero_downtime(
+    releases: Releases, zero_downtime: Any
+) -> None:
+    manifest = released(releases, blue_green={"scaleDownDelaySeconds": 3})
+    blue = live_hash(releases)
+    watcher = zero_downtime("web")
+    wait_for(lambda: watcher.max_ready == 3, 30, "watcher sees 3 ready endpoints")
+    releases.apply(with_image(manifest, "example/web:2"))
+    st = releases.wait_phase("web", "Healthy", liveRevision=2)
+    assert st["liveColor"] == "green"
+    green = st["liveHash"]
+    assert green != blue and live_hash(releases) == green
+    assert releases.selector("web-preview")[naming.LABEL_HASH] == green
+    assert "Promoted" in releases.events("web")
+    # blue stays warm, then goes to zero after scaleDownDelaySeconds
+    wait_for(
+        lambda: releases.deployments("web")[blue].spec.replicas == 0, 30, "blue scaled to zero"
+    )
+    wait_for(lambda: releases.ready_endpoints("web") == 3, 30, "3 ready green endpoints")
+    history = {e["revision"]: e for e in releases.status("web")["history"]}
+    assert history[1]["outcome"] == "Retired" and history[2]["outcome"] == "Live"
+    assert watcher.flips == [green]
+
+
+def test_never_ready_candidate_is_aborted_at_the_deadline_and_blue_stays_live(
+    releases: Releases, zero_downtime: Any
+) -> None:
+    manifest = released(releases, deadline=6)
+    blue = live_hash(releases)
+    zero_downtime("web")
+    releases.apply(with_image(manifest, "example/web:2", **NEVER_READY))
+    st = releases.wait_phase("web", "Degraded", timeout=40)
+    assert live_hash(releases) == blue
+    entry = next(e for e in st["history"] if e["revision"] == 2)
+    assert entry["outcome"] == "Aborted"
+    assert entry["reason"].startswith("ProgressDeadlineExceeded")
+    wait_for(
+        lambda: all(
+            d.spec.replicas == 0 for h, d in releases.deployments("web").items() if h != blue
+        ),
+        30,
+        "candidate scaled down",
+    )
+    assert "Aborted" in releases.events("web")
+    assert releases.ready_endpoints("web") == 3
+    # not retried by itself
+    assert releases.wait_phase("web", "Degraded")["liveRevision"] == 1
+
+
+def test_manual_promotion(releases: Releases, zero_downtime: Any) -> None:
+    manifest = released(releases, blue_green={"autoPromote": False})
+    zero_downtime("web")
+    blue = live_hash(releases)
+    releases.apply(with_image(manifest, "example/web:2"))
+    st = releases.wait_phase("web", "Paused", candidateRevision=2)
+    assert live_hash(releases) == blue
+    assert releases.selector("web-preview")[naming.LABEL_HASH] == st["candidateHash"]
+    releases.annotate("web", naming.COMMAND_PROMOTE)
+    releases.wait_phase("web", "Healthy", liveRevision=2)
+    annotations = releases.get("web")["metadata"].get("annotations") or {}
+    assert naming.COMMAND_PROMOTE not in annotations, "commands are consumed"
+
+
+def test_undo_to_a_warm_revision_creates_no_pods(releases: Releases, zero_downtime: Any) -> None:
+    manifest = released(releases, blue_green={"scaleDownDelaySeconds": 600})
+    blue = live_hash(releases)
+    releases.apply(with_image(manifest, "example/web:2"))
+    releases.wait_phase("web", "Healthy", liveRevision=2)
+    zero_downtime("web")
+    pods_before = releases.pod_names()
+    releases.annotate("web", naming.COMMAND_UNDO, "")
+    st = releases.wait_phase("web", "Healthy", liveRevision=3)
+    assert st["liveHash"] == blue and live_hash(releases) == blue
+    spec_image = releases.get("web")["spec"]["template"]["spec"]["containers"][0]["image"]
+    assert spec_image == "example/web:1", "undo writes the old template back into the spec"
+    assert releases.pod_names() == pods_before, "the warm slot served: no new pods"
+
+
+def test_undo_to_a_cold_revision(releases: Releases, zero_downtime: Any) -> None:
+    manifest = released(releases, blue_green={"scaleDownDelaySeconds": 0})
+    blue = live_hash(releases)
+    releases.apply(with_image(manifest, "example/web:2"))
+    releases.wait_phase("web", "Healthy", liveRevision=2)
+    wait_for(lambda: releases.deployments("web")[blue].spec.replicas == 0, 30, "blue cold")
+    zero_downtime("web")
+    releases.annotate("web", naming.COMMAND_UNDO, "1")
+    st = releases.wait_phase("web", "Healthy", liveRevision=3)
+    assert live_hash(releases) == blue == st["liveHash"]
+    assert releases.deployments("web")[blue].status.available_replicas == 3
+
+
+def test_new_spec_mid_release_supersedes_the_candidate(
+    releases: Releases, zero_downtime: Any
+) -> None:
+    manifest = released(releases)
+    zero_downtime("web")
+    releases.apply(with_image(manifest, "example/web:2", **NEVER_READY))
+    two = releases.wait_phase("web", "Progressing", candidateRevision=2)["candidateHash"]
+    releases.apply(with_image(manifest, "example/web:3"))
+    st = releases.wait_phase("web", "Healthy", liveRevision=3)
+    assert live_hash(releases) == st["liveHash"]
+    entry = next(e for e in st["history"] if e["templateHash"] == two)
+    assert entry["outcome"] == "Superseded"
+    wait_for(lambda: releases.deployments("web")[two].spec.replicas == 0, 30, "rev 2 scaled down")
+
+
+def test_replica_change_mid_release_resizes_the_candidate_not_the_live_slot(
+    releases: Releases, zero_downtime: Any
+) -> None:
+    manifest = released(releases)
+    blue = live_hash(releases)
+    zero_downtime("web")
+    slow = with_image(manifest, "example/web:2")
+    slow["spec"]["template"]["metadata"]["annotations"]["greenlight.dev/test-ready-after"] = "8s"
+    releases.apply(slow)
+    green = releases.wait_phase("web", "Progressing", candidateRevision=2)["candidateHash"]
+    slow["spec"]["replicas"] = 5
+    releases.apply(slow)
+    wait_for(lambda: releases.deployments("web")[green].spec.replicas == 5, 30, "green at 5")
+    assert releases.deployments("web")[blue].spec.replicas == 3, "live slot untouched"
+    releases.wait_phase("web", "Healthy", liveRevision=2, readyReplicas=5)
+
+
+def test_operator_restarted_mid_release_converges_without_duplicates(
+    releases: Releases, operator: Any, zero_downtime: Any
+) -> None:
+    manifest = released(releases)
+    zero_downtime("web")
+    slow = with_image(manifest, "example/web:2")
+    slow["spec"]["template"]["metadata"]["annotations"]["greenlight.dev/test-ready-after"] = "5s"
+    releases.apply(slow)
+    releases.wait_phase("web", "Progressing", candidateRevision=2)
+    operator.stop()
+    green = releases.status("web")["candidateHash"]
+    wait_for(
+        lambda: releases.deployments("web")[green].status.available_replicas == 3,
+        30,
+        "green pods ready while the operator is down",
+    )
+    assert live_hash(releases) != green, "nobody flipped while the operator was down"
+    operator.start()
+    releases.wait_phase("web", "Healthy", liveRevision=2)
+    assert len(releases.deployments("web")) == 2
+    assert [e["revision"] for e in releases.status("web")["history"]] == [1, 2]
+
+
+def test_deleting_a_release_removes_its_deployments_and_service(
+    releases: Releases, kube: Any, namespace: str
+) -> None:
+    released(releases)
+    kube.kubectl("delete", "-n", namespace, "release", "web", "--wait=true")
+
+    def gone() -> bool:
+        services = [s.metadata.name for s in kube.core.list_namespaced_service(namespace).items]
+        return not releases.deployments("web") and "web" not in services
+
+    wait_for(gone, 60, "Deployments and Service garbage-collected")
+
+
+def test_invalid_spec_is_rejected_with_a_message_that_names_the_field(
+    releases: Releases, kube: Any
+) -> None:
+    manifest = release_manifest("web", "example/web:1")
+    del manifest["spec"]["healthCheck"]
+    with pytest.raises(Exception, match=r"spec\.healthCheck"):
+        releases.apply(manifest)
+    manifest = release_manifest("web", "example/web:1", replicas=-1)
+    with pytest.raises(Exception, match=r"spec\.replicas"):
+        releases.apply(manifest)
+
+
+def test_kubectl_explain_reads_the_schema(kube: Any, crd: None) -> None:
+    out = kube.kubectl("explain", "release.spec.strategy.blueGreen")
+    assert "autoPromote" in out and "scaleDownDelaySeconds" in out
