@@ -35,7 +35,7 @@ wait_for() {  # wait_for <jsonpath> <value>
 }
 serving() {
   printf 'live Service web selects: %s\n' "$(kubectl get svc web -n "$NS" -o jsonpath='{.spec.selector}')"
-  kubectl get deploy -n "$NS" -L greenlight.dev/color,greenlight.dev/revision
+  kubectl get deploy -n "$NS" -L greenlight.dev/revision,greenlight.dev/color
 }
 
 say "Release v1.0.0 (blue): the first revision fills the live Service directly"

@@ -83,9 +83,13 @@ class Releases:
         self.kube.apply(manifest, namespace=self.ns)
 
     def annotate(self, name: str, key: str, value: str = "true") -> None:
-        self.kube.kubectl("annotate", "-n", self.ns, "release", name, f"{key}={value}", "--overwrite")
+        self.kube.kubectl(
+            "annotate", "-n", self.ns, "release", name, f"{key}={value}", "--overwrite"
+        )
 
-    def wait_phase(self, name: str, phase: str, timeout: float = 60, **fields: Any) -> dict[str, Any]:
+    def wait_phase(
+        self, name: str, phase: str, timeout: float = 60, **fields: Any
+    ) -> dict[str, Any]:
         def reached() -> dict[str, Any] | None:
             st = self.status(name)
             ok = st.get("phase") == phase and all(st.get(k) == v for k, v in fields.items())

@@ -14,7 +14,8 @@ LABEL_HASH = "greenlight.dev/template-hash"
 LABEL_COLOR = "greenlight.dev/color"
 LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
 MANAGER = "greenlight"
-ANNOTATION_REVISION = "greenlight.dev/revision"
+# A label, not an annotation: annotation changes bump a Deployment's generation.
+LABEL_REVISION = "greenlight.dev/revision"
 ANNOTATION_TEMPLATE = "greenlight.dev/template"
 
 # Commands given with plain kubectl; the operator consumes and clears them.

@@ -72,8 +72,7 @@ class Cluster:
                 await self._patch_deployment(ns, a.name, {"spec": {"replicas": a.replicas}})
             case act.LabelDeployment():
                 meta = {
-                    "labels": {naming.LABEL_COLOR: a.color},
-                    "annotations": {naming.ANNOTATION_REVISION: str(a.revision)},
+                    "labels": {naming.LABEL_COLOR: a.color, naming.LABEL_REVISION: str(a.revision)}
                 }
                 await self._patch_deployment(ns, a.name, {"metadata": meta})
             case act.DeleteDeployment():

@@ -20,7 +20,7 @@ def deployment_view(body: Mapping[str, Any]) -> snapshot.DeploymentView | None:
         return None
     spec = body.get("spec") or {}
     status = body.get("status") or {}
-    revision = (meta.get("annotations") or {}).get(naming.ANNOTATION_REVISION)
+    revision = labels.get(naming.LABEL_REVISION)
     color = labels.get(naming.LABEL_COLOR)
     return snapshot.DeploymentView(
         name=meta["name"],

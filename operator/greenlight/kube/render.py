@@ -25,6 +25,7 @@ def deployment(release: snapshot.ReleaseView, a: act.CreateDeployment) -> dict[s
     labels = {
         **naming.pod_labels(release.name, a.template_hash),
         naming.LABEL_COLOR: a.color,
+        naming.LABEL_REVISION: str(a.revision),
         naming.LABEL_MANAGED_BY: naming.MANAGER,
     }
     return {
@@ -35,7 +36,6 @@ def deployment(release: snapshot.ReleaseView, a: act.CreateDeployment) -> dict[s
             "namespace": release.namespace,
             "labels": labels,
             "annotations": {
-                naming.ANNOTATION_REVISION: str(a.revision),
                 naming.ANNOTATION_TEMPLATE: json.dumps(a.user_template, sort_keys=True),
             },
             "ownerReferences": [owner_reference(release)],
