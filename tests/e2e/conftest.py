@@ -139,3 +139,7 @@ def namespace(kube: Kube, request: pytest.FixtureRequest) -> Iterator[str]:
     except ApiException as e:
         if e.status != 404:
             raise
+
+
+# Release fixtures: the CRD, the operator in-process, Release helpers, the zero-downtime watcher.
+from tests.e2e.support import crd, operator, releases, zero_downtime  # noqa: E402, F401

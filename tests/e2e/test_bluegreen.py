@@ -8,16 +8,7 @@ import pytest
 
 from greenlight.engine import naming
 from tests.e2e.helpers import wait_for
-from tests.e2e.support import (  # noqa: F401  (fixtures)
-    NEVER_READY,
-    Releases,
-    crd,
-    operator,
-    release_manifest,
-    releases,
-    with_image,
-    zero_downtime,
-)
+from tests.e2e.support import NEVER_READY, Releases, release_manifest, with_image
 
 pytestmark = pytest.mark.usefixtures("operator")
 
