@@ -27,6 +27,7 @@ def spec(
     preview: bool = True,
     paused: bool = False,
     adopt: bool = False,
+    rolling: dict[str, Any] | None = None,
 ) -> api.ReleaseSpec:
     body: dict[str, Any] = {
         "replicas": replicas,
@@ -49,6 +50,8 @@ def spec(
     }
     if preview:
         body["previewService"] = {"name": "web-preview"}
+    if rolling is not None:
+        body["strategy"] = {"rolling": rolling}
     return api.ReleaseSpec.model_validate(body)
 
 

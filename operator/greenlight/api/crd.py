@@ -68,6 +68,8 @@ PRINTER_COLUMNS = [
     {"name": "Live", "type": "integer", "jsonPath": ".status.liveRevision"},
     {"name": "Color", "type": "string", "jsonPath": ".status.liveColor"},
     {"name": "Candidate", "type": "integer", "jsonPath": ".status.candidateRevision"},
+    {"name": "Step", "type": "integer", "jsonPath": ".status.currentStep"},
+    {"name": "Weight", "type": "integer", "jsonPath": ".status.weight", "priority": 1},
     {"name": "Ready", "type": "integer", "jsonPath": ".status.readyReplicas"},
     {"name": "Desired", "type": "integer", "jsonPath": ".spec.replicas", "priority": 1},
     {"name": "Message", "type": "string", "jsonPath": ".status.message", "priority": 1},

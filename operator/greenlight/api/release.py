@@ -211,11 +211,80 @@ class RollingStep(Model):
     pause: Pause | None = None
 
 
+def _is_zero(field: str) -> str:
+    return f"(type(self.{field}) == string ? self.{field} == '0%' : self.{field} == 0)"
+
+
+def _int_or_percent(field: str) -> str:
+    return (
+        f"type(self.{field}) == string ? self.{field}.endsWith('%')"
+        f" && int(self.{field}.replace('%', '')) <= 100 : self.{field} >= 0"
+    )
+
+
 class Rolling(Model):
-    max_surge: IntOrString = pydantic.Field(default="25%", description="Integer or percentage.")
-    max_unavailable: IntOrString = pydantic.Field(default=0, description="Integer or percentage.")
-    steps: list[RollingStep] = pydantic.Field(default_factory=list)
-    step_delay_seconds: int = pydantic.Field(default=0, ge=0)
+    """Move replicas from the stable revision to the new one in batches (like a Deployment)."""
+
+    model_config = pydantic.ConfigDict(
+        json_schema_extra=_rules(
+            (
+                _int_or_percent("maxSurge"),
+                "spec.strategy.rolling.maxSurge: use an integer >= 0 or a percentage 0%-100%",
+                ".maxSurge",
+            ),
+            (
+                _int_or_percent("maxUnavailable"),
+                "spec.strategy.rolling.maxUnavailable: use an integer >= 0 or a percentage 0%-100%",
+                ".maxUnavailable",
+            ),
+            (
+                f"!({_is_zero('maxSurge')} && {_is_zero('maxUnavailable')})",
+                "spec.strategy.rolling: maxSurge and maxUnavailable cannot both be 0",
+            ),
+        )
+    )
+    max_surge: IntOrString = pydantic.Field(
+        default="25%", description="Pods above replicas during a batch: integer or percentage."
+    )
+    max_unavailable: IntOrString = pydantic.Field(
+        default=0, description="Pods below replicas during a batch: integer or percentage."
+    )
+    steps: list[RollingStep] = pydantic.Field(
+        default_factory=list,
+        description="setWeight (share of replicas on the new revision) and pause steps.",
+    )
+    step_delay_seconds: int = pydantic.Field(
+        default=0, ge=0, description="Wait this long between batches (Swarm's update delay)."
+    )
+
+    @pydantic.field_validator("max_surge", "max_unavailable")
+    @classmethod
+    def _int_or_percentage(cls, value: int | str, info: pydantic.ValidationInfo) -> int | str:
+        field = alias_generators.to_camel(info.field_name or "")
+        ok = value >= 0 if isinstance(value, int) else _percent(value) is not None
+        if not ok:
+            raise ValueError(
+                f"spec.strategy.rolling.{field}: {value!r} is not an integer >= 0 or a"
+                " percentage 0%-100%"
+            )
+        return value
+
+    @pydantic.model_validator(mode="after")
+    def _not_both_zero(self) -> Rolling:
+        if _percent_or_int(self.max_surge) == 0 and _percent_or_int(self.max_unavailable) == 0:
+            raise ValueError("spec.strategy.rolling: maxSurge and maxUnavailable cannot both be 0")
+        return self
+
+
+def _percent(value: str) -> int | None:
+    digits = value[:-1]
+    if value.endswith("%") and digits.isdigit() and int(digits) <= 100:
+        return int(digits)
+    return None
+
+
+def _percent_or_int(value: int | str) -> int | None:
+    return value if isinstance(value, int) else _percent(value)
 
 
 class Strategy(Model):
@@ -299,6 +368,13 @@ class HistoryEntry(Model):
     retired_at: Time | None = None
 
 
+class RevisionReplicas(Model):
+    revision: int | None = None
+    template_hash: str
+    replicas: int
+    available_replicas: int
+
+
 class ReleaseStatus(Model):
     phase: Phase | None = None
     message: str = ""
@@ -319,6 +395,22 @@ class ReleaseStatus(Model):
     )
     aborted_hash: str | None = pydantic.Field(
         default=None, description="Template hash not retried until the spec changes or a retry."
+    )
+    strategy: Literal["blueGreen", "rolling"] | None = pydantic.Field(
+        default=None, description="Strategy of the release in flight (a switch waits for the next)."
+    )
+    current_step: int | None = pydantic.Field(default=None, description="Rolling: step index.")
+    weight: int | None = pydantic.Field(
+        default=None, description="Rolling: percent of replicas available on the new revision."
+    )
+    step_started_at: Time | None = None
+    progress_at: Time | None = pydantic.Field(
+        default=None, description="Rolling: last progress; the progress deadline runs from it."
+    )
+    last_batch_at: Time | None = None
+    rolling_back: bool = False
+    revisions: list[RevisionReplicas] = pydantic.Field(
+        default_factory=list, description="Replica counts per revision with pods."
     )
     replicas: int = 0
     ready_replicas: int = 0

@@ -26,6 +26,7 @@ def release_candidate(
     entry = w.ensure_deployment(desired, template, color, spec.replicas)
     w.update_entry(desired, outcome="Progressing", reason=None)
     st.update(
+        strategy="blueGreen",
         candidate_hash=desired,
         candidate_revision=entry.revision,
         candidate_color=color,

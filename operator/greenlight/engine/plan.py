@@ -34,6 +34,8 @@ class Work:
         self.actions: list[act.Action] = []
         self.events: list[act.RecordEvent] = []
         self.due: list[datetime.datetime] = []
+        self.draining: set[str] = set()
+        """Revisions a rolling move scales down in batches: housekeeping leaves them alone."""
         self.phase: api.Phase = "Progressing"
         self.message = ""
         self.reason = ""
@@ -114,7 +116,7 @@ def _with_pod_labels(template: dict[str, Any], labels: dict[str, str]) -> dict[s
 
 def plan(snap: snapshot.Snapshot) -> Plan:
     """Read the snapshot, decide every safe step that is due now, and the next status."""
-    from greenlight.engine import bluegreen
+    from greenlight.engine import bluegreen, rolling
 
     w = Work(snap)
     if not _services_are_ours(w):
@@ -125,15 +127,35 @@ def plan(snap: snapshot.Snapshot) -> Plan:
     if _commands(w, desired):
         return finish(w)
     live = w.st["live_hash"]
+    in_flight = w.st["candidate_hash"] == desired or w.st["rolling_back"]
+    # A strategy switch takes effect at the next release, never mid-release.
+    strategy = w.st["strategy"] if in_flight and w.st["strategy"] else _strategy(w.spec)
     if live is None and _service_is_empty(w):
         _first_release(w, desired, template)
     elif live == desired:
         _cancel_candidate(w, "the spec went back to the live revision")
-        _steady(w, desired, template)
+        if w.st["strategy"] == "rolling" and not _rolled_back(w, live):
+            w.outcome("Progressing", f"returning to revision {w.st['live_revision']}", "RollBack")
+        else:
+            _steady(w, desired, template)
+    elif strategy == "rolling":
+        rolling.release_candidate(w, live, desired, template)
     else:
         bluegreen.release_candidate(w, live, desired, template)
     _housekeeping(w)
     return finish(w)
+
+
+def _strategy(spec: api.ReleaseSpec) -> str:
+    return "rolling" if spec.strategy.rolling is not None else "blueGreen"
+
+
+def _rolled_back(w: Work, live: str) -> bool:
+    """A rolling release was undone mid-way: move back within the same bounds first."""
+    from greenlight.engine import rolling
+
+    surge, unavailable = rolling.bounds(w.spec.strategy.rolling or api.Rolling(), w.spec.replicas)
+    return rolling.roll_back(w, live, surge, unavailable)
 
 
 def _services_are_ours(w: Work) -> bool:
@@ -191,6 +213,10 @@ def promote(w: Work, template_hash: str, event: bool = True) -> None:
         candidate_since=None,
         candidate_available_since=None,
         promote_requested=None,
+        strategy=None,
+        current_step=None,
+        weight=None,
+        rolling_back=False,
     )
     if event:
         delay = w.spec.strategy.effective_blue_green.scale_down_delay_seconds
@@ -243,6 +269,20 @@ def _commands(w: Work, desired: str) -> bool:
 
 def abort(w: Work, template_hash: str, reason: str, message: str) -> None:
     """Stop a candidate for good (until the spec changes or a retry): it never goes live."""
+    if w.entry(template_hash) is None:  # aborted before its first reconcile
+        template = naming.effective_template(w.spec)
+        color: api.Color = naming.other_color(w.st["live_color"])
+        history.put(
+            w.history,
+            api.HistoryEntry(
+                revision=history.next_revision(w.history, w.snap.deployments),
+                template_hash=template_hash,
+                images=naming.images(template),
+                color=color,
+                outcome="Aborted",
+                created_at=w.now,
+            ),
+        )
     revision = w.revision_of(template_hash)
     w.update_entry(template_hash, outcome="Aborted", reason=f"{reason}: {message}")
     w.st.update(
@@ -342,6 +382,8 @@ def _housekeeping(w: Work) -> None:
         reverse=True,
     )
     for i, d in enumerate(old):
+        if d.template_hash in w.draining:
+            continue
         if i >= w.spec.revision_history_limit:
             w.do(act.DeleteDeployment(d.name))
         elif d.template_hash not in warm and d.spec_replicas > 0:
@@ -356,9 +398,10 @@ def _services(w: Work) -> list[act.Action]:
     live = w.st["live_hash"]
     spec = w.spec
     if live is not None:
-        out += _service(
-            "live", w.snap.live_service, spec.service.name, naming.pod_labels(w.name, live), w
-        )
+        selector = naming.pod_labels(w.name, live)
+        if w.st["strategy"] == "rolling" and (w.st["candidate_hash"] or w.st["rolling_back"]):
+            selector = {naming.LABEL_RELEASE: w.name}  # rolling: pods of every revision serve
+        out += _service("live", w.snap.live_service, spec.service.name, selector, w)
     if spec.preview_service is not None and (target := w.st["candidate_hash"] or live):
         out += _service(
             "preview",
@@ -423,6 +466,16 @@ def finish(w: Work) -> Plan:
         ready_replicas=live.ready_replicas if live else 0,
         available_replicas=live.available_replicas if live else 0,
         candidate_ready_replicas=candidate.ready_replicas if candidate else 0,
+        revisions=[
+            api.RevisionReplicas(
+                revision=w.revision_of(d.template_hash) or d.revision,
+                template_hash=d.template_hash,
+                replicas=d.spec_replicas,
+                available_replicas=d.available_replicas,
+            )
+            for d in w.snap.deployments
+            if d.spec_replicas or d.replicas
+        ],
         history=w.history,
         conditions=_conditions(w, live, old.conditions),
     )
