@@ -103,8 +103,7 @@ def kubeconfig() -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def kube(kubeconfig: str) -> Iterator[Kube]:
-    # config_file=None reads $KUBECONFIG, which may list several files
-    api = config.new_client_from_config(config_file=None)
+    api = config.new_client_from_config(config_file=kubeconfig)  # may list several files, a:b
     yield Kube(
         kubeconfig=kubeconfig,
         api=api,

@@ -30,6 +30,7 @@ def release_manifest(
     labels: dict[str, str] | None = None,
     annotations: dict[str, str] | None = None,
     deadline: int = 600,
+    rolling: dict[str, Any] | None = None,
     **spec: Any,
 ) -> dict[str, Any]:
     body: dict[str, Any] = {
@@ -48,7 +49,11 @@ def release_manifest(
             "healthCheck": {"httpGet": {"path": "/healthz", "port": 8080}},
             "service": {"name": name, "ports": [{"port": 80, "targetPort": 8080}]},
             "previewService": {"name": f"{name}-preview"},
-            "strategy": {"blueGreen": {"scaleDownDelaySeconds": 30, **(blue_green or {})}},
+            "strategy": (
+                {"rolling": rolling}
+                if rolling is not None
+                else {"blueGreen": {"scaleDownDelaySeconds": 30, **(blue_green or {})}}
+            ),
             "progressDeadlineSeconds": deadline,
             **spec,
         },

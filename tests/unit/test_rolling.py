@@ -202,6 +202,7 @@ def test_bounds_hold_and_the_rollout_terminates(
         assert pods <= replicas + max_surge, (pods, replicas, max_surge)
         assert available >= replicas - max_unavailable, (available, replicas, max_unavailable)
 
+    w.after_each = check
     for i, (all_ready, k) in enumerate(readiness):
         if i == abort_at:
             w.annotations[naming.COMMAND_ABORT] = "true"

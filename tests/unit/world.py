@@ -71,6 +71,8 @@ class World:
     generation: int = 1
     last: plan.Plan | None = None
     log: list[act.Action] = dataclasses.field(default_factory=list)
+    after_each: Any = None
+    """Called after every single action: the API applies them one at a time, not atomically."""
 
     def snapshot(self) -> snapshot.Snapshot:
         return snapshot.Snapshot(
@@ -97,6 +99,8 @@ class World:
         result = plan.plan(self.snapshot())
         for action in result.actions:
             self.apply(action)
+            if self.after_each is not None:
+                self.after_each()
         self.status = result.status
         self.last = result
         return result

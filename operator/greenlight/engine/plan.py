@@ -438,12 +438,13 @@ def _service(
     ]
 
 
-def _order(a: act.Action) -> int:
-    """Grow before the Service moves; shrink and delete only after it has moved."""
+def _order(a: act.Action, draining: set[str]) -> int:
+    """Grow before the Service moves; shrink and delete only after it has moved. The sort is
+    stable: a rolling batch keeps the order it was planned in (olds shrink, then new grows)."""
     if isinstance(a, act.CreateDeployment | act.LabelDeployment):
-        return 0
+        return 1
     if isinstance(a, act.ScaleDeployment):
-        return 3 if a.replicas == 0 else 1
+        return 3 if a.replicas == 0 and a.name not in draining else 1
     if isinstance(a, act.ApplyService):
         return 2
     if isinstance(a, act.DeleteDeployment):
@@ -452,7 +453,8 @@ def _order(a: act.Action) -> int:
 
 
 def finish(w: Work) -> Plan:
-    actions = sorted([*w.actions, *_services(w)], key=_order)
+    draining = {naming.deployment_name(w.name, h) for h in w.draining}
+    actions = sorted([*w.actions, *_services(w)], key=lambda a: _order(a, draining))
     actions += w.events
     live = w.snap.deployment(w.st["live_hash"])
     candidate = w.snap.deployment(w.st["candidate_hash"])

@@ -17,6 +17,8 @@ from greenlight.kube import observe
 
 log = logging.getLogger("greenlight.reconcile")
 
+EXPECTATION_TIMEOUT = 15.0
+
 
 @dataclasses.dataclass(frozen=True)
 class Indexed:
@@ -48,6 +50,9 @@ class Reconciler:
         self.children: Index = {}
         self._written: dict[Hashable, int] = {}
         """resourceVersion of our last status write per Release: older index entries are stale."""
+        self._expected: dict[Hashable, tuple[float, dict[str, int | None]]] = {}
+        """Replicas we last wrote per Deployment (None: deleted), until the index shows them.
+        Deciding on a cache that has not seen our own writes could break maxSurge."""
 
     async def reconcile(self, key: Hashable) -> float | None:
         """Returns seconds until this Release wants to be looked at again (None: on events)."""
@@ -61,6 +66,10 @@ class Reconciler:
         if indexed.view is None:
             await self._report_invalid(indexed)
             return None
+        deployments = observe.deployments_of(self.children.get(key, ()))
+        waiting = self._still_expected(key, deployments)
+        if waiting is not None:
+            return waiting  # the Deployment events that satisfy it wake us sooner
         release = indexed.view
         started = time.perf_counter()
         spec = release.spec
@@ -72,12 +81,13 @@ class Reconciler:
             )
         snap = snapshot.Snapshot(
             release=release,
-            deployments=observe.deployments_of(self.children.get(key, ())),
+            deployments=deployments,
             live_service=live,
             preview_service=preview,
             now=observe.now(),
         )
         result = plan.plan(snap)
+        self._expect(key, result.actions)
         await self.cluster.apply(release, result.actions)
         if result.status != release.status:
             rv = await self.cluster.patch_status(release, result.status)
@@ -93,6 +103,33 @@ class Reconciler:
                 )  # fmt: skip
         metrics.RECONCILE_SECONDS.observe(time.perf_counter() - started)
         return result.requeue_after
+
+    def _expect(self, key: Hashable, actions: tuple[act.Action, ...]) -> None:
+        writes: dict[str, int | None] = {}
+        for a in actions:
+            if isinstance(a, act.CreateDeployment | act.ScaleDeployment):
+                writes[a.name] = a.replicas
+            elif isinstance(a, act.DeleteDeployment):
+                writes[a.name] = None
+        if writes:
+            self._expected[key] = (time.monotonic() + EXPECTATION_TIMEOUT, writes)
+
+    def _still_expected(
+        self, key: Hashable, deployments: tuple[snapshot.DeploymentView, ...]
+    ) -> float | None:
+        """Seconds to wait for the index to show our last writes, or None when it does."""
+        if key not in self._expected:
+            return None
+        expires, writes = self._expected[key]
+        seen = {d.name: d.spec_replicas for d in deployments}
+        if all(seen.get(name) == replicas for name, replicas in writes.items()):
+            del self._expected[key]
+            return None
+        remaining = expires - time.monotonic()
+        if remaining <= 0:  # an event was lost or someone else changed it: decide anyway
+            del self._expected[key]
+            return None
+        return remaining
 
     async def _report_invalid(self, indexed: Indexed) -> None:
         meta = indexed.meta
