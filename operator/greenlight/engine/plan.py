@@ -19,6 +19,19 @@ class Plan:
     """Seconds until a timed decision is due (promotion, deadline, scale-down); None: none."""
 
 
+NO_CANDIDATE: dict[str, Any] = dict.fromkeys(
+    (
+        "candidate_hash",
+        "candidate_revision",
+        "candidate_color",
+        "candidate_since",
+        "candidate_available_since",
+        "promote_requested",
+    )
+)
+"""The status fields of a candidate in flight, cleared when it goes live, aborts or is replaced."""
+
+
 class Work:
     """The plan being built: actions, the next status, and the times to wake up at."""
 
@@ -204,15 +217,10 @@ def promote(w: Work, template_hash: str, event: bool = True) -> None:
         w.update_entry(old, outcome="Retired", retired_at=w.now)
     w.update_entry(template_hash, outcome="Live", promoted_at=w.now, reason=None)
     w.st.update(
+        NO_CANDIDATE,
         live_hash=template_hash,
         live_revision=entry.revision,
         live_color=entry.color,
-        candidate_hash=None,
-        candidate_revision=None,
-        candidate_color=None,
-        candidate_since=None,
-        candidate_available_since=None,
-        promote_requested=None,
         strategy=None,
         current_step=None,
         weight=None,
@@ -285,15 +293,7 @@ def abort(w: Work, template_hash: str, reason: str, message: str) -> None:
         )
     revision = w.revision_of(template_hash)
     w.update_entry(template_hash, outcome="Aborted", reason=f"{reason}: {message}")
-    w.st.update(
-        aborted_hash=template_hash,
-        candidate_hash=None,
-        candidate_revision=None,
-        candidate_color=None,
-        candidate_since=None,
-        candidate_available_since=None,
-        promote_requested=None,
-    )
+    w.st.update(NO_CANDIDATE, aborted_hash=template_hash)
     w.event("Aborted", f"revision {revision}: {message}; live revision unchanged", warning=True)
     aborted_outcome(w, template_hash)
 
@@ -316,14 +316,7 @@ def _cancel_candidate(w: Work, why: str) -> None:
     if old is not None and old != w.st["live_hash"]:
         w.update_entry(old, outcome="Superseded", reason=why)
         w.event("Superseded", f"revision {w.revision_of(old)} superseded: {why}")
-    w.st.update(
-        candidate_hash=None,
-        candidate_revision=None,
-        candidate_color=None,
-        candidate_since=None,
-        candidate_available_since=None,
-        promote_requested=None,
-    )
+    w.st.update(NO_CANDIDATE)
 
 
 def _first_release(w: Work, desired: str, template: dict[str, Any]) -> None:
