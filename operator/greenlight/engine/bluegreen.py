@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime
 from typing import Any
 
-from greenlight.engine import naming, plan
+from greenlight.engine import plan
 
 
 def release_candidate(
@@ -13,8 +13,6 @@ def release_candidate(
 ) -> None:
     """One step of a blue-green release of `desired` while `live` serves (None: adopted Service)."""
     spec, st = w.spec, w.st
-    if st["candidate_hash"] not in (None, desired):
-        plan._cancel_candidate(w, "a newer spec replaced it")
     if st["aborted_hash"] == desired:
         plan.aborted_outcome(w, desired)
         return
@@ -22,18 +20,11 @@ def release_candidate(
         w.outcome("Paused", "paused (spec.paused): the new revision waits to be created", "Paused")
         return
 
-    color = naming.other_color(st["live_color"]) if live else "blue"
-    entry = w.ensure_deployment(desired, template, color, spec.replicas)
-    w.update_entry(desired, outcome="Progressing", reason=None)
-    st.update(
-        strategy="blueGreen",
-        candidate_hash=desired,
-        candidate_revision=entry.revision,
-        candidate_color=color,
-        candidate_since=st["candidate_since"] or w.now,
+    revision, color, started = plan.start_candidate(
+        w, "blueGreen", live, desired, template, spec.replicas
     )
-    label = f"revision {entry.revision} ({color})"
-    if st["candidate_since"] == w.now:
+    label = f"revision {revision} ({color})"
+    if started:
         w.event("Progressing", f"{label} is coming up beside the live slot")
 
     d = w.snap.deployment(desired)

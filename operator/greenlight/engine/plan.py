@@ -151,10 +151,11 @@ def plan(snap: snapshot.Snapshot) -> Plan:
             w.outcome("Progressing", f"returning to revision {w.st['live_revision']}", "RollBack")
         else:
             _steady(w, desired, template)
-    elif strategy == "rolling":
-        rolling.release_candidate(w, live, desired, template)
     else:
-        bluegreen.release_candidate(w, live, desired, template)
+        if w.st["candidate_hash"] not in (None, desired):
+            _cancel_candidate(w, "a newer spec replaced it")
+        module = rolling if strategy == "rolling" else bluegreen
+        module.release_candidate(w, live, desired, template)
     _housekeeping(w)
     return finish(w)
 
@@ -317,6 +318,26 @@ def _cancel_candidate(w: Work, why: str) -> None:
         w.update_entry(old, outcome="Superseded", reason=why)
         w.event("Superseded", f"revision {w.revision_of(old)} superseded: {why}")
     w.st.update(NO_CANDIDATE)
+
+
+def start_candidate(
+    w: Work, strategy: str, live: str | None, desired: str, template: dict[str, Any], replicas: int
+) -> tuple[int, api.Color, bool]:
+    """Ensure the candidate Deployment at `replicas`; record it as the `strategy` release in flight.
+
+    Returns its revision, its colour, and whether the release started in this step."""
+    color = naming.other_color(w.st["live_color"]) if live else "blue"
+    entry = w.ensure_deployment(desired, template, color, replicas)
+    w.update_entry(desired, outcome="Progressing", reason=None)
+    started = w.st["candidate_since"] is None
+    w.st.update(
+        strategy=strategy,
+        candidate_hash=desired,
+        candidate_revision=entry.revision,
+        candidate_color=color,
+        candidate_since=w.st["candidate_since"] or w.now,
+    )
+    return entry.revision, color, started
 
 
 def _first_release(w: Work, desired: str, template: dict[str, Any]) -> None:

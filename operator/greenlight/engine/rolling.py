@@ -15,7 +15,7 @@ from typing import Any
 
 from greenlight.api import release as api
 from greenlight.engine import actions as act
-from greenlight.engine import naming, plan, snapshot
+from greenlight.engine import plan, snapshot
 
 
 def resolve(value: int | str, replicas: int, round_up: bool) -> int:
@@ -95,8 +95,6 @@ def release_candidate(
     spec, st = w.spec, w.st
     replicas = spec.replicas
     surge, unavailable = bounds(spec.strategy.rolling or api.Rolling(), replicas)
-    if st["candidate_hash"] not in (None, desired):
-        plan._cancel_candidate(w, "a newer spec replaced it")
     if st["aborted_hash"] == desired:
         if not roll_back(w, live, surge, unavailable):
             plan.aborted_outcome(w, desired)
@@ -117,18 +115,9 @@ def release_candidate(
     new_target = new.spec_replicas if new else 0
     if not spec.paused and not hold and all(_settled(d) for d in (new, *olds)):
         new_target = _move(w, new, olds, target, surge, unavailable)
-    color = naming.other_color(st["live_color"]) if live else "blue"
-    entry = w.ensure_deployment(desired, template, color, new_target)
-    w.update_entry(desired, outcome="Progressing", reason=None)
-    st.update(
-        strategy="rolling",
-        candidate_hash=desired,
-        candidate_revision=entry.revision,
-        candidate_color=color,
-        candidate_since=st["candidate_since"] or w.now,
-    )
-    label = f"revision {entry.revision}"
-    if st["candidate_since"] == w.now:
+    revision, _, started = plan.start_candidate(w, "rolling", live, desired, template, new_target)
+    label = f"revision {revision}"
+    if started:
         w.event(
             "Progressing",
             f"{label}: rolling {replicas} replicas"
