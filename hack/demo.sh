@@ -53,15 +53,16 @@ serving
 
 say "Undo: back to v1.0.0; blue is still warm, so the flip is instant (no new pods)"
 watch_release
-kubectl annotate release web -n "$NS" greenlight.dev/undo= --overwrite >/dev/null
+kubectl greenlight undo web -n "$NS" >/dev/null   # = kubectl annotate release web greenlight.dev/undo=
 wait_for '{.status.liveRevision}' 3
 wait_for '{.status.phase}' Healthy
 sleep 1; kill "$WATCH"; WATCH=
 serving
-kubectl get release web -n "$NS" -o jsonpath='{range .status.history[*]}revision {.revision}: {.images} {.color} {.outcome}{"\n"}{end}'
+kubectl greenlight get web -n "$NS"
 
 say "Done. The cluster is still up:"
 echo "  $(hack/cluster env)"
 echo "  kubectl get releases -n $NS        # Release status"
+echo "  kubectl greenlight get web -n $NS  # one Release, its revisions and history"
 echo "  greenlight run -n $NS              # run the operator again"
 echo "  make cluster-down                   # remove the cluster"

@@ -1,4 +1,4 @@
-"""Console scripts: `greenlight` (the operator and its tools) and `kubectl-greenlight`."""
+"""Console script `greenlight`: the operator and its tools (`kubectl-greenlight` is plugin.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ from importlib import metadata
 import typer
 
 operator_app = typer.Typer(help="Greenlight: blue-green and rolling releases for Kubernetes.")
-plugin_app = typer.Typer(help="kubectl greenlight: drive Releases from the command line.")
 
 
 def _version() -> str:
@@ -60,14 +59,3 @@ def crd(
 def version() -> None:
     """Print the version."""
     typer.echo(_version())
-
-
-@plugin_app.command("version")
-def plugin_version() -> None:
-    """Print the version."""
-    typer.echo(f"kubectl-greenlight {_version()}")
-
-
-@plugin_app.callback()
-def plugin() -> None:
-    """Promote, abort, retry and undo Releases (each is also a plain kubectl one-liner)."""

@@ -1,0 +1,274 @@
+"""`kubectl greenlight`: show a Release and give it commands.
+
+Every command is the documented kubectl one-liner (an annotation the operator consumes, or a
+`spec.paused` patch), checked first against the Release's status so that a command that cannot
+apply fails here, naming why, instead of as an Event later.
+"""
+
+from __future__ import annotations
+
+from importlib import metadata
+from typing import Annotated, Any, NoReturn, cast
+
+import typer
+from kubernetes import client, config, watch
+from kubernetes.client.exceptions import ApiException
+from rich.console import Console, Group
+from rich.live import Live
+from rich.table import Table
+from rich.text import Text
+
+from greenlight.api import release as api
+from greenlight.engine import history, naming
+
+app = typer.Typer(
+    help="kubectl greenlight: show Releases, promote, abort, retry, undo, pause and resume them.",
+    no_args_is_help=True,
+)
+console = Console()
+errors = Console(stderr=True)
+
+Name = Annotated[str, typer.Argument(help="The Release's name.")]
+Namespace = Annotated[
+    str | None,
+    typer.Option("--namespace", "-n", help="Default: the kubeconfig context's namespace."),
+]
+Context = Annotated[str | None, typer.Option("--context", help="kubeconfig context to use.")]
+
+COMMANDS = {
+    "promote": naming.COMMAND_PROMOTE,
+    "abort": naming.COMMAND_ABORT,
+    "retry": naming.COMMAND_RETRY,
+    "undo": naming.COMMAND_UNDO,
+}
+PHASE_STYLE = {
+    "Healthy": "green",
+    "Progressing": "yellow",
+    "Paused": "cyan",
+    "Degraded": "red",
+    "Aborted": "red",
+}
+
+
+class Releases:
+    """Releases in one namespace of the current kubeconfig (synchronous: this is a CLI)."""
+
+    def __init__(self, namespace: str | None, context: str | None) -> None:
+        try:
+            config.load_kube_config(context=context)
+            contexts, current = config.list_kube_config_contexts()
+        except (config.ConfigException, OSError) as e:
+            fail(f"no usable kubeconfig: {e}")
+        chosen = next((c for c in contexts if c["name"] == context), current)
+        self.ns = namespace or chosen["context"].get("namespace") or "default"
+        self.custom = client.CustomObjectsApi()
+        self.apps = client.AppsV1Api()
+
+    def get(self, name: str) -> dict[str, Any]:
+        try:
+            obj = self.custom.get_namespaced_custom_object(
+                api.GROUP, api.VERSION, self.ns, api.PLURAL, name
+            )
+        except ApiException as e:
+            fail(_api_error(e, name, self.ns))
+        return cast(dict[str, Any], obj)
+
+    def patch(self, name: str, body: dict[str, Any]) -> None:
+        try:
+            self.custom.patch_namespaced_custom_object(
+                api.GROUP, api.VERSION, self.ns, api.PLURAL, name, body
+            )
+        except ApiException as e:
+            fail(_api_error(e, name, self.ns))
+
+
+def _api_error(e: ApiException, name: str, ns: str) -> str:
+    if e.status == 404:
+        return f'release "{name}" not found in namespace "{ns}"'
+    return f"release {ns}/{name}: {e.status} {e.reason}"
+
+
+def fail(message: str) -> NoReturn:
+    errors.print(f"[red]error:[/red] {message}", highlight=False)
+    raise typer.Exit(1)
+
+
+def status_of(release: dict[str, Any]) -> api.ReleaseStatus:
+    return api.ReleaseStatus.model_validate(release.get("status") or {})
+
+
+# --- pure: what a command may do, and how a Release is shown -----------------------------------
+
+
+def command_error(command: str, st: api.ReleaseStatus, undo_to: int | None = None) -> str | None:
+    """Why `command` cannot apply to a Release in status `st` (None: it can)."""
+    in_flight = st.candidate_hash is not None or st.rolling_back
+    if command in ("promote", "abort") and not in_flight:
+        return f"nothing to {command}: no release in progress (phase {st.phase or 'unknown'})"
+    if command == "retry" and st.aborted_hash is None:
+        return "nothing to retry: no aborted revision"
+    if command == "undo":
+        target = history.undo_target(st.history, st.live_hash, str(undo_to or ""))
+        if isinstance(target, str):
+            return target
+        if target.template_hash == st.live_hash and st.candidate_hash is None:
+            return f"revision {target.revision} is already live"
+    return None
+
+
+def summary(name: str, release: dict[str, Any]) -> Group:
+    st = status_of(release)
+    spec = release.get("spec") or {}
+    strategy = "rolling" if "rolling" in (spec.get("strategy") or {}) else "blueGreen"
+    head = Table.grid(padding=(0, 2))
+    head.add_column(style="bold")
+    head.add_column()
+    phase = st.phase or "Unknown"
+    head.add_row("Name", f"{release['metadata']['namespace']}/{name}")
+    head.add_row("Phase", Text(phase, style=PHASE_STYLE.get(phase, "")))
+    head.add_row("Message", st.message)
+    head.add_row(
+        "Strategy", (st.strategy or strategy) + (" (paused)" if spec.get("paused") else "")
+    )
+    head.add_row("Live", _slot(st.live_revision, st.live_color))
+    head.add_row("Candidate", _slot(st.candidate_revision, st.candidate_color))
+    if st.current_step is not None or st.weight is not None:
+        head.add_row("Step / weight", f"{st.current_step} / {st.weight}%")
+    head.add_row("Pods", f"{st.available_replicas} available of {spec.get('replicas', '?')}")
+    revisions = {r.template_hash: r for r in st.revisions}
+    table = Table(title="History", title_justify="left", expand=False)
+    for column in ("Revision", "Colour", "Outcome", "Pods", "Images", "Reason"):
+        table.add_column(column)
+    for entry in sorted(st.history, key=lambda e: e.revision, reverse=True):
+        r = revisions.get(entry.template_hash)
+        marks = " (live)" if entry.template_hash == st.live_hash else ""
+        marks += " (candidate)" if entry.template_hash == st.candidate_hash else ""
+        table.add_row(
+            f"{entry.revision}{marks}",
+            entry.color,
+            entry.outcome,
+            f"{r.available_replicas}/{r.replicas}" if r else "0",
+            ", ".join(entry.images),
+            entry.reason or "",
+        )
+    return Group(head, table)
+
+
+def _slot(revision: int | None, color: str | None) -> str:
+    return "-" if revision is None else f"revision {revision} ({color})"
+
+
+# --- commands ----------------------------------------------------------------------------------
+
+
+@app.command()
+def get(
+    name: Name,
+    namespace: Namespace = None,
+    context: Context = None,
+    watch_: Annotated[bool, typer.Option("--watch", "-w", help="Follow changes.")] = False,
+) -> None:
+    """Show a Release: phase, live and candidate revisions, steps, pods and history."""
+    releases = Releases(namespace, context)
+    release = releases.get(name)
+    if not watch_:
+        console.print(summary(name, release))
+        return
+    with Live(summary(name, release), console=console, auto_refresh=False) as live:
+        for event in watch.Watch().stream(
+            releases.custom.list_namespaced_custom_object,
+            api.GROUP,
+            api.VERSION,
+            releases.ns,
+            api.PLURAL,
+            field_selector=f"metadata.name={name}",
+            resource_version=release["metadata"]["resourceVersion"],
+        ):
+            if event["type"] == "DELETED":
+                break
+            live.update(summary(name, event["object"]), refresh=True)
+
+
+def _annotate(
+    name: str, namespace: str | None, context: str | None, command: str, value: str
+) -> None:
+    releases = Releases(namespace, context)
+    st = status_of(releases.get(name))
+    undo_to = int(value) if command == "undo" and value else None
+    problem = command_error(command, st, undo_to)
+    if problem is None and command == "undo":
+        problem = _undo_target_gone(releases, name, st, undo_to)
+    if problem:
+        fail(f"release {releases.ns}/{name}: {problem}")
+    key = COMMANDS[command]
+    releases.patch(name, {"metadata": {"annotations": {key: value}}})
+    console.print(f"release {releases.ns}/{name}: {command} requested ({key}={value!r})")
+
+
+def _undo_target_gone(
+    releases: Releases, name: str, st: api.ReleaseStatus, undo_to: int | None
+) -> str | None:
+    """Undo needs the revision's Deployment (it holds the template): is it still there?"""
+    target = history.undo_target(st.history, st.live_hash, str(undo_to or ""))
+    assert not isinstance(target, str)
+    selector = f"{naming.LABEL_RELEASE}={name},{naming.LABEL_HASH}={target.template_hash}"
+    found = releases.apps.list_namespaced_deployment(releases.ns, label_selector=selector)
+    if found.items:
+        return None
+    return f"revision {target.revision}: its Deployment is gone (beyond revisionHistoryLimit)"
+
+
+@app.command()
+def promote(name: Name, namespace: Namespace = None, context: Context = None) -> None:
+    """Flip to the candidate as soon as it is available (rolling: skip the remaining steps)."""
+    _annotate(name, namespace, context, "promote", "true")
+
+
+@app.command()
+def abort(name: Name, namespace: Namespace = None, context: Context = None) -> None:
+    """Stop the release in progress; the live revision keeps serving."""
+    _annotate(name, namespace, context, "abort", "true")
+
+
+@app.command()
+def retry(name: Name, namespace: Namespace = None, context: Context = None) -> None:
+    """Try the aborted revision again."""
+    _annotate(name, namespace, context, "retry", "true")
+
+
+@app.command()
+def undo(
+    name: Name,
+    namespace: Namespace = None,
+    context: Context = None,
+    to_revision: Annotated[
+        int | None, typer.Option(min=1, help="Default: the previous live revision.")
+    ] = None,
+) -> None:
+    """Go back to an earlier revision (its template is written back into the spec)."""
+    _annotate(name, namespace, context, "undo", str(to_revision or ""))
+
+
+def _set_paused(name: str, namespace: str | None, context: str | None, paused: bool) -> None:
+    releases = Releases(namespace, context)
+    releases.get(name)
+    releases.patch(name, {"spec": {"paused": paused}})
+    console.print(f"release {releases.ns}/{name}: {'paused' if paused else 'resumed'}")
+
+
+@app.command()
+def pause(name: Name, namespace: Namespace = None, context: Context = None) -> None:
+    """Hold the Release where it is (spec.paused: true)."""
+    _set_paused(name, namespace, context, True)
+
+
+@app.command()
+def resume(name: Name, namespace: Namespace = None, context: Context = None) -> None:
+    """Let a paused Release go on (spec.paused: false)."""
+    _set_paused(name, namespace, context, False)
+
+
+@app.command()
+def version() -> None:
+    """Print the version."""
+    console.print(f"kubectl-greenlight {metadata.version('greenlight')}")

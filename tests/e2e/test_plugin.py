@@ -1,0 +1,89 @@
+"""`kubectl greenlight`, found by kubectl on PATH as a plugin, against a real API server."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from greenlight.engine import naming
+from tests.e2e.conftest import _kubectl_binary
+from tests.e2e.support import NEVER_READY, Releases, release_manifest, with_image
+
+pytestmark = pytest.mark.usefixtures("operator")
+
+
+def greenlight(releases: Releases, *args: str) -> subprocess.CompletedProcess[str]:
+    """`kubectl greenlight <args> -n <test namespace>`; the plugin is the venv's console script."""
+    bin_dir = str(Path(sys.executable).parent)
+    env = {
+        **os.environ,
+        "KUBECONFIG": releases.kube.kubeconfig,
+        "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
+        "COLUMNS": "200",
+    }
+    return subprocess.run(
+        [_kubectl_binary(), "greenlight", *args, "-n", releases.ns],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+
+
+def test_promote_get_and_undo_from_the_plugin(releases: Releases) -> None:
+    manifest = release_manifest("web", "example/web:1", blue_green={"autoPromote": False})
+    releases.apply(manifest)
+    releases.wait_phase("web", "Healthy", liveRevision=1)
+
+    refused = greenlight(releases, "promote", "web")
+    assert refused.returncode == 1
+    assert "nothing to promote: no release in progress (phase Healthy)" in refused.stderr
+
+    releases.apply(with_image(manifest, "example/web:2"))
+    releases.wait_phase("web", "Paused", candidateRevision=2)
+    shown = greenlight(releases, "get", "web")
+    assert shown.returncode == 0, shown.stderr
+    assert "Paused" in shown.stdout and "revision 2 (green)" in shown.stdout
+
+    promoted = greenlight(releases, "promote", "web")
+    assert promoted.returncode == 0, promoted.stderr
+    releases.wait_phase("web", "Healthy", liveRevision=2)
+    annotations = releases.get("web")["metadata"].get("annotations") or {}
+    assert naming.COMMAND_PROMOTE not in annotations, "the operator consumes the command"
+
+    unknown = greenlight(releases, "undo", "web", "--to-revision", "7")
+    assert unknown.returncode == 1
+    assert "revision 7 is not in the history (known: 1, 2)" in unknown.stderr
+    undone = greenlight(releases, "undo", "web")
+    assert undone.returncode == 0, undone.stderr
+    st = releases.wait_phase("web", "Healthy", liveRevision=3)
+    assert [e["images"] for e in st["history"] if e["revision"] == 3] == [["example/web:1"]]
+
+
+def test_abort_retry_pause_and_resume_from_the_plugin(releases: Releases) -> None:
+    manifest = release_manifest("web", "example/web:1")
+    releases.apply(manifest)
+    releases.wait_phase("web", "Healthy", liveRevision=1)
+    assert greenlight(releases, "retry", "web").returncode == 1
+
+    releases.apply(with_image(manifest, "example/web:2", **NEVER_READY))
+    releases.wait_phase("web", "Progressing", candidateRevision=2)
+    assert greenlight(releases, "abort", "web").returncode == 0
+    st = releases.wait_phase("web", "Aborted", liveRevision=1)
+    assert st["abortedHash"] is not None
+
+    assert greenlight(releases, "pause", "web").returncode == 0
+    assert releases.get("web")["spec"]["paused"] is True
+    assert greenlight(releases, "resume", "web").returncode == 0
+    assert releases.get("web")["spec"]["paused"] is False
+
+    assert greenlight(releases, "retry", "web").returncode == 0
+    releases.wait_phase("web", "Progressing", candidateRevision=2)
+
+    missing = greenlight(releases, "get", "nope")
+    assert missing.returncode == 1
+    assert f'release "nope" not found in namespace "{releases.ns}"' in missing.stderr
