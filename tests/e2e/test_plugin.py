@@ -60,6 +60,8 @@ def test_promote_get_and_undo_from_the_plugin(releases: Releases) -> None:
     assert "revision 7 is not in the history (known: 1, 2)" in unknown.stderr
     undone = greenlight(releases, "undo", "web")
     assert undone.returncode == 0, undone.stderr
+    releases.wait_phase("web", "Paused", candidateRevision=3)  # autoPromote: false holds undo too
+    assert greenlight(releases, "promote", "web").returncode == 0
     st = releases.wait_phase("web", "Healthy", liveRevision=3)
     assert [e["images"] for e in st["history"] if e["revision"] == 3] == [["example/web:1"]]
 
