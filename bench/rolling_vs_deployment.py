@@ -122,6 +122,10 @@ def release_done(r: dict[str, Any], replicas: int, revision: int) -> bool:
     )
 
 
+def image(obj: dict[str, Any]) -> str:
+    return str(obj["spec"]["template"]["spec"]["containers"][0]["image"])
+
+
 def timed_apply(
     body: dict[str, Any], ns: str, lister: Callable[..., Any], done: Callable[[Any], bool]
 ) -> float:
@@ -140,7 +144,9 @@ def timed_apply(
         for event in stream:
             obj = event["raw_object"]
             rv = obj["metadata"]["resourceVersion"]
-            if done(obj):
+            # A status write of the previous rollout may land between the list and the apply:
+            # only an object that carries the applied image counts.
+            if image(obj) == image(body) and done(obj):
                 return time.perf_counter() - start
     raise SystemExit(f"{body['kind']} {name} did not finish within 300 s")
 

@@ -20,15 +20,18 @@ from __future__ import annotations
 
 import argparse
 import os
+import socket
 import subprocess
 import sys
 import threading
 import time
+import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 from kubernetes import client, config, watch
+from prometheus_client import parser
 
 ROOT = Path(__file__).resolve().parents[1]
 GROUP, VERSION, PLURAL = "greenlight.dev", "v1alpha1", "releases"
@@ -102,6 +105,50 @@ class Live:
                 self.changed.wait(min(left, 1.0))
 
 
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Operator:
+    """`greenlight run` as a subprocess, with its metrics endpoint."""
+
+    def __init__(self, ns: str, workers: int) -> None:
+        self.port = free_port()
+        log = open(os.environ.get("BENCH_LOG", "/tmp/greenlight-bench-operator.log"), "w")  # noqa: SIM115
+        command = [str(Path(sys.executable).parent / "greenlight"), "run", "-n", ns]
+        env = {**os.environ, "GREENLIGHT_WORKERS": str(workers)}
+        command += ["--metrics-port", str(self.port)]
+        self.process = subprocess.Popen(command, stdout=log, stderr=log, env=env)
+        self.seen: dict[str, float] = {}
+
+    def figures(self) -> str:
+        """Since the last call: reconciles by result, mean reconcile time; RSS and CPU so far."""
+        text = urllib.request.urlopen(f"http://127.0.0.1:{self.port}/metrics").read().decode()
+        now: dict[str, float] = {}
+        for family in parser.text_string_to_metric_families(text):
+            for sample in family.samples:
+                if sample.name == "greenlight_reconciles_total":
+                    now[sample.labels["result"]] = sample.value
+                elif sample.name.startswith("greenlight_reconcile_seconds_"):
+                    now[sample.name.rsplit("_", 1)[1]] = sample.value
+        delta = {k: v - self.seen.get(k, 0) for k, v in now.items()}
+        self.seen = now
+        counts = ", ".join(
+            f"{k} {delta[k]:.0f}" for k in ("planned", "stale", "expecting", "error") if k in delta
+        )
+        mean = 1000 * delta.get("sum", 0) / max(delta.get("count", 0), 1)
+        return (
+            f"reconciles: {counts}; mean planned reconcile {mean:.1f} ms; "
+            f"{process_figures(self.process.pid)}"
+        )
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=60)
+
+
 def process_figures(pid: int) -> str:
     rss = next(
         int(line.split()[1]) / 1024
@@ -121,12 +168,13 @@ def stats(seconds: list[float]) -> str:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--releases", type=int, default=1000)
-    parser.add_argument("--probes", type=int, default=10, help="idle-phase releases of the probe")
-    parser.add_argument("--namespace", default="bench-scale")
-    parser.add_argument("--clients", type=int, default=8, help="parallel API writers")
-    args = parser.parse_args()
+    cli = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    cli.add_argument("--releases", type=int, default=1000)
+    cli.add_argument("--probes", type=int, default=10, help="idle-phase releases of the probe")
+    cli.add_argument("--namespace", default="bench-scale")
+    cli.add_argument("--clients", type=int, default=8, help="parallel API writers")
+    cli.add_argument("--workers", type=int, default=4, help="the operator's GREENLIGHT_WORKERS")
+    args = cli.parse_args()
     config.load_kube_config()
     ns, n = args.namespace, args.releases
     kubectl("apply", "--server-side", "--force-conflicts", "-f", str(ROOT / "crds"))
@@ -152,10 +200,7 @@ def main() -> int:
     def elapsed(keys: list[tuple[str, int]]) -> list[float]:
         return [live.healthy[k] - started[k] for k in keys]
 
-    log = open(os.environ.get("BENCH_LOG", "/tmp/greenlight-bench-operator.log"), "w")  # noqa: SIM115
-    operator = subprocess.Popen(
-        [str(Path(sys.executable).parent / "greenlight"), "run", "-n", ns], stdout=log, stderr=log
-    )
+    operator = Operator(ns, args.workers)
     live = Live(custom, ns)
     try:
         begin = time.perf_counter()
@@ -165,7 +210,7 @@ def main() -> int:
         total = max(live.healthy[k] for k in first) - begin
         print(f"create: {n + 1} Releases Healthy in {total:.1f} s ({(n + 1) / total:.1f}/s);")
         print(f"  per Release create -> Healthy {stats(elapsed(first))};", end=" ")
-        print(process_figures(operator.pid))
+        print(operator.figures())
 
         probes = []
         for revision in range(2, args.probes + 2):
@@ -173,7 +218,7 @@ def main() -> int:
             live.wait([("probe", revision)], timeout=60)
             probes.append(("probe", revision))
         print(f"idle: probe apply -> Healthy on the new revision, {len(probes)} releases: ", end="")
-        print(f"{stats(elapsed(probes))}; {process_figures(operator.pid)}")
+        print(f"{stats(elapsed(probes))}; {operator.figures()}")
 
         begin = time.perf_counter()
         list(pool.map(lambda x: set_image(x, 2), names))
@@ -185,10 +230,9 @@ def main() -> int:
         print(f"storm: {n} Releases live on revision 2 in {total:.1f} s ({n / total:.1f}/s);")
         print(f"  per Release apply -> Healthy {stats(elapsed(second))};")
         print(f"  probe applied after the storm: Healthy in {elapsed([probe])[0]:.2f} s; ", end="")
-        print(process_figures(operator.pid))
+        print(operator.figures())
     finally:
-        operator.terminate()
-        operator.wait(timeout=60)
+        operator.stop()
         kubectl("delete", "namespace", ns, "--wait=false")
     return 0
 

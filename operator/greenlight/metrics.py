@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import prometheus_client as prom
 
-RECONCILES = prom.Counter("greenlight_reconciles", "Reconciles of Releases, by result.", ["result"])
+RECONCILES = prom.Counter(
+    "greenlight_reconciles",
+    "Reconciles of Releases by result: planned, stale (our status write not yet seen), expecting"
+    " (our Deployment writes not yet seen), invalid, gone, error.",
+    ["result"],
+)
 RECONCILE_SECONDS = prom.Histogram(
     "greenlight_reconcile_seconds",
     "Time to observe, plan and apply one reconcile.",

@@ -56,20 +56,28 @@ class Reconciler:
 
     async def reconcile(self, key: Hashable) -> float | None:
         """Returns seconds until this Release wants to be looked at again (None: on events)."""
+        result = "error"
+        try:
+            result, after = await self._reconcile(key)
+            return after
+        finally:
+            metrics.RECONCILES.labels(result).inc()
+
+    async def _reconcile(self, key: Hashable) -> tuple[str, float | None]:
         found = list(self.releases.get(key, ()))
         if not found:
             self._written.pop(key, None)
-            return None
+            return "gone", None
         indexed: Indexed = found[0]
         if indexed.resource_version < self._written.get(key, 0):
-            return None  # our own status write has not reached the index yet; its event will
+            return "stale", None  # our own status write has not reached the index; its event will
         if indexed.view is None:
             await self._report_invalid(indexed)
-            return None
+            return "invalid", None
         deployments = observe.deployments_of(self.children.get(key, ()))
         waiting = self._still_expected(key, deployments)
         if waiting is not None:
-            return waiting  # the Deployment events that satisfy it wake us sooner
+            return "expecting", waiting  # the Deployment events that satisfy it wake us sooner
         release = indexed.view
         started = time.perf_counter()
         spec = release.spec
@@ -102,7 +110,7 @@ class Reconciler:
                            "reason": a.reason},
                 )  # fmt: skip
         metrics.RECONCILE_SECONDS.observe(time.perf_counter() - started)
-        return result.requeue_after
+        return "planned", result.requeue_after
 
     def _expect(self, key: Hashable, actions: tuple[act.Action, ...]) -> None:
         writes: dict[str, int | None] = {}
