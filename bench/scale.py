@@ -10,7 +10,7 @@ On a real cluster, with the operator as a subprocess:
               probe waits behind the storm, and until all N are live on their second revision
 
 Figures: medians and p95 of the per-Release times, the operator's peak RSS (VmHWM) and CPU
-seconds (utime + stime) after each phase.
+seconds (utime + stime) in each phase, and its reconciles (from its /metrics).
 
     hack/cluster up && eval "$(hack/cluster env)"
     .venv/bin/python bench/scale.py --releases 1000
@@ -122,6 +122,7 @@ class Operator:
         command += ["--metrics-port", str(self.port)]
         self.process = subprocess.Popen(command, stdout=log, stderr=log, env=env)
         self.seen: dict[str, float] = {}
+        self.cpu = 0.0
 
     def figures(self) -> str:
         """Since the last call: reconciles by result, mean reconcile time; RSS and CPU so far."""
@@ -139,9 +140,11 @@ class Operator:
             f"{k} {delta[k]:.0f}" for k in ("planned", "stale", "expecting", "error") if k in delta
         )
         mean = 1000 * delta.get("sum", 0) / max(delta.get("count", 0), 1)
+        rss, cpu = process_figures(self.process.pid)
+        self.cpu, phase_cpu = cpu, cpu - self.cpu
         return (
-            f"reconciles: {counts}; mean planned reconcile {mean:.1f} ms; "
-            f"{process_figures(self.process.pid)}"
+            f"reconciles: {counts}; mean planned reconcile {mean:.1f} ms; operator CPU in this "
+            f"phase {phase_cpu:.1f} s, peak RSS {rss:.0f} MiB"
         )
 
     def stop(self) -> None:
@@ -149,15 +152,15 @@ class Operator:
         self.process.wait(timeout=60)
 
 
-def process_figures(pid: int) -> str:
+def process_figures(pid: int) -> tuple[float, float]:
+    """Peak RSS (MiB) and CPU seconds (user + system) of a process so far."""
     rss = next(
         int(line.split()[1]) / 1024
         for line in Path(f"/proc/{pid}/status").read_text().splitlines()
         if line.startswith("VmHWM:")
     )
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    cpu = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    return f"operator peak RSS {rss:.0f} MiB, CPU {cpu:.1f} s"
+    return rss, (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def stats(seconds: list[float]) -> str:

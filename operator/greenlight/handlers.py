@@ -56,8 +56,9 @@ def children(namespace: str, labels: kopf.Labels, body: kopf.Body, **_: Any) -> 
     return {(namespace, labels[naming.LABEL_RELEASE]): view} if view else None
 
 
+# Event handlers are coroutines: kopf would run plain functions in a thread pool, one hop each.
 @kopf.on.event(api.GROUP, api.VERSION, api.PLURAL)
-def release_changed(
+async def release_changed(
     namespace: str, name: str, memo: kopf.Memo, releases: kopf.Index, children: kopf.Index,
     **_: Any,
 ) -> None:  # fmt: skip
@@ -65,7 +66,7 @@ def release_changed(
 
 
 @kopf.on.event("apps", "v1", "deployments", labels={naming.LABEL_RELEASE: kopf.PRESENT})
-def child_changed(
+async def child_changed(
     namespace: str, labels: kopf.Labels, memo: kopf.Memo, releases: kopf.Index,
     children: kopf.Index, **_: Any,
 ) -> None:  # fmt: skip

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import pathlib
 from importlib import metadata
 
@@ -34,6 +35,8 @@ def run(
     kopf.configure(
         verbose=verbose, log_format=kopf.LogFormat.JSON if log_json else kopf.LogFormat.PLAIN
     )
+    if not verbose:  # kopf logs every handler call ("Handler 'child_changed' succeeded.")
+        logging.getLogger("kopf.objects").setLevel(logging.WARNING)
     kopf.run(standalone=True, clusterwide=not namespace, namespaces=namespace)
 
 

@@ -27,12 +27,19 @@ MERGE = "application/merge-patch+json"
 JSON_PATCH = "application/json-patch+json"
 
 
+PROXY_ENV = ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy")
+
+
 async def connect() -> client.ApiClient:
+    configuration = client.Configuration()
     if os.environ.get("KUBERNETES_SERVICE_HOST"):
-        config.load_incluster_config()
+        config.load_incluster_config(client_configuration=configuration)
     else:
-        await config.load_kube_config()
-    return client.ApiClient()
+        await config.load_kube_config(client_configuration=configuration)
+    if not any(os.environ.get(v) for v in PROXY_ENV):
+        # aiohttp's trust_env re-reads proxy variables and ~/.netrc in a thread on every request
+        configuration.client_session_kwargs = {"trust_env": False}
+    return client.ApiClient(configuration)
 
 
 class Cluster:
