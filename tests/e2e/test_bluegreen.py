@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import prometheus_client
 import pytest
 
 from greenlight.engine import naming
@@ -213,3 +214,43 @@ def test_invalid_spec_is_rejected_with_a_message_that_names_the_field(
 def test_kubectl_explain_reads_the_schema(kube: Any, crd: None) -> None:
     out = kube.kubectl("explain", "release.spec.strategy.blueGreen")
     assert "autoPromote" in out and "scaleDownDelaySeconds" in out
+
+
+def failed_reconciles() -> float:
+    """The in-process operator's count of reconciles that raised (its Prometheus counter)."""
+    found = prometheus_client.REGISTRY.get_sample_value(
+        "greenlight_reconciles_total", {"result": "error"}
+    )
+    return found or 0.0
+
+
+def test_a_service_the_quota_refuses_is_reported_then_recovered(
+    releases: Releases, kube: Any, namespace: str
+) -> None:
+    quota = {"metadata": {"name": "no-services"}, "spec": {"hard": {"services": "0"}}}
+    kube.core.create_namespaced_resource_quota(namespace, quota)
+    wait_for(
+        lambda: kube.core.read_namespaced_resource_quota("no-services", namespace).status.hard,
+        30,
+        "the quota controller to compute the quota",
+    )
+    failed_before = failed_reconciles()
+    releases.apply(release_manifest("web", "example/web:1"))
+
+    def reported() -> dict[str, Any] | None:
+        st = releases.status("web")
+        return st if any(c["type"] == "ReconcileError" for c in st.get("conditions", [])) else None
+
+    st = wait_for(reported, 30, "a ReconcileError condition")
+    [condition] = [c for c in st["conditions"] if c["type"] == "ReconcileError"]
+    assert condition["message"].startswith("create live Service web: "), condition
+    assert "exceeded quota" in condition["message"] and condition["message"].endswith("(403)")
+    assert st["message"] == f"cannot apply: {condition['message']}"
+    assert "liveRevision" not in st or st["liveRevision"] is None, "nothing claimed live"
+    wait_for(lambda: failed_reconciles() - failed_before >= 3, 30, "two retries (backoff)")
+    assert releases.events("web") == ["ApplyFailed"], "retries failing alike post no more Events"
+
+    kube.core.delete_namespaced_resource_quota("no-services", namespace)
+    st = releases.wait_phase("web", "Healthy", liveRevision=1, timeout=90)
+    assert "ReconcileError" not in [c["type"] for c in st["conditions"]]
+    assert releases.selector("web") == naming.pod_labels("web", st["liveHash"])

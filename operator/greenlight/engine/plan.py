@@ -86,7 +86,18 @@ class Work:
         """Make the revision's Deployment exist with `replicas`; return its history entry."""
         d = self.snap.deployment(template_hash)
         entry = self.entry(template_hash)
-        if entry is None or entry.outcome in ("Retired", "Superseded"):
+        if entry is None and d is not None and d.revision:
+            # Its Deployment exists but the status that recorded it was lost (a failed write,
+            # a refused later action): the Deployment's revision label is the truth.
+            entry = api.HistoryEntry(
+                revision=d.revision,
+                template_hash=template_hash,
+                images=naming.images(template),
+                color=color,
+                outcome="Progressing",
+                created_at=self.now,
+            )
+        elif entry is None or entry.outcome in ("Retired", "Superseded"):
             # A new revision, or an old template released again (undo): a new number.
             entry = api.HistoryEntry(
                 revision=history.next_revision(self.history, self.snap.deployments),
@@ -531,3 +542,28 @@ def _conditions(
             )
         )
     return out
+
+
+def apply_failed(
+    status: api.ReleaseStatus, error: str, now: datetime.datetime, generation: int | None
+) -> api.ReleaseStatus | None:
+    """The status that reports an action the API server refused (None: it already does).
+
+    Everything else is kept as observed: the failed step did not happen, so nothing it would
+    have changed (live revision, history) may be claimed. The next successful reconcile writes
+    its own conditions, which drops this one."""
+    before = next((c for c in status.conditions if c.type == "ReconcileError"), None)
+    if before is not None and before.message == error:
+        return None
+    condition = api.Condition(
+        type="ReconcileError",
+        status="True",
+        reason="ApplyFailed",
+        message=error,
+        last_transition_time=before.last_transition_time if before else now,
+        observed_generation=generation,
+    )
+    others = [c for c in status.conditions if c.type != "ReconcileError"]
+    return status.model_copy(
+        update={"message": f"cannot apply: {error}", "conditions": [*others, condition]}
+    )

@@ -30,6 +30,33 @@ JSON_PATCH = "application/json-patch+json"
 PROXY_ENV = ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy")
 
 
+class ApplyError(Exception):
+    """The API server refused one of the engine's actions (quota, admission, conflict...)."""
+
+
+def _describe(a: act.Action) -> str:
+    match a:
+        case act.CreateDeployment() | act.ScaleDeployment() | act.LabelDeployment():
+            verb = type(a).__name__.removesuffix("Deployment").lower()
+            return f"{verb} Deployment {a.name}"
+        case act.DeleteDeployment():
+            return f"delete Deployment {a.name}"
+        case act.ApplyService():
+            return f"{'create' if a.create else 'point'} {a.role} Service {a.name}"
+        case act.RestoreTemplate():
+            return f"undo to revision {a.revision}"
+        case _:
+            return type(a).__name__
+
+
+def _api_message(e: ApiException) -> str:
+    try:
+        message = json.loads(e.body or "")["message"]
+    except (ValueError, KeyError, TypeError):
+        message = e.reason
+    return f"{message} ({e.status})"
+
+
 async def connect() -> client.ApiClient:
     configuration = client.Configuration()
     if os.environ.get("KUBERNETES_SERVICE_HOST"):
@@ -63,8 +90,12 @@ class Cluster:
 
     # -- writing -----------------------------------------------------------------------------
     async def apply(self, release: snapshot.ReleaseView, actions: tuple[act.Action, ...]) -> None:
+        """Apply in order; the first refusal stops here as an ApplyError naming the action."""
         for action in actions:
-            await self._apply(release, action)
+            try:
+                await self._apply(release, action)
+            except ApiException as e:
+                raise ApplyError(f"{_describe(action)}: {_api_message(e)}") from e
 
     async def _apply(self, release: snapshot.ReleaseView, a: act.Action) -> None:
         ns = release.namespace

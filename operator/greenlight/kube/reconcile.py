@@ -96,7 +96,12 @@ class Reconciler:
         )
         result = plan.plan(snap)
         self._expect(key, result.actions)
-        await self.cluster.apply(release, result.actions)
+        try:
+            await self.cluster.apply(release, result.actions)
+        except kube_cluster.ApplyError as e:
+            self._expected.pop(key, None)
+            await self._report_failure(key, release, str(e))
+            raise
         if result.status != release.status:
             rv = await self.cluster.patch_status(release, result.status)
             if rv:
@@ -138,6 +143,19 @@ class Reconciler:
             del self._expected[key]
             return None
         return remaining
+
+    async def _report_failure(
+        self, key: Hashable, release: snapshot.ReleaseView, error: str
+    ) -> None:
+        """Status condition and Event, once per distinct error: a write per retry would wake
+        the Release at once (its own event) and defeat the work queue's backoff."""
+        status = plan.apply_failed(release.status, error, observe.now(), release.generation)
+        if status is None:
+            return
+        rv = await self.cluster.patch_status(release, status)
+        if rv:
+            self._written[key] = rv
+        await self.cluster.event(release, act.RecordEvent("ApplyFailed", error, "Warning"))
 
     async def _report_invalid(self, indexed: Indexed) -> None:
         meta = indexed.meta

@@ -69,12 +69,14 @@ class WorkQueue:
             try:
                 await self._handler(key)
                 self._failures.pop(key, None)
-            except Exception:
+            except Exception as e:
                 failures = self._failures[key] = self._failures.get(key, 0) + 1
                 delay = min(0.5 * 2**failures, MAX_BACKOFF)
-                log.exception(
-                    "reconcile of %s failed (%d in a row); retry in %.1fs", key, failures, delay
-                )
+                log.error(
+                    "reconcile of %s failed (%d in a row): %s; retry in %.1fs",
+                    key, failures, e, delay,
+                    exc_info=failures == 1,  # the traceback once, not on every retry
+                )  # fmt: skip
                 self.add_after(key, delay)
             finally:
                 self._active.discard(key)

@@ -1,0 +1,52 @@
+"""An action the API server refuses: reported once in status, dropped when a reconcile succeeds."""
+
+from __future__ import annotations
+
+import datetime
+
+from greenlight.engine import plan
+
+from .world import World, spec
+
+NOW = datetime.datetime(2026, 11, 23, 12, 0, tzinfo=datetime.UTC)
+QUOTA = 'create live Service web: services "web" is forbidden: exceeded quota (403)'
+
+
+def test_a_refused_action_is_a_condition_and_the_message_until_a_reconcile_succeeds() -> None:
+    w = World(spec("app:1"))
+    w.reconcile()
+    before = w.status
+    failed = plan.apply_failed(before, QUOTA, NOW, generation=1)
+    assert failed is not None
+    [condition] = [c for c in failed.conditions if c.type == "ReconcileError"]
+    assert (condition.status, condition.reason, condition.message) == ("True", "ApplyFailed", QUOTA)
+    assert failed.message == f"cannot apply: {QUOTA}"
+    assert [c.type for c in failed.conditions] == ["Available", "Progressing", "ReconcileError"]
+    assert failed.model_copy(
+        update={"message": before.message, "conditions": before.conditions}
+    ) == (before), "nothing else changes: the refused step did not happen"
+
+    assert plan.apply_failed(failed, QUOTA, NOW, 1) is None, "the same error is not written twice"
+    later = plan.apply_failed(failed, "another error (500)", NOW + datetime.timedelta(1), 1)
+    assert later is not None
+    [again] = [c for c in later.conditions if c.type == "ReconcileError"]
+    assert again.last_transition_time == NOW
+
+    w.status = failed
+    w.reconcile()
+    assert "ReconcileError" not in [c.type for c in w.status.conditions]
+    assert not w.status.message.startswith("cannot apply")
+
+
+def test_a_lost_status_write_keeps_the_revision_its_deployment_carries() -> None:
+    w = World(spec("app:1"))
+    empty = w.status
+    w.reconcile()  # creates the Deployment of revision 1; then say its status write was lost
+    [deployment] = w.deployments.values()
+    assert deployment.revision == 1
+    w.status = empty
+    w.settle()
+    w.reconcile()
+    assert w.status.live_revision == 1
+    assert [e.revision for e in w.status.history] == [1]
+    assert [d.revision for d in w.deployments.values()] == [1]
