@@ -42,8 +42,11 @@ cluster-down:
 crd: venv                        ## re-render crds/ from the pydantic models
 	$(BIN)/greenlight crd --write crds/
 
-bench: venv
-	$(BIN)/python bench/flip_latency.py
+bench: venv                      ## bench/*.py against $KUBECONFIG, else the local cluster (brought up)
+	@if [ -z "$$KUBECONFIG" ]; then hack/cluster status >/dev/null 2>&1 || hack/cluster up; fi
+	@[ -n "$$KUBECONFIG" ] || eval "$$(hack/cluster env)"; set -e; \
+	for b in flip_latency rolling_vs_deployment scale; do \
+	  echo "── bench/$$b.py"; $(BIN)/python bench/$$b.py; done
 
 clean: cluster-down
 	rm -rf $(VENV)
