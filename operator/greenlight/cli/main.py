@@ -21,6 +21,9 @@ def run(
         [], "--namespace", "-n", help="Watch only these namespaces (default: all)."
     ),
     metrics_port: int = typer.Option(0, help="Serve Prometheus metrics on this port (0: off)."),
+    health_port: int = typer.Option(
+        0, help="Serve kopf's liveness probe at :PORT/healthz (0: off)."
+    ),
     log_json: bool = typer.Option(False, "--log-json", help="Structured JSON logs."),
     verbose: bool = typer.Option(False, "--verbose", "-v"),
 ) -> None:
@@ -37,7 +40,12 @@ def run(
     )
     if not verbose:  # kopf logs every handler call ("Handler 'child_changed' succeeded.")
         logging.getLogger("kopf.objects").setLevel(logging.WARNING)
-    kopf.run(standalone=True, clusterwide=not namespace, namespaces=namespace)
+    kopf.run(
+        standalone=True,
+        clusterwide=not namespace,
+        namespaces=namespace,
+        liveness_endpoint=f"http://0.0.0.0:{health_port}/healthz" if health_port else None,
+    )
 
 
 @operator_app.command()
