@@ -168,3 +168,32 @@ def test_undo_after_a_completed_rolling_release(releases: Releases, bounds: Any)
     assert st["liveHash"] == first
     assert releases.selector("web") == naming.pod_labels("web", first)
     assert not watcher.problems, watcher.problems
+
+
+def test_operator_restarted_mid_batch_finishes_within_the_bounds(
+    releases: Releases, bounds: Any, operator: Any, zero_downtime: Any
+) -> None:
+    manifest = rolled_out(releases, 10, {"maxSurge": "25%", "maxUnavailable": 0})
+    watcher = bounds("web", replicas=10, surge=3, unavailable=0)
+    zero_downtime("web")
+    slow = with_image(manifest, "example/web:2")
+    slow["spec"]["template"]["metadata"]["annotations"]["greenlight.dev/test-ready-after"] = "3s"
+    releases.apply(slow)
+    new = releases.wait_phase("web", "Progressing", candidateRevision=2)["candidateHash"]
+    wait_for(lambda: releases.deployments("web")[new].spec.replicas >= 3, 30, "a first batch")
+    operator.stop()
+    frozen = {h: d.spec.replicas for h, d in releases.deployments("web").items()}
+    wait_for(
+        lambda: releases.deployments("web")[new].status.available_replicas == frozen[new],
+        30,
+        "the batch ready while the operator is down",
+    )
+    assert {h: d.spec.replicas for h, d in releases.deployments("web").items()} == frozen, (
+        "nothing moved while the operator was down"
+    )
+    operator.start()
+    st = releases.wait_phase("web", "Healthy", liveRevision=2, timeout=120)
+    assert not watcher.problems, watcher.problems
+    assert releases.selector("web") == naming.pod_labels("web", st["liveHash"])
+    assert [e["revision"] for e in st["history"]] == [1, 2]
+    assert sum(d.spec.replicas for d in releases.deployments("web").values()) == 10
