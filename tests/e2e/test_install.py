@@ -163,3 +163,10 @@ def test_chart_values_reach_the_operator_and_the_api_server_accepts_them(kube: A
     assert container["image"] == "ghcr.io/greenlight-dev/greenlight:9.9.9"
     assert container["args"][-2:] == ["--namespace=shop", "--namespace=web"]
     kube.kubectl("apply", "--server-side", "--dry-run=server", "-f", "-", input=rendered)
+
+
+def test_every_example_is_accepted_by_the_api_server(kube: Any, crd: None, namespace: str) -> None:
+    examples = sorted((ROOT / "examples").glob("*.yaml"))
+    assert len(examples) >= 2
+    for path in examples:
+        kube.kubectl("apply", "--dry-run=server", "-n", namespace, "-f", str(path))
