@@ -5,31 +5,37 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
 
 from greenlight.engine import naming
 from tests.e2e.conftest import _kubectl_binary
+from tests.e2e.helpers import wait_for
 from tests.e2e.support import NEVER_READY, Releases, release_manifest, with_image
 
 pytestmark = pytest.mark.usefixtures("operator")
 
 
-def greenlight(releases: Releases, *args: str) -> subprocess.CompletedProcess[str]:
-    """`kubectl greenlight <args> -n <test namespace>`; the plugin is the venv's console script."""
+def plugin_env(releases: Releases) -> dict[str, str]:
+    """kubectl finds `kubectl-greenlight` (the venv's console script) on PATH."""
     bin_dir = str(Path(sys.executable).parent)
-    env = {
+    return {
         **os.environ,
         "KUBECONFIG": releases.kube.kubeconfig,
         "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
         "COLUMNS": "200",
     }
+
+
+def greenlight(releases: Releases, *args: str) -> subprocess.CompletedProcess[str]:
+    """`kubectl greenlight <args> -n <test namespace>`."""
     return subprocess.run(
         [_kubectl_binary(), "greenlight", *args, "-n", releases.ns],
         capture_output=True,
         text=True,
-        env=env,
+        env=plugin_env(releases),
         check=False,
     )
 
@@ -89,3 +95,32 @@ def test_abort_retry_pause_and_resume_from_the_plugin(releases: Releases) -> Non
     missing = greenlight(releases, "get", "nope")
     assert missing.returncode == 1
     assert f'release "nope" not found in namespace "{releases.ns}"' in missing.stderr
+
+
+def test_get_watch_prints_each_change(releases: Releases) -> None:
+    manifest = release_manifest("web", "example/web:1")
+    releases.apply(manifest)
+    releases.wait_phase("web", "Healthy", liveRevision=1)
+    follower = subprocess.Popen(
+        [_kubectl_binary(), "greenlight", "get", "web", "-w", "-n", releases.ns],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=plugin_env(releases),
+    )
+    seen: list[str] = []
+    reader = threading.Thread(target=lambda: seen.extend(iter(follower.stdout.readline, "")))
+    reader.start()
+    try:
+        wait_for(lambda: any("3 available of 3" in line for line in seen), 30, "the first view")
+        releases.apply(with_image(manifest, "example/web:2"))
+        wait_for(
+            lambda: any("revision 2 (green) is live" in line for line in seen),
+            60,
+            "a later view showing the flip",
+        )
+    finally:
+        follower.terminate()
+        follower.wait(timeout=10)
+        reader.join(timeout=10)
+    assert not any("Traceback" in line or "Error" in line for line in seen), "".join(seen)

@@ -7,6 +7,7 @@ apply fails here, naming why, instead of as an Event later.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from importlib import metadata
 from typing import Annotated, Any, NoReturn, cast
 
@@ -174,19 +175,31 @@ def get(
     if not watch_:
         console.print(summary(name, release))
         return
+    if not console.is_terminal:  # piped: one view per change, as `kubectl get -w` prints lines
+        for changed in _changes(releases, name):
+            console.print(summary(name, changed))
+        return
     with Live(summary(name, release), console=console, auto_refresh=False) as live:
-        for event in watch.Watch().stream(
-            releases.custom.list_namespaced_custom_object,
-            api.GROUP,
-            api.VERSION,
-            releases.ns,
-            api.PLURAL,
-            field_selector=f"metadata.name={name}",
-            resource_version=release["metadata"]["resourceVersion"],
-        ):
-            if event["type"] == "DELETED":
-                break
-            live.update(summary(name, event["object"]), refresh=True)
+        for changed in _changes(releases, name):
+            live.update(summary(name, changed), refresh=True)
+
+
+def _changes(releases: Releases, name: str) -> Iterator[dict[str, Any]]:
+    """The Release as it is now, then after every change, until it is deleted."""
+    # No resourceVersion: the watch opens with the current object (a GET's version may already
+    # be too old for the server's watch cache: 410 Expired).
+    for event in watch.Watch().stream(
+        releases.custom.list_namespaced_custom_object,
+        api.GROUP,
+        api.VERSION,
+        releases.ns,
+        api.PLURAL,
+        field_selector=f"metadata.name={name}",
+    ):
+        if event["type"] == "DELETED":
+            console.print(f"release {releases.ns}/{name} was deleted")
+            return
+        yield event["object"]
 
 
 def _annotate(
