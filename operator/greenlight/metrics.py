@@ -21,3 +21,19 @@ TRANSITIONS = prom.Counter(
     ["reason"],
 )
 QUEUE_DEPTH = prom.Gauge("greenlight_queue_depth", "Releases waiting to be reconciled.")
+RELEASE_PHASE = prom.Gauge(
+    "greenlight_release_phase",
+    '1 for each Release\'s current phase (alert on phase="Degraded"); gone with the Release.',
+    ["namespace", "name", "phase"],
+)
+_phases: dict[tuple[str, str], str] = {}
+
+
+def set_phase(namespace: str, name: str, phase: str | None) -> None:
+    """Record a Release's phase (None: the Release is gone)."""
+    before = _phases.pop((namespace, name), None)
+    if before is not None and before != phase:
+        RELEASE_PHASE.remove(namespace, name, before)
+    if phase is not None:
+        _phases[(namespace, name)] = phase
+        RELEASE_PHASE.labels(namespace, name, phase).set(1)

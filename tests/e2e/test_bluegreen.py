@@ -254,3 +254,24 @@ def test_a_service_the_quota_refuses_is_reported_then_recovered(
     st = releases.wait_phase("web", "Healthy", liveRevision=1, timeout=90)
     assert "ReconcileError" not in [c["type"] for c in st["conditions"]]
     assert releases.selector("web") == naming.pod_labels("web", st["liveHash"])
+
+
+def test_the_phase_metric_follows_the_release(releases: Releases, kube: Any) -> None:
+    def phases() -> dict[str, float]:
+        found = {}
+        for family in prometheus_client.REGISTRY.collect():
+            for s in family.samples:
+                labels = s.labels
+                if s.name == "greenlight_release_phase" and labels["namespace"] == releases.ns:
+                    found[labels["phase"]] = s.value
+        return found
+
+    manifest = released(releases, deadline=3)
+    wait_for(lambda: phases() == {"Healthy": 1.0}, 10, "phase Healthy in the metrics")
+    releases.apply(with_image(manifest, "example/web:2", **NEVER_READY))
+    releases.wait_phase("web", "Degraded", liveRevision=1, timeout=30)
+    wait_for(lambda: phases() == {"Degraded": 1.0}, 10, "only phase Degraded in the metrics")
+    kube.custom.delete_namespaced_custom_object(
+        "greenlight.dev", "v1alpha1", releases.ns, "releases", "web"
+    )
+    wait_for(lambda: phases() == {}, 30, "no phase series once the Release is gone")

@@ -6,7 +6,7 @@ import dataclasses
 import logging
 import time
 from collections.abc import Collection, Hashable, Mapping
-from typing import Any
+from typing import Any, cast
 
 from greenlight import metrics
 from greenlight.api import release as api
@@ -67,6 +67,8 @@ class Reconciler:
         found = list(self.releases.get(key, ()))
         if not found:
             self._written.pop(key, None)
+            namespace, name = cast(tuple[str, str], key)
+            metrics.set_phase(namespace, name, None)
             return "gone", None
         indexed: Indexed = found[0]
         if indexed.resource_version < self._written.get(key, 0):
@@ -106,6 +108,7 @@ class Reconciler:
             rv = await self.cluster.patch_status(release, result.status)
             if rv:
                 self._written[key] = rv
+        metrics.set_phase(release.namespace, release.name, result.status.phase)
         for a in result.actions:
             if isinstance(a, act.RecordEvent):
                 metrics.TRANSITIONS.labels(a.reason).inc()
