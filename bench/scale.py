@@ -8,6 +8,9 @@ On a real cluster, with the operator as a subprocess:
               apply -> Healthy on the new revision, each time
   3. storm    release a new image of all N at once, and of the probe just after; how long the
               probe waits behind the storm, and until all N are live on their second revision
+  4. restart  once all is quiet, restart the operator and release the probe at once: how soon
+              it is Healthy, how long until every Release was reconciled once, and how many
+              of the others that rewrote (a level-triggered restart should rewrite none)
 
 Figures: medians and p95 of the per-Release times, the operator's peak RSS (VmHWM) and CPU
 seconds (utime + stime) in each phase, and its reconciles (from its /metrics).
@@ -19,6 +22,7 @@ seconds (utime + stime) in each phase, and its reconciles (from its /metrics).
 from __future__ import annotations
 
 import argparse
+import collections
 import os
 import socket
 import subprocess
@@ -69,6 +73,7 @@ class Live:
     def __init__(self, custom: client.CustomObjectsApi, ns: str) -> None:
         self.custom, self.ns = custom, ns
         self.healthy: dict[tuple[str, int], float] = {}
+        self.modified: collections.Counter[str] = collections.Counter()
         self.changed = threading.Condition()
         threading.Thread(target=self._follow, daemon=True).start()
 
@@ -88,11 +93,22 @@ class Live:
                 obj = event["raw_object"]
                 rv = obj["metadata"]["resourceVersion"]
                 st = obj.get("status") or {}
+                self.modified[obj["metadata"]["name"]] += event["type"] == "MODIFIED"
                 key = (obj["metadata"]["name"], st.get("liveRevision") or 0)
                 if st.get("phase") == "Healthy" and key not in self.healthy:
                     with self.changed:
                         self.healthy[key] = time.perf_counter()
                         self.changed.notify_all()
+
+    def quiet(self, seconds: float, timeout: float) -> None:
+        """Until no Release has changed for `seconds` (trailing scale-downs, history trims)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            before = self.modified.total()
+            time.sleep(seconds)
+            if self.modified.total() == before:
+                return
+        raise SystemExit(f"Releases still changing after {timeout} s")
 
     def wait(self, keys: list[tuple[str, int]], timeout: float) -> None:
         deadline = time.monotonic() + timeout
@@ -145,6 +161,19 @@ class Operator:
         return (
             f"reconciles: {counts}; mean planned reconcile {mean:.1f} ms; operator CPU in this "
             f"phase {phase_cpu:.1f} s, peak RSS {rss:.0f} MiB"
+        )
+
+    def reconciled(self) -> float:
+        """Reconciles so far, whatever their result (0 until the metrics endpoint is up)."""
+        try:
+            text = urllib.request.urlopen(f"http://127.0.0.1:{self.port}/metrics").read().decode()
+        except OSError:
+            return 0
+        return sum(
+            s.value
+            for family in parser.text_string_to_metric_families(text)
+            for s in family.samples
+            if s.name == "greenlight_reconciles_total"
         )
 
     def stop(self) -> None:
@@ -234,6 +263,25 @@ def main() -> int:
         print(f"  per Release apply -> Healthy {stats(elapsed(second))};")
         print(f"  probe applied after the storm: Healthy in {elapsed([probe])[0]:.2f} s; ", end="")
         print(operator.figures())
+
+        live.quiet(seconds=5, timeout=300)
+        operator.stop()
+        others = live.modified.total() - live.modified["probe"]
+        begin = time.perf_counter()
+        operator = Operator(ns, args.workers)
+        probe = ("probe", args.probes + 3)
+        set_image(*probe)
+        live.wait([probe], timeout=60 + n)
+        while operator.reconciled() < n + 1:
+            time.sleep(0.1)
+        caught_up = time.perf_counter() - begin
+        writes = live.modified.total() - live.modified["probe"] - others
+        print("restart: a probe applied as the operator starts is Healthy in ", end="")
+        print(
+            f"{elapsed([probe])[0]:.2f} s; all {n + 1} reconciled once in {caught_up:.1f} s, ",
+            end="",
+        )
+        print(f"rewriting {writes} of the other Releases; {operator.figures()}")
     finally:
         operator.stop()
         kubectl("delete", "namespace", ns, "--wait=false")
