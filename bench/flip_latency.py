@@ -10,48 +10,17 @@ The operator runs as a subprocess so its peak RSS (VmHWM) can be read.
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
-import subprocess
-import sys
 import threading
 import time
-from pathlib import Path
-from typing import Any
 
 import yaml
 from kubernetes import client, config, watch
 
-ROOT = Path(__file__).resolve().parents[1]
+from common import Operator, blue_green_release, fresh_namespace, kubectl, percentile
+
 LABEL_RELEASE = "greenlight.dev/release"
 LABEL_HASH = "greenlight.dev/template-hash"
-
-
-def kubectl(*args: str, input: str | None = None) -> str:
-    kubectl_bin = Path(sys.executable).parent / "kubectl"
-    out = subprocess.run(
-        [str(kubectl_bin), *args], input=input, capture_output=True, text=True, check=True
-    )
-    return out.stdout
-
-
-def manifest(name: str, image: str, replicas: int) -> dict[str, Any]:
-    return {
-        "apiVersion": "greenlight.dev/v1alpha1",
-        "kind": "Release",
-        "metadata": {"name": name},
-        "spec": {
-            "replicas": replicas,
-            "template": {
-                "metadata": {"labels": {"app": name}},
-                "spec": {"containers": [{"name": "app", "image": image}]},
-            },
-            "healthCheck": {"httpGet": {"path": "/healthz", "port": 8080}},
-            "service": {"name": name, "ports": [{"port": 80, "targetPort": 8080}]},
-            "strategy": {"blueGreen": {"scaleDownDelaySeconds": 0}},
-            "revisionHistoryLimit": 2,
-        },
-    }
 
 
 class Observer:
@@ -102,18 +71,6 @@ class Observer:
                     self.selected[h] = now
 
 
-def peak_rss_mib(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--releases", type=int, default=20)
@@ -122,25 +79,19 @@ def main() -> int:
     args = parser.parse_args()
     config.load_kube_config()
     ns, name = args.namespace, "flip"
-    kubectl("apply", "--server-side", "--force-conflicts", "-f", str(ROOT / "crds"))
-    kubectl("wait", "--for=condition=Established", "crd/releases.greenlight.dev")
-    kubectl("delete", "namespace", ns, "--ignore-not-found", "--wait=true")
-    kubectl("create", "namespace", ns)
-    log = open(os.environ.get("BENCH_LOG", "/tmp/greenlight-bench-operator.log"), "w")  # noqa: SIM115
-    operator = subprocess.Popen(
-        [str(Path(sys.executable).parent / "greenlight"), "run", "-n", ns], stdout=log, stderr=log
-    )
+    fresh_namespace(ns)
+    operator = Operator(ns)
     observer = Observer(ns, name)
     observer.start()
     latencies: list[float] = []
     try:
         for i in range(args.releases + 1):
-            body = yaml.safe_dump(manifest(name, f"example/app:{i}", args.replicas))
+            body = yaml.safe_dump(blue_green_release(name, f"example/app:{i}", args.replicas))
             kubectl("apply", "-n", ns, "-f", "-", input=body)
             deadline = time.monotonic() + 120
             while len(observer.selected) < i + 1:
-                if time.monotonic() > deadline or operator.poll() is not None:
-                    raise SystemExit(f"release {i} did not flip; operator log: {log.name}")
+                if time.monotonic() > deadline or operator.process.poll() is not None:
+                    raise SystemExit(f"release {i} did not flip; operator log: {operator.log}")
                 time.sleep(0.01)
             if i == 0:
                 continue  # the first release fills the Service directly: no flip to time
@@ -149,11 +100,10 @@ def main() -> int:
                 time.sleep(0.01)  # the two watches may deliver in either order
             latencies.append((observer.selected[h] - observer.available[h]) * 1000)
             print(f"release {i:3d}: flip {latencies[-1]:7.1f} ms after available", flush=True)
-        rss = peak_rss_mib(operator.pid)
+        rss = operator.peak_rss()
     finally:
         observer.stop.set()
-        operator.terminate()
-        operator.wait(timeout=30)
+        operator.stop()
         kubectl("delete", "namespace", ns, "--wait=false")
     print(
         f"\nflip latency over {len(latencies)} releases ({args.replicas} replicas): "

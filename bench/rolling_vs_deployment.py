@@ -23,30 +23,18 @@ from __future__ import annotations
 import argparse
 import functools
 import json
-import os
 import statistics
-import subprocess
-import sys
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import yaml
 from kubernetes import client, config, watch
 
-ROOT = Path(__file__).resolve().parents[1]
-GROUP, VERSION, PLURAL = "greenlight.dev", "v1alpha1", "releases"
+from common import GROUP, PLURAL, VERSION, Operator, fresh_namespace, kubectl
+
 READY_AFTER = "greenlight.dev/test-ready-after"  # hack/kwok-stages.yaml: Ready once this has passed
 PROBE = {"httpGet": {"path": "/healthz", "port": 8080}}
-
-
-def kubectl(*args: str, input: str | None = None) -> str:
-    kubectl_bin = Path(sys.executable).parent / "kubectl"
-    out = subprocess.run(
-        [str(kubectl_bin), *args], input=input, capture_output=True, text=True, check=True
-    )
-    return out.stdout
 
 
 def template(app: str, image: str, delay: str) -> dict[str, Any]:
@@ -151,13 +139,6 @@ def timed_apply(
     raise SystemExit(f"{body['kind']} {name} did not finish within 300 s")
 
 
-def peak_rss_mib(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5)
@@ -170,10 +151,7 @@ def main() -> int:
     config.load_kube_config()
     ns, n = args.namespace, args.replicas
     shape: Shape = (n, args.max_surge, args.max_unavailable, args.ready_after)
-    kubectl("apply", "--server-side", "--force-conflicts", "-f", str(ROOT / "crds"))
-    kubectl("wait", "--for=condition=Established", "crd/releases.greenlight.dev")
-    kubectl("delete", "namespace", ns, "--ignore-not-found", "--wait=true")
-    kubectl("create", "namespace", ns)
+    fresh_namespace(ns)
     apps, custom = client.AppsV1Api(), client.CustomObjectsApi()
 
     # partials: the watch hands back raw objects (event["raw_object"]), one shape for both kinds
@@ -181,10 +159,7 @@ def main() -> int:
     list_releases = functools.partial(
         custom.list_namespaced_custom_object, GROUP, VERSION, ns, PLURAL
     )
-    log = open(os.environ.get("BENCH_LOG", "/tmp/greenlight-bench-operator.log"), "w")  # noqa: SIM115
-    operator = subprocess.Popen(
-        [str(Path(sys.executable).parent / "greenlight"), "run", "-n", ns], stdout=log, stderr=log
-    )
+    operator = Operator(ns)
 
     def roll_release(v: int) -> float:
         body = release("rel", f"example/app:{v}", shape)
@@ -207,10 +182,9 @@ def main() -> int:
                 f"ratio {rel / dep:.2f}",
                 flush=True,
             )
-        rss = peak_rss_mib(operator.pid)
+        rss = operator.peak_rss()
     finally:
-        operator.terminate()
-        operator.wait(timeout=30)
+        operator.stop()
         kubectl("delete", "namespace", ns, "--wait=false")
     rel, dep = statistics.median(times["Release"]), statistics.median(times["Deployment"])
     print(

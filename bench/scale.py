@@ -23,48 +23,22 @@ from __future__ import annotations
 
 import argparse
 import collections
-import os
-import socket
-import subprocess
-import sys
 import threading
 import time
-import urllib.request
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
-from typing import Any
 
 from kubernetes import client, config, watch
-from prometheus_client import parser
 
-ROOT = Path(__file__).resolve().parents[1]
-GROUP, VERSION, PLURAL = "greenlight.dev", "v1alpha1", "releases"
-
-
-def kubectl(*args: str) -> str:
-    kubectl_bin = Path(sys.executable).parent / "kubectl"
-    return subprocess.run(
-        [str(kubectl_bin), *args], capture_output=True, text=True, check=True
-    ).stdout
-
-
-def release(name: str, image: str) -> dict[str, Any]:
-    return {
-        "apiVersion": f"{GROUP}/{VERSION}",
-        "kind": "Release",
-        "metadata": {"name": name},
-        "spec": {
-            "replicas": 1,
-            "template": {
-                "metadata": {"labels": {"app": name}},
-                "spec": {"containers": [{"name": "app", "image": image}]},
-            },
-            "healthCheck": {"httpGet": {"path": "/healthz", "port": 8080}},
-            "service": {"name": name, "ports": [{"port": 80, "targetPort": 8080}]},
-            "strategy": {"blueGreen": {"scaleDownDelaySeconds": 0}},
-            "revisionHistoryLimit": 2,
-        },
-    }
+from common import (
+    GROUP,
+    PLURAL,
+    VERSION,
+    Operator,
+    blue_green_release,
+    fresh_namespace,
+    kubectl,
+    percentile,
+)
 
 
 class Live:
@@ -121,82 +95,11 @@ class Live:
                 self.changed.wait(min(left, 1.0))
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class Operator:
-    """`greenlight run` as a subprocess, with its metrics endpoint."""
-
-    def __init__(self, ns: str, workers: int) -> None:
-        self.port = free_port()
-        log = open(os.environ.get("BENCH_LOG", "/tmp/greenlight-bench-operator.log"), "w")  # noqa: SIM115
-        command = [str(Path(sys.executable).parent / "greenlight"), "run", "-n", ns]
-        env = {**os.environ, "GREENLIGHT_WORKERS": str(workers)}
-        command += ["--metrics-port", str(self.port)]
-        self.process = subprocess.Popen(command, stdout=log, stderr=log, env=env)
-        self.seen: dict[str, float] = {}
-        self.cpu = 0.0
-
-    def figures(self) -> str:
-        """Since the last call: reconciles by result, mean reconcile time; RSS and CPU so far."""
-        text = urllib.request.urlopen(f"http://127.0.0.1:{self.port}/metrics").read().decode()
-        now: dict[str, float] = {}
-        for family in parser.text_string_to_metric_families(text):
-            for sample in family.samples:
-                if sample.name == "greenlight_reconciles_total":
-                    now[sample.labels["result"]] = sample.value
-                elif sample.name.startswith("greenlight_reconcile_seconds_"):
-                    now[sample.name.rsplit("_", 1)[1]] = sample.value
-        delta = {k: v - self.seen.get(k, 0) for k, v in now.items()}
-        self.seen = now
-        counts = ", ".join(
-            f"{k} {delta[k]:.0f}" for k in ("planned", "stale", "expecting", "error") if k in delta
-        )
-        mean = 1000 * delta.get("sum", 0) / max(delta.get("count", 0), 1)
-        rss, cpu = process_figures(self.process.pid)
-        self.cpu, phase_cpu = cpu, cpu - self.cpu
-        return (
-            f"reconciles: {counts}; mean planned reconcile {mean:.1f} ms; operator CPU in this "
-            f"phase {phase_cpu:.1f} s, peak RSS {rss:.0f} MiB"
-        )
-
-    def reconciled(self) -> float:
-        """Reconciles so far, whatever their result (0 until the metrics endpoint is up)."""
-        try:
-            text = urllib.request.urlopen(f"http://127.0.0.1:{self.port}/metrics").read().decode()
-        except OSError:
-            return 0
-        return sum(
-            s.value
-            for family in parser.text_string_to_metric_families(text)
-            for s in family.samples
-            if s.name == "greenlight_reconciles_total"
-        )
-
-    def stop(self) -> None:
-        self.process.terminate()
-        self.process.wait(timeout=60)
-
-
-def process_figures(pid: int) -> tuple[float, float]:
-    """Peak RSS (MiB) and CPU seconds (user + system) of a process so far."""
-    rss = next(
-        int(line.split()[1]) / 1024
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines()
-        if line.startswith("VmHWM:")
-    )
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return rss, (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def stats(seconds: list[float]) -> str:
-    ordered = sorted(seconds)
-    p50 = ordered[len(ordered) // 2]
-    p95 = ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
-    return f"median {p50:.2f} s, p95 {p95:.2f} s, max {ordered[-1]:.2f} s"
+    return (
+        f"median {sorted(seconds)[len(seconds) // 2]:.2f} s, p95 {percentile(seconds, 95):.2f} s, "
+        f"max {max(seconds):.2f} s"
+    )
 
 
 def main() -> int:
@@ -209,10 +112,7 @@ def main() -> int:
     args = cli.parse_args()
     config.load_kube_config()
     ns, n = args.namespace, args.releases
-    kubectl("apply", "--server-side", "--force-conflicts", "-f", str(ROOT / "crds"))
-    kubectl("wait", "--for=condition=Established", "crd/releases.greenlight.dev")
-    kubectl("delete", "namespace", ns, "--ignore-not-found", "--wait=true", "--timeout=300s")
-    kubectl("create", "namespace", ns)
+    fresh_namespace(ns)
     custom = client.CustomObjectsApi()
     pool = ThreadPoolExecutor(args.clients)
     names = [f"app-{i:05d}" for i in range(n)]
@@ -221,12 +121,13 @@ def main() -> int:
     def create(name: str) -> None:
         started[(name, 1)] = time.perf_counter()
         custom.create_namespaced_custom_object(
-            GROUP, VERSION, ns, PLURAL, release(name, "example/app:1")
+            GROUP, VERSION, ns, PLURAL, blue_green_release(name, "example/app:1", 1)
         )
 
     def set_image(name: str, revision: int) -> None:
         started[(name, revision)] = time.perf_counter()
-        body = {"spec": {"template": release(name, f"example/app:{revision}")["spec"]["template"]}}
+        new = blue_green_release(name, f"example/app:{revision}", 1)
+        body = {"spec": {"template": new["spec"]["template"]}}
         custom.patch_namespaced_custom_object(GROUP, VERSION, ns, PLURAL, name, body)
 
     def elapsed(keys: list[tuple[str, int]]) -> list[float]:

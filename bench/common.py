@@ -1,0 +1,134 @@
+"""What the bench scripts share: kubectl, a fresh namespace, a blue-green Release, and the
+operator as a subprocess (its peak RSS, CPU and /metrics). The scripts run as files
+(`python bench/x.py`), so this is imported as `common` from their own directory; it must not
+import tests/ (the benches measure, the tests assert)."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from prometheus_client import parser
+
+ROOT = Path(__file__).resolve().parents[1]
+GROUP, VERSION, PLURAL = "greenlight.dev", "v1alpha1", "releases"
+BIN = Path(sys.executable).parent
+
+
+def kubectl(*args: str, input: str | None = None) -> str:
+    out = subprocess.run(
+        [str(BIN / "kubectl"), *args], input=input, capture_output=True, text=True, check=True
+    )
+    return out.stdout
+
+
+def fresh_namespace(ns: str) -> None:
+    """The CRD applied and established; `ns` deleted (waiting for it to go) and created anew."""
+    kubectl("apply", "--server-side", "--force-conflicts", "-f", str(ROOT / "crds"))
+    kubectl("wait", "--for=condition=Established", "crd/releases.greenlight.dev")
+    kubectl("delete", "namespace", ns, "--ignore-not-found", "--wait=true", "--timeout=300s")
+    kubectl("create", "namespace", ns)
+
+
+def blue_green_release(name: str, image: str, replicas: int) -> dict[str, Any]:
+    return {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "Release",
+        "metadata": {"name": name},
+        "spec": {
+            "replicas": replicas,
+            "template": {
+                "metadata": {"labels": {"app": name}},
+                "spec": {"containers": [{"name": "app", "image": image}]},
+            },
+            "healthCheck": {"httpGet": {"path": "/healthz", "port": 8080}},
+            "service": {"name": name, "ports": [{"port": 80, "targetPort": 8080}]},
+            "strategy": {"blueGreen": {"scaleDownDelaySeconds": 0}},
+            "revisionHistoryLimit": 2,
+        },
+    }
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
+
+
+def process_figures(pid: int) -> tuple[float, float]:
+    """Peak RSS (MiB) and CPU seconds (user + system) of a process so far."""
+    rss = next(
+        int(line.split()[1]) / 1024
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines()
+        if line.startswith("VmHWM:")
+    )
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return rss, (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Operator:
+    """`greenlight run -n NS` as a subprocess (log: $BENCH_LOG), with its metrics endpoint."""
+
+    def __init__(self, ns: str, workers: int = 4) -> None:
+        self.port = _free_port()
+        self.log = os.environ.get("BENCH_LOG", "/tmp/greenlight-bench-operator.log")
+        command = [str(BIN / "greenlight"), "run", "-n", ns, "--metrics-port", str(self.port)]
+        env = {**os.environ, "GREENLIGHT_WORKERS": str(workers)}
+        with open(self.log, "w") as log:
+            self.process = subprocess.Popen(command, stdout=log, stderr=log, env=env)
+        self.seen: dict[str, float] = {}
+        self.cpu = 0.0
+
+    def metrics(self) -> dict[str, float]:
+        """Reconciles by result ("planned", ...), and the reconcile-time histogram's samples
+        ("seconds_sum", "seconds_count", ...)."""
+        text = urllib.request.urlopen(f"http://127.0.0.1:{self.port}/metrics").read().decode()
+        found: dict[str, float] = {}
+        for family in parser.text_string_to_metric_families(text):
+            for sample in family.samples:
+                if sample.name == "greenlight_reconciles_total":
+                    found[sample.labels["result"]] = sample.value
+                elif sample.name.startswith("greenlight_reconcile_seconds_"):
+                    found[sample.name.removeprefix("greenlight_reconcile_")] = sample.value
+        return found
+
+    def reconciled(self) -> float:
+        """Reconciles so far, whatever their result (0 until the metrics endpoint is up)."""
+        try:
+            found = self.metrics()
+        except OSError:
+            return 0
+        return sum(v for k, v in found.items() if not k.startswith("seconds_"))
+
+    def figures(self) -> str:
+        """Since the last call: reconciles by result, mean reconcile time, CPU; peak RSS."""
+        now = self.metrics()
+        delta = {k: v - self.seen.get(k, 0) for k, v in now.items()}
+        self.seen = now
+        counts = ", ".join(
+            f"{k} {delta[k]:.0f}" for k in ("planned", "stale", "expecting", "error") if k in delta
+        )
+        mean = 1000 * delta.get("seconds_sum", 0) / max(delta.get("seconds_count", 0), 1)
+        rss, cpu = process_figures(self.process.pid)
+        self.cpu, phase_cpu = cpu, cpu - self.cpu
+        return (
+            f"reconciles: {counts}; mean planned reconcile {mean:.1f} ms; operator CPU in this "
+            f"phase {phase_cpu:.1f} s, peak RSS {rss:.0f} MiB"
+        )
+
+    def peak_rss(self) -> float:
+        return process_figures(self.process.pid)[0]
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=60)
