@@ -19,6 +19,7 @@ from greenlight.engine import naming
 from tests.e2e.helpers import wait_for
 
 NEVER_READY = {"greenlight.dev/test-readiness": "never"}
+READY_AFTER = "greenlight.dev/test-ready-after"  # hack/kwok-stages.yaml
 
 
 def release_manifest(
@@ -61,10 +62,16 @@ def release_manifest(
     return body
 
 
-def with_image(manifest: dict[str, Any], image: str, **template_labels: str) -> dict[str, Any]:
+def with_image(
+    manifest: dict[str, Any], image: str, ready_after: str | None = None, **template_labels: str
+) -> dict[str, Any]:
+    """A copy with a new image; `ready_after` (e.g. "5s") delays the new pods' readiness."""
     body = copy.deepcopy(manifest)
-    body["spec"]["template"]["spec"]["containers"][0]["image"] = image
-    body["spec"]["template"]["metadata"]["labels"].update(template_labels)
+    template = body["spec"]["template"]
+    template["spec"]["containers"][0]["image"] = image
+    template["metadata"]["labels"].update(template_labels)
+    if ready_after is not None:
+        template["metadata"]["annotations"][READY_AFTER] = ready_after
     return body
 
 

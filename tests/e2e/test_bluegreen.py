@@ -152,8 +152,7 @@ def test_replica_change_mid_release_resizes_the_candidate_not_the_live_slot(
     manifest = released(releases)
     blue = live_hash(releases)
     zero_downtime("web")
-    slow = with_image(manifest, "example/web:2")
-    slow["spec"]["template"]["metadata"]["annotations"]["greenlight.dev/test-ready-after"] = "8s"
+    slow = with_image(manifest, "example/web:2", ready_after="8s")
     releases.apply(slow)
     green = releases.wait_phase("web", "Progressing", candidateRevision=2)["candidateHash"]
     slow["spec"]["replicas"] = 5
@@ -168,8 +167,7 @@ def test_operator_restarted_mid_release_converges_without_duplicates(
 ) -> None:
     manifest = released(releases)
     zero_downtime("web")
-    slow = with_image(manifest, "example/web:2")
-    slow["spec"]["template"]["metadata"]["annotations"]["greenlight.dev/test-ready-after"] = "5s"
+    slow = with_image(manifest, "example/web:2", ready_after="5s")
     releases.apply(slow)
     releases.wait_phase("web", "Progressing", candidateRevision=2)
     operator.stop()

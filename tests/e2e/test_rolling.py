@@ -103,8 +103,7 @@ def test_ten_replicas_reach_100_percent_within_the_bounds(
     manifest = rolled_out(releases, 10, {"maxSurge": "25%", "maxUnavailable": 0})
     watcher = bounds("web", replicas=10, surge=3, unavailable=0)
     zero_downtime("web")
-    slow = with_image(manifest, "example/web:2")
-    slow["spec"]["template"]["metadata"]["annotations"]["greenlight.dev/test-ready-after"] = "1s"
+    slow = with_image(manifest, "example/web:2", ready_after="1s")
     releases.apply(slow)
     st = releases.wait_phase("web", "Healthy", liveRevision=2, timeout=120)
     assert releases.selector("web") == naming.pod_labels("web", st["liveHash"])
@@ -176,8 +175,7 @@ def test_operator_restarted_mid_batch_finishes_within_the_bounds(
     manifest = rolled_out(releases, 10, {"maxSurge": "25%", "maxUnavailable": 0})
     watcher = bounds("web", replicas=10, surge=3, unavailable=0)
     zero_downtime("web")
-    slow = with_image(manifest, "example/web:2")
-    slow["spec"]["template"]["metadata"]["annotations"]["greenlight.dev/test-ready-after"] = "3s"
+    slow = with_image(manifest, "example/web:2", ready_after="3s")
     releases.apply(slow)
     new = releases.wait_phase("web", "Progressing", candidateRevision=2)["candidateHash"]
     wait_for(lambda: releases.deployments("web")[new].spec.replicas >= 3, 30, "a first batch")
