@@ -36,11 +36,14 @@ class ApplyError(Exception):
 
 def _describe(a: act.Action) -> str:
     match a:
-        case act.CreateDeployment() | act.ScaleDeployment() | act.LabelDeployment():
+        case (
+            act.CreateDeployment()
+            | act.ScaleDeployment()
+            | act.LabelDeployment()
+            | act.DeleteDeployment()
+        ):
             verb = type(a).__name__.removesuffix("Deployment").lower()
             return f"{verb} Deployment {a.name}"
-        case act.DeleteDeployment():
-            return f"delete Deployment {a.name}"
         case act.ApplyService():
             return f"{'create' if a.create else 'point'} {a.role} Service {a.name}"
         case act.RestoreTemplate():
