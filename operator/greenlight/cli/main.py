@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import pathlib
 from importlib import metadata
 
@@ -28,6 +29,8 @@ def run(
     verbose: bool = typer.Option(False, "--verbose", "-v"),
 ) -> None:
     """Run the operator against the current kubeconfig (or in-cluster config)."""
+    if not any(map(os.environ.get, ("POD_ID", "LOGNAME", "USER", "LNAME", "USERNAME"))):
+        os.environ["USER"] = f"uid-{os.getuid()}"  # kopf's identity: no passwd lookup needed
     import kopf
     import prometheus_client
 
