@@ -14,10 +14,9 @@ from greenlight.engine import actions as act
 from greenlight.engine import plan, snapshot
 from greenlight.kube import cluster as kube_cluster
 from greenlight.kube import observe
+from greenlight.kube.settings import Settings
 
 log = logging.getLogger("greenlight.reconcile")
-
-EXPECTATION_TIMEOUT = 15.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,8 +43,13 @@ Index = Mapping[Hashable, Collection[Any]]
 
 
 class Reconciler:
-    def __init__(self, cluster: kube_cluster.Cluster) -> None:
+    def __init__(
+        self,
+        cluster: kube_cluster.Cluster,
+        expectation_timeout: float = Settings.expectation_timeout,
+    ) -> None:
         self.cluster = cluster
+        self.expectation_timeout = expectation_timeout
         self.releases: Index = {}
         self.children: Index = {}
         self._written: dict[Hashable, int] = {}
@@ -128,7 +132,7 @@ class Reconciler:
             elif isinstance(a, act.DeleteDeployment):
                 writes[a.name] = None
         if writes:
-            self._expected[key] = (time.monotonic() + EXPECTATION_TIMEOUT, writes)
+            self._expected[key] = (time.monotonic() + self.expectation_timeout, writes)
 
     def _still_expected(
         self, key: Hashable, deployments: tuple[snapshot.DeploymentView, ...]

@@ -2,6 +2,8 @@
 
 Triggers (Release events, child Deployment events, due times) only add a key; a key already
 waiting is not added twice, and a key triggered while being reconciled runs once more after.
+A failed reconcile is retried after a delay that doubles with each failure in a row, up to a cap;
+a reconcile that starts meanwhile (any trigger) replaces the pending retry.
 """
 
 from __future__ import annotations
@@ -10,19 +12,26 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Hashable
 
-log = logging.getLogger("greenlight.queue")
+from greenlight.kube.settings import Settings
 
-MAX_BACKOFF = 60.0
+log = logging.getLogger("greenlight.queue")
 
 
 class WorkQueue:
-    def __init__(self, handler: Callable[[Hashable], Awaitable[None]]) -> None:
+    def __init__(
+        self,
+        handler: Callable[[Hashable], Awaitable[None]],
+        retry_delay: float = Settings.retry_delay,
+        max_backoff: float = Settings.max_backoff,
+    ) -> None:
         self._handler = handler
+        self.retry_delay, self.max_backoff = retry_delay, max_backoff
         self._queue: asyncio.Queue[Hashable] = asyncio.Queue()
         self._waiting: set[Hashable] = set()
         self._active: set[Hashable] = set()
         self._dirty: set[Hashable] = set()
         self._timers: dict[Hashable, asyncio.TimerHandle] = {}
+        self._retries: dict[Hashable, asyncio.TimerHandle] = {}
         self._failures: dict[Hashable, int] = {}
         self._workers: list[asyncio.Task[None]] = []
 
@@ -48,11 +57,19 @@ class WorkQueue:
         self._timers.pop(key, None)
         self.add(key)
 
+    def _retry(self, key: Hashable) -> None:
+        self._retries.pop(key, None)
+        self.add(key)
+
+    def backoff(self, failures: int) -> float:
+        """Seconds before the retry after `failures` failures in a row."""
+        return min(self.retry_delay * 2.0 ** (failures - 1), self.max_backoff)
+
     def start(self, workers: int) -> None:
         self._workers = [asyncio.create_task(self._work()) for _ in range(workers)]
 
     async def stop(self) -> None:
-        for timer in self._timers.values():
+        for timer in (*self._timers.values(), *self._retries.values()):
             timer.cancel()
         for task in self._workers:
             task.cancel()
@@ -66,18 +83,22 @@ class WorkQueue:
             key = await self._queue.get()
             self._waiting.discard(key)
             self._active.add(key)
+            retry = self._retries.pop(key, None)
+            if retry is not None:  # this run is the retry; a failure schedules a new one
+                retry.cancel()
             try:
                 await self._handler(key)
                 self._failures.pop(key, None)
             except Exception as e:
                 failures = self._failures[key] = self._failures.get(key, 0) + 1
-                delay = min(0.5 * 2**failures, MAX_BACKOFF)
+                delay = self.backoff(failures)
                 log.error(
                     "reconcile of %s failed (%d in a row): %s; retry in %.1fs",
                     key, failures, e, delay,
                     exc_info=failures == 1,  # the traceback once, not on every retry
                 )  # fmt: skip
-                self.add_after(key, delay)
+                loop = asyncio.get_running_loop()
+                self._retries[key] = loop.call_later(delay, self._retry, key)
             finally:
                 self._active.discard(key)
                 if key in self._dirty:

@@ -1,0 +1,71 @@
+"""The operator's tunables, in one place: `greenlight run` flags, environment variables and chart
+values all land here (as kopf's OperatorSettings does, each field says why it exists).
+
+No kopf or kubernetes import: the CLI builds these before it imports the operator.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from typing import Any
+
+
+def _field(default: float, env: str, flag: str) -> Any:
+    return dataclasses.field(default=default, metadata={"env": env, "flag": flag})
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    workers: int = _field(4, "GREENLIGHT_WORKERS", "--workers")
+    """Releases reconciled at the same time. A reconcile mostly waits on the API server, so a few
+    workers hide its latency; more workers mean more concurrent API requests (and more load on the
+    API server) when many Releases change at once. One Release is never reconciled by two workers
+    at once, whatever this is."""
+
+    expectation_timeout: float = _field(
+        15.0, "GREENLIGHT_EXPECTATION_TIMEOUT", "--expectation-timeout"
+    )
+    """Seconds to wait for the Deployment cache (kopf's index) to show the replicas we just wrote
+    before deciding again. Deciding on a cache that has not seen our own writes could scale twice
+    and break maxSurge/maxUnavailable; the wait ends early on the Deployment event that shows them.
+    It only ends by time when an event was lost or someone else changed the Deployment meanwhile:
+    then we decide anyway on what the cache shows."""
+
+    retry_delay: float = _field(1.0, "GREENLIGHT_RETRY_DELAY", "--retry-delay")
+    """Seconds before the first retry of a failed reconcile (an API error, a refused step). Each
+    further failure in a row doubles it, up to max_backoff; a success resets it."""
+
+    max_backoff: float = _field(60.0, "GREENLIGHT_MAX_BACKOFF", "--max-backoff")
+    """Longest wait between retries of a Release that keeps failing (e.g. a quota refusing its
+    Deployment). Lower: the Release recovers sooner once the cause is fixed, at the cost of
+    more requests while it is not. Any change to the Release or its Deployments retries at once."""
+
+    watch_server_timeout: int = _field(300, "GREENLIGHT_WATCH_SERVER_TIMEOUT", "--watch-timeout")
+    """Seconds the API server keeps one watch request open before kopf re-opens it. Without a
+    limit a watch silently stalled by a proxy or load balancer can go unnoticed; too short and
+    kopf re-lists more often."""
+
+    request_timeout: float = _field(30.0, "GREENLIGHT_REQUEST_TIMEOUT", "--request-timeout")
+    """Seconds before kopf gives up on one API request (its watches, Events). A hung connection
+    then fails and is retried instead of stalling the operator."""
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Defaults, overridden by the environment variables of each field (GREENLIGHT_WORKERS,
+        ...): what `kopf run -m greenlight.handlers` gets, without the CLI."""
+        env = os.environ if env is None else env
+        values: dict[str, Any] = {}
+        for f in dataclasses.fields(cls):
+            raw = env.get(f.metadata["env"])
+            if raw:
+                values[f.name] = int(raw) if isinstance(f.default, int) else float(raw)
+        return cls(**values)
+
+    def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):
+            if getattr(self, f.name) <= 0:
+                raise ValueError(f"{f.metadata['flag']} ({f.metadata['env']}): must be > 0")
+        if self.retry_delay > self.max_backoff:
+            raise ValueError("--retry-delay must not exceed --max-backoff")

@@ -1,0 +1,173 @@
+"""The reconciler's stale-cache guards, with an in-memory stand-in for kube.cluster.Cluster.
+
+kopf's indexes lag the API server: right after our own status write (or Deployment write) the
+index may still hold the object from before it. Deciding on that would repeat a step (a second
+candidate, a double scale). The e2e suite covers the real API; this covers the guards' logic.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+from typing import Any
+
+from greenlight.api import release as api
+from greenlight.engine import actions as act
+from greenlight.engine import snapshot
+from greenlight.kube import reconcile
+
+KEY = ("ns", "web")
+
+BODY: dict[str, Any] = {
+    "metadata": {
+        "name": "web",
+        "namespace": "ns",
+        "uid": "u-1",
+        "generation": 1,
+        "resourceVersion": "100",
+    },
+    "spec": {
+        "replicas": 3,
+        "template": {
+            "metadata": {"labels": {"app": "web"}},
+            "spec": {"containers": [{"name": "web", "image": "app:1"}]},
+        },
+        "healthCheck": {"httpGet": {"path": "/healthz", "port": 8080}},
+        "service": {"name": "web", "ports": [{"port": 80, "targetPort": 8080}]},
+    },
+}
+
+
+class FakeCluster:
+    """The few async methods the Reconciler calls; every write bumps a resourceVersion."""
+
+    def __init__(self) -> None:
+        self.rv = 200
+        self.applied: list[act.Action] = []
+        self.statuses: list[api.ReleaseStatus] = []
+
+    async def service(self, namespace: str, name: str, release_uid: str) -> None:
+        return None
+
+    async def apply(self, release: snapshot.ReleaseView, actions: tuple[act.Action, ...]) -> None:
+        self.applied.extend(actions)
+
+    async def patch_status(self, release: snapshot.ReleaseView, status: api.ReleaseStatus) -> int:
+        self.rv += 1
+        self.statuses.append(status)
+        return self.rv
+
+    async def patch_invalid(self, meta: Any, status: api.ReleaseStatus) -> int:
+        self.rv += 1
+        self.statuses.append(status)
+        return self.rv
+
+    async def event(self, release: snapshot.ReleaseView, a: act.RecordEvent) -> None:
+        pass
+
+
+def release_at(rv: int, status: api.ReleaseStatus | None = None) -> reconcile.Indexed:
+    body = copy.deepcopy(BODY)
+    body["metadata"]["resourceVersion"] = str(rv)
+    if status is not None:
+        body["status"] = status.model_dump(by_alias=True, exclude_none=True, mode="json")
+    return reconcile.index_release(body)
+
+
+def deployments_as_written(fake: FakeCluster) -> list[snapshot.DeploymentView]:
+    """What the Deployment index shows once our writes reached it."""
+    views: dict[str, snapshot.DeploymentView] = {}
+    for a in fake.applied:
+        if isinstance(a, act.CreateDeployment):
+            views[a.name] = snapshot.DeploymentView(
+                a.name, a.template_hash, spec_replicas=a.replicas
+            )
+    return list(views.values())
+
+
+def reconciler(fake: FakeCluster, **kw: Any) -> reconcile.Reconciler:
+    r = reconcile.Reconciler(fake, **kw)  # type: ignore[arg-type]
+    r.releases = {KEY: [release_at(100)]}
+    r.children = {}
+    return r
+
+
+async def first_reconcile(r: reconcile.Reconciler, fake: FakeCluster) -> None:
+    result, _ = await r._reconcile(KEY)
+    assert result == "planned"
+    assert any(isinstance(a, act.CreateDeployment) for a in fake.applied)
+    assert fake.statuses, "the first reconcile writes a status"
+
+
+async def test_stale_until_the_index_shows_our_status_write() -> None:
+    fake = FakeCluster()
+    r = reconciler(fake)
+    await first_reconcile(r, fake)
+    written = fake.rv
+    r.children = {KEY: deployments_as_written(fake)}
+    applied = len(fake.applied)
+
+    # the index still holds the Release from before our status write
+    assert await r._reconcile(KEY) == ("stale", None)
+    r.releases = {KEY: [release_at(written - 1, fake.statuses[-1])]}
+    assert await r._reconcile(KEY) == ("stale", None)
+    assert len(fake.applied) == applied, "nothing applied on a stale Release"
+
+    r.releases = {KEY: [release_at(written, fake.statuses[-1])]}
+    result, _ = await r._reconcile(KEY)
+    assert result == "planned"
+
+
+async def test_expecting_until_the_index_shows_the_replicas_we_wrote() -> None:
+    fake = FakeCluster()
+    r = reconciler(fake)
+    await first_reconcile(r, fake)
+    r.releases = {KEY: [release_at(fake.rv, fake.statuses[-1])]}
+    applied = len(fake.applied)
+
+    result, after = await r._reconcile(KEY)  # the Deployment index is still empty
+    assert result == "expecting"
+    assert after is not None and 0 < after <= r.expectation_timeout
+    created = deployments_as_written(fake)
+    wrong = [snapshot.DeploymentView(d.name, d.template_hash, spec_replicas=1) for d in created]
+    r.children = {KEY: wrong}  # an older version of our Deployment: not what we wrote
+    assert (await r._reconcile(KEY))[0] == "expecting"
+    assert len(fake.applied) == applied, "nothing applied while expecting"
+
+    r.children = {KEY: created}
+    assert (await r._reconcile(KEY))[0] == "planned"
+
+
+async def test_decides_anyway_after_the_expectation_timeout() -> None:
+    fake = FakeCluster()
+    r = reconciler(fake, expectation_timeout=0.2)
+    await first_reconcile(r, fake)
+    r.releases = {KEY: [release_at(fake.rv, fake.statuses[-1])]}
+
+    result, after = await r._reconcile(KEY)
+    assert result == "expecting"
+    assert after is not None and after <= 0.2
+    await asyncio.sleep(0.25)  # the Deployment event never came (lost, or someone changed it)
+    assert (await r._reconcile(KEY))[0] == "planned"
+
+
+async def test_a_deleted_release_is_gone_and_forgotten() -> None:
+    fake = FakeCluster()
+    r = reconciler(fake)
+    await first_reconcile(r, fake)
+    r.releases = {}
+    assert await r._reconcile(KEY) == ("gone", None)
+    r.releases = {KEY: [release_at(100)]}  # re-created with a low resourceVersion: not stale
+    assert (await r._reconcile(KEY))[0] != "stale"
+
+
+async def test_an_invalid_release_reports_the_field_and_applies_nothing() -> None:
+    fake = FakeCluster()
+    r = reconciler(fake)
+    body = copy.deepcopy(BODY)
+    body["spec"]["replicas"] = -1
+    r.releases = {KEY: [reconcile.index_release(body)]}
+    assert await r._reconcile(KEY) == ("invalid", None)
+    assert fake.applied == []
+    assert fake.statuses[-1].phase == "Degraded"
+    assert "spec.replicas" in fake.statuses[-1].message

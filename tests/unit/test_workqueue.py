@@ -1,0 +1,202 @@
+"""The work queue with a real event loop and short time scales (as kopf tests its own queueing):
+coalescing, a re-run for a key triggered mid-reconcile, timers, backoff.
+
+Time bounds: asyncio never runs a timer early (beyond its clock resolution), so lower bounds are
+exact; upper bounds are loose, only tight enough to tell the right delay from the wrong one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections.abc import Hashable
+
+import pytest
+
+from greenlight.kube.workqueue import WorkQueue
+
+KEY = ("ns", "web")
+EARLY = 0.005  # asyncio may fire a timer up to its clock resolution early
+
+
+class Recorder:
+    """A handler that records (loop time, key) per call; `gate` holds calls while it is clear;
+    `fail` makes the next calls raise."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[float, Hashable]] = []
+        self.gate = asyncio.Event()
+        self.gate.set()
+        self.entered = asyncio.Event()
+        self.fail = 0
+        self.changed = asyncio.Condition()
+
+    async def __call__(self, key: Hashable) -> None:
+        self.entered.set()
+        await self.gate.wait()
+        async with self.changed:
+            self.calls.append((asyncio.get_running_loop().time(), key))
+            self.changed.notify_all()
+        if self.fail:
+            self.fail -= 1
+            raise RuntimeError("refused")
+
+    async def until(self, n: int) -> None:
+        async with asyncio.timeout(5), self.changed:
+            await self.changed.wait_for(lambda: len(self.calls) >= n)
+
+    def gaps(self) -> list[float]:
+        times = [t for t, _ in self.calls]
+        return [b - a for a, b in itertools.pairwise(times)]
+
+
+async def settle(seconds: float = 0.05) -> None:
+    """Let the workers run whatever is queued (nothing below waits on it being this long)."""
+    await asyncio.sleep(seconds)
+
+
+@pytest.fixture
+async def rec() -> Recorder:
+    return Recorder()
+
+
+async def started(rec: Recorder, workers: int = 2, **kw: float) -> WorkQueue:
+    q = WorkQueue(rec, **kw)
+    q.start(workers)
+    return q
+
+
+async def test_a_key_added_while_waiting_is_coalesced(rec: Recorder) -> None:
+    q = WorkQueue(rec)
+    for _ in range(5):
+        q.add(KEY)
+    q.add(("ns", "other"))
+    assert len(q) == 2
+    q.start(2)
+    await rec.until(2)
+    await settle()
+    await q.stop()
+    assert sorted(k for _, k in rec.calls) == [("ns", "other"), KEY]
+
+
+async def test_a_key_added_while_reconciled_runs_once_more_after(rec: Recorder) -> None:
+    q = await started(rec, workers=4)
+    rec.gate.clear()
+    q.add(KEY)
+    await asyncio.wait_for(rec.entered.wait(), 5)
+    for _ in range(3):  # triggered three times while its reconcile is in flight
+        q.add(KEY)
+    assert len(q) == 0, "a key being reconciled is not queued a second time (no parallel run)"
+    rec.gate.set()
+    await rec.until(2)
+    await settle()
+    await q.stop()
+    assert [k for _, k in rec.calls] == [KEY, KEY]
+
+
+async def test_one_key_is_never_reconciled_twice_at_once(rec: Recorder) -> None:
+    running = 0
+    overlap = []
+
+    async def slow(key: Hashable) -> None:
+        nonlocal running
+        running += 1
+        overlap.append(running)
+        await asyncio.sleep(0.01)
+        running -= 1
+        await rec(key)
+
+    q = WorkQueue(slow)
+    q.start(4)
+    for _ in range(10):
+        q.add(KEY)
+        await asyncio.sleep(0.003)
+    await rec.until(2)
+    await settle()
+    await q.stop()
+    assert max(overlap) == 1
+
+
+async def test_the_earliest_timer_wins(rec: Recorder) -> None:
+    q = await started(rec)
+    loop = asyncio.get_running_loop()
+    t0 = loop.time()
+    q.add_after(KEY, 5.0)
+    q.add_after(KEY, 0.05)  # earlier: replaces the 5 s timer
+    q.add_after(KEY, 2.0)  # later: ignored
+    await rec.until(1)
+    fired = rec.calls[0][0] - t0
+    await asyncio.sleep(0.1)
+    await q.stop()
+    assert 0.05 - EARLY <= fired < 1.0
+    assert len(rec.calls) == 1, "the replaced timers never fire"
+
+
+async def test_backoff_doubles_and_is_capped(rec: Recorder) -> None:
+    q = await started(rec, retry_delay=0.04, max_backoff=0.1)
+    assert [q.backoff(n) for n in range(1, 6)] == [0.04, 0.08, 0.1, 0.1, 0.1]
+    rec.fail = 5
+    q.add(KEY)
+    await rec.until(6)  # the first call, five retries; the last succeeds
+    await settle(0.3)
+    await q.stop()
+    gaps = rec.gaps()
+    assert len(rec.calls) == 6, "no retry after the success"
+    assert 0.04 - EARLY <= gaps[0] < 0.08
+    assert 0.08 - EARLY <= gaps[1] < 0.16
+    for gap in gaps[2:]:  # uncapped they would be 0.16, 0.32, 0.64
+        assert 0.1 - EARLY <= gap < 0.16
+
+
+async def test_a_success_resets_the_backoff(rec: Recorder) -> None:
+    q = await started(rec, retry_delay=0.04, max_backoff=10)
+    rec.fail = 2
+    q.add(KEY)
+    await rec.until(3)  # fail, retry 0.04 s later fails, retry 0.08 s later succeeds
+    rec.fail = 1
+    q.add(KEY)
+    await rec.until(5)  # fails again: the retry comes after the first delay, not a doubled one
+    await q.stop()
+    assert 0.04 - EARLY <= rec.gaps()[3] < 0.08
+
+
+async def test_a_failures_retry_is_replaced_by_a_success(rec: Recorder) -> None:
+    q = await started(rec, retry_delay=0.2, max_backoff=10)
+    rec.fail = 1
+    q.add(KEY)
+    await rec.until(1)  # failed: a retry is due in 0.2 s
+    await settle(0.02)
+    q.add(KEY)  # an event first: this reconcile succeeds and replaces the retry
+    await rec.until(2)
+    await asyncio.sleep(0.4)  # past the retry's due time
+    await q.stop()
+    assert len(rec.calls) == 2, rec.calls
+    assert rec.gaps()[0] < 0.2
+
+
+async def test_a_failing_key_does_not_hold_up_others(rec: Recorder) -> None:
+    seen: list[Hashable] = []
+
+    async def handler(key: Hashable) -> None:
+        seen.append(key)
+        if key == KEY:
+            raise RuntimeError("refused")
+
+    q = WorkQueue(handler, retry_delay=5, max_backoff=5)
+    q.start(1)
+    q.add(KEY)
+    q.add(("ns", "b"))
+    await settle()
+    await q.stop()
+    assert seen == [KEY, ("ns", "b")]
+
+
+async def test_stop_cancels_timers_and_retries(rec: Recorder) -> None:
+    q = await started(rec, retry_delay=0.05, max_backoff=0.05)
+    rec.fail = 1
+    q.add(KEY)
+    q.add_after(("ns", "later"), 0.05)
+    await rec.until(1)
+    await q.stop()
+    await asyncio.sleep(0.15)
+    assert len(rec.calls) == 1
