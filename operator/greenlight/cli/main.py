@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import os
 import pathlib
 from importlib import metadata
@@ -35,14 +34,11 @@ def run(
     import prometheus_client
 
     import greenlight.handlers  # noqa: F401  (registers the handlers)
+    from greenlight.cli import logs
 
     if metrics_port:
         prometheus_client.start_http_server(metrics_port)
-    kopf.configure(
-        verbose=verbose, log_format=kopf.LogFormat.JSON if log_json else kopf.LogFormat.PLAIN
-    )
-    if not verbose:  # kopf logs every handler call ("Handler 'child_changed' succeeded.")
-        logging.getLogger("kopf.objects").setLevel(logging.WARNING)
+    logs.configure(json=log_json, verbose=verbose)
     kopf.run(
         standalone=True,
         clusterwide=not namespace,

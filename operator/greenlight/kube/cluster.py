@@ -213,4 +213,5 @@ class Cluster:
         try:
             await self.core.create_namespaced_event(release.namespace, body)
         except ApiException as e:  # events are best effort; never fail a reconcile on them
-            log.warning("event %s not recorded: %s", a.reason, e.reason)
+            names = {"namespace": release.namespace, "release": release.name}
+            log.warning("event %s not recorded: %s", a.reason, e.reason, extra=names)

@@ -93,9 +93,10 @@ class WorkQueue:
                 failures = self._failures[key] = self._failures.get(key, 0) + 1
                 delay = self.backoff(failures)
                 log.error(
-                    "reconcile of %s failed (%d in a row): %s; retry in %.1fs",
-                    key, failures, e, delay,
+                    "reconcile failed (%d in a row): %s; retry in %.1fs",
+                    failures, e, delay,
                     exc_info=failures == 1,  # the traceback once, not on every retry
+                    extra=_names(key),
                 )  # fmt: skip
                 loop = asyncio.get_running_loop()
                 self._retries[key] = loop.call_later(delay, self._retry, key)
@@ -104,3 +105,10 @@ class WorkQueue:
                 if key in self._dirty:
                     self._dirty.discard(key)
                     self.add(key)
+
+
+def _names(key: Hashable) -> dict[str, str]:
+    """Log extras naming the Release of a key (`namespace`, `release`: see cli/logs.py)."""
+    if isinstance(key, tuple) and len(key) == 2:
+        return {"namespace": str(key[0]), "release": str(key[1])}
+    return {"release": str(key)}
