@@ -56,20 +56,37 @@ def children(namespace: str, labels: kopf.Labels, body: kopf.Body, **_: Any) -> 
     return {(namespace, labels[naming.LABEL_RELEASE]): view} if view else None
 
 
+@kopf.index("", "v1", "services", labels={naming.LABEL_RELEASE: kopf.PRESENT})
+def services(namespace: str, name: str, body: kopf.Body, **_: Any) -> Any:
+    return {(namespace, name): observe.service_record(body)}
+
+
 # Event handlers are coroutines: kopf would run plain functions in a thread pool, one hop each.
 @kopf.on.event(api.GROUP, api.VERSION, api.PLURAL)
 async def release_changed(
     namespace: str, name: str, memo: kopf.Memo, releases: kopf.Index, children: kopf.Index,
-    **_: Any,
+    services: kopf.Index, **_: Any,
 ) -> None:  # fmt: skip
+    memo["reconciler"].services = services
     _wake(memo, releases, children, (namespace, name))
 
 
 @kopf.on.event("apps", "v1", "deployments", labels={naming.LABEL_RELEASE: kopf.PRESENT})
 async def child_changed(
     namespace: str, labels: kopf.Labels, memo: kopf.Memo, releases: kopf.Index,
-    children: kopf.Index, **_: Any,
+    children: kopf.Index, services: kopf.Index, **_: Any,
 ) -> None:  # fmt: skip
+    memo["reconciler"].services = services
+    _wake(memo, releases, children, (namespace, labels[naming.LABEL_RELEASE]))
+
+
+@kopf.on.event("", "v1", "services", labels={naming.LABEL_RELEASE: kopf.PRESENT})
+async def service_changed(
+    namespace: str, labels: kopf.Labels, memo: kopf.Memo, releases: kopf.Index,
+    children: kopf.Index, services: kopf.Index, **_: Any,
+) -> None:  # fmt: skip
+    """A Service of ours changed (a hand edit, a re-apply): the Release repairs it."""
+    memo["reconciler"].services = services
     _wake(memo, releases, children, (namespace, labels[naming.LABEL_RELEASE]))
 
 

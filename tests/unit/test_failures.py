@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime
 
-from greenlight.engine import plan
+from greenlight.engine import status as plan
 
 from .world import World, spec
 

@@ -10,7 +10,7 @@ from typing import Any
 
 from greenlight.api import release as api
 from greenlight.engine import actions as act
-from greenlight.engine import naming, plan, snapshot
+from greenlight.engine import naming, plan, services, snapshot
 
 T0 = datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)
 
@@ -130,8 +130,13 @@ class World:
             self.deployments.pop(a.name, None)
         elif isinstance(a, act.ApplyService):
             old = self.services.get(a.name)
-            owned = old.owned if old else True
-            self.services[a.name] = snapshot.ServiceView(a.name, dict(a.selector), owned)
+            self.services[a.name] = snapshot.ServiceView(
+                a.name,
+                dict(a.selector),
+                owned=old.owned if old else True,
+                ports=services.normalized_ports(a.ports) if a.type else old.ports if old else (),
+                type=a.type or (old.type if old else "ClusterIP"),
+            )
         elif isinstance(a, act.ClearCommands):
             for key in a.keys:
                 self.annotations.pop(key, None)

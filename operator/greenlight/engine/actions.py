@@ -43,7 +43,8 @@ class DeleteDeployment:
 
 @dataclasses.dataclass(frozen=True)
 class ApplyService:
-    """Create the Service (owned by the Release) or point an existing one's selector."""
+    """Create or update the Service's fields we own: the selector, and ports and type unless
+    it is adopted without ports in the spec (`type` empty)."""
 
     role: Literal["live", "preview"]
     name: str
@@ -51,6 +52,8 @@ class ApplyService:
     ports: tuple[api.ServicePort, ...]
     type: str = "ClusterIP"
     create: bool = False
+    owned: bool = True
+    """Created by this Release (owner reference, removed with it); False: adopted."""
 
 
 @dataclasses.dataclass(frozen=True)

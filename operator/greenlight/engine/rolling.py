@@ -1,21 +1,22 @@
 """Rolling: move replicas from the stable revision to the new one in batches, within
 maxSurge / maxUnavailable, through optional setWeight and pause steps.
 
-Shares everything else (history, commands, deadline, promote, abort) with blue-green via
-`plan.Work`. Abort rolls back with the same batch function, roles swapped.
+Shares everything else (history, commands, deadline, promote, abort) with blue-green through
+`lifecycle`. Abort rolls back with the same batch function, roles swapped.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import datetime
 import math
 import re
 from typing import Any
 
 from greenlight.api import release as api
 from greenlight.engine import actions as act
-from greenlight.engine import plan, snapshot
+from greenlight.engine import lifecycle, snapshot
+from greenlight.engine.draft import Work
+from greenlight.engine.strategy import Strategy
 
 
 def resolve(value: int | str, replicas: int, round_up: bool) -> int:
@@ -88,35 +89,33 @@ def _seconds(duration: str) -> int:
     return int(match[1]) * {"s": 1, "m": 60, "h": 3600}[match[2]]
 
 
-def release_candidate(
-    w: plan.Work, live: str | None, desired: str, template: dict[str, Any]
-) -> None:
+def release(w: Work, live: str | None, desired: str, template: dict[str, Any]) -> None:
     """One step of a rolling release of `desired` while `live` is the stable revision."""
-    spec, st = w.spec, w.st
+    spec, r = w.spec, w.d.rolling
     replicas = spec.replicas
     surge, unavailable = bounds(spec.strategy.rolling or api.Rolling(), replicas)
-    if st["aborted_hash"] == desired:
-        if not roll_back(w, live, surge, unavailable):
-            plan.aborted_outcome(w, desired)
-            w.message = f"rolling back to revision {st['live_revision']}: {w.message}"
-            return
-        plan.aborted_outcome(w, desired)
+    if w.d.aborted_hash == desired:
+        done = roll_back(w, live, surge, unavailable)
+        lifecycle.aborted_outcome(w, desired)
+        if not done:
+            w.message = f"rolling back to revision {w.d.live_revision}: {w.message}"
         return
     new = w.snap.deployment(desired)
-    if spec.paused and new is None:
+    if lifecycle.held(w) and new is None:
         w.outcome("Paused", "paused (spec.paused): the new revision waits to be created", "Paused")
         return
-    if st["candidate_hash"] != desired:
-        st.update(current_step=0, step_started_at=None, progress_at=w.now, last_batch_at=None)
+    if w.d.candidate_hash != desired:
+        lifecycle.reset_rolling(w)
+        r = w.d.rolling
     olds = _olds(w, desired, live)
     w.draining |= {d.template_hash for d in olds}
     target, hold = _step_target(w, new, olds, desired)
 
     new_target = new.spec_replicas if new else 0
-    if not spec.paused and not hold and all(_settled(d) for d in (new, *olds)):
+    if not lifecycle.held(w) and not hold and all(_settled(d) for d in (new, *olds)):
         new_target = _move(w, new, olds, target, surge, unavailable)
-    revision, _, started = plan.start_candidate(w, "rolling", live, desired, template, new_target)
-    label = f"revision {revision}"
+    c, started = lifecycle.start_candidate(w, "rolling", live, desired, template, new_target)
+    label = f"revision {c.revision}"
     if started:
         w.event(
             "Progressing",
@@ -124,71 +123,65 @@ def release_candidate(
             f" (maxSurge {surge}, maxUnavailable {unavailable})",
         )
     available = new.available_replicas if new else 0
-    st["weight"] = math.floor(100 * min(available, replicas) / replicas) if replicas else 100
+    r.weight = math.floor(100 * min(available, replicas) / replicas) if replicas else 100
     steps = (spec.strategy.rolling or api.Rolling()).steps
-    index = st["current_step"] if st["current_step"] is not None else len(steps)
+    index = r.step if r.step is not None else len(steps)
 
     if index >= len(steps) and _reached(new, olds, replicas, replicas):
-        plan.promote(w, desired)
-        st.update(current_step=None, step_started_at=None, progress_at=None, last_batch_at=None)
+        lifecycle.promote(w, desired)
         w.outcome("Healthy", f"{label} is live: {replicas}/{replicas} available", "ReleaseComplete")
         return
-    if spec.paused or hold:
+    if lifecycle.held(w) or hold:
         how = ""
         pause = steps[index].pause if index < len(steps) else None
-        if not spec.paused and pause is not None and pause.duration is None:
+        if not lifecycle.held(w) and pause is not None and pause.duration is None:
             how = "; promote with kubectl annotate release <name> greenlight.dev/promote=true"
         w.outcome(
             "Paused",
-            f"{label}: paused at step {index} with {st['weight']}% on the new revision{how}",
-            "Paused" if spec.paused else "PauseStep",
+            f"{label}: paused at step {index} with {r.weight}% on the new revision{how}",
+            "Paused" if lifecycle.held(w) else "PauseStep",
         )
         return
-    deadline = st["progress_at"] + datetime.timedelta(seconds=spec.progress_deadline_seconds)
-    if w.now >= deadline:
-        plan.abort(
+    assert r.progress_at is not None
+    if lifecycle.deadline_passed(w, r.progress_at):
+        lifecycle.abort(
             w,
             desired,
             "ProgressDeadlineExceeded",
             f"no progress for progressDeadlineSeconds={spec.progress_deadline_seconds}"
             f" at {available}/{target} new pods available",
         )
-        st["strategy"] = "rolling"
-        st["rolling_back"] = True
+        w.d.strategy = "rolling"
+        w.d.rolling.rolling_back = True
         return
-    w.wake_at(deadline)
     w.outcome(
         "Progressing",
-        f"{label}: {available}/{target} new pods available ({st['weight']}% of {replicas})",
+        f"{label}: {available}/{target} new pods available ({r.weight}% of {replicas})",
         "CandidateProgressing",
     )
 
 
 def _step_target(
-    w: plan.Work,
+    w: Work,
     new: snapshot.DeploymentView | None,
     olds: list[snapshot.DeploymentView],
     desired: str,
 ) -> tuple[int, bool]:
     """Walk the steps from the current one: (new pods to aim for, hold at a pause)."""
-    st, replicas = w.st, w.spec.replicas
+    r, replicas = w.d.rolling, w.spec.replicas
     steps = (w.spec.strategy.rolling or api.Rolling()).steps
-    index = st["current_step"] or 0
-    if st["promote_requested"] == desired:
+    index = r.step or 0
+    if w.d.promote_requested == desired:
         index = len(steps)  # promote skips the remaining steps
     target, hold = replicas, False
     while index < len(steps):
         step = steps[index]
         if step.pause is not None:
-            started = st["step_started_at"] or w.now
-            st["step_started_at"] = started
-            st["progress_at"] = w.now  # a pause is not a lack of progress
-            if step.pause.duration is None:
-                hold = True
-                break
-            due = started + datetime.timedelta(seconds=_seconds(step.pause.duration))
-            if w.now < due:
-                w.wake_at(due)
+            r.step_started_at = r.step_started_at or w.now
+            r.progress_at = w.now  # a pause is not a lack of progress
+            if step.pause.duration is None or not w.past(
+                r.step_started_at, _seconds(step.pause.duration)
+            ):
                 hold = True
                 break
         else:
@@ -197,12 +190,12 @@ def _step_target(
                 break
             target = replicas
         index += 1
-        st["step_started_at"] = None
-    st["current_step"] = index if steps else None
+        r.step_started_at = None
+    r.step = index if steps else None
     return target, hold
 
 
-def _olds(w: plan.Work, desired: str, live: str | None) -> list[snapshot.DeploymentView]:
+def _olds(w: Work, desired: str, live: str | None) -> list[snapshot.DeploymentView]:
     """Deployments with pods other than `desired`: superseded ones first, the stable one last."""
     others = [d for d in w.snap.deployments if d.template_hash != desired and d.spec_replicas > 0]
     return sorted(others, key=lambda d: d.template_hash == live)
@@ -228,7 +221,7 @@ def _reached(
 
 
 def _move(
-    w: plan.Work,
+    w: Work,
     new: snapshot.DeploymentView | None,
     olds: list[snapshot.DeploymentView],
     target: int,
@@ -236,27 +229,25 @@ def _move(
     unavailable: int,
 ) -> int:
     """Scale the olds down for one batch; return the new revision's replicas for it."""
-    st = w.st
+    r = w.d.rolling
     new_target, old_targets = batch(
         _side(new), [_side(o) for o in olds], target, w.spec.replicas, surge, unavailable
     )
     current = new.spec_replicas if new else 0
     delay = (w.spec.strategy.rolling or api.Rolling()).step_delay_seconds
-    if new_target > current and delay and st["last_batch_at"] is not None:
-        due = st["last_batch_at"] + datetime.timedelta(seconds=delay)
-        if w.now < due:
-            w.wake_at(due)
-            new_target = current
+    growing = new_target > current and delay and r.last_batch_at is not None
+    if growing and r.last_batch_at is not None and not w.past(r.last_batch_at, delay):
+        new_target = current  # stepDelaySeconds between batches
     for o, n in zip(olds, old_targets, strict=True):
         if n != o.spec_replicas:
             w.do(act.ScaleDeployment(o.name, n))
-            st["progress_at"] = w.now
+            r.progress_at = w.now
     if new_target > current:
-        st.update(last_batch_at=w.now, progress_at=w.now)
+        r.last_batch_at = r.progress_at = w.now
     return new_target
 
 
-def roll_back(w: plan.Work, live: str | None, surge: int, unavailable: int) -> bool:
+def roll_back(w: Work, live: str | None, surge: int, unavailable: int) -> bool:
     """Move replicas back to the stable revision within the same bounds. True when done."""
     stable = w.snap.deployment(live)
     froms = [d for d in w.snap.deployments if d.template_hash != live and d.spec_replicas > 0]
@@ -272,7 +263,15 @@ def roll_back(w: plan.Work, live: str | None, surge: int, unavailable: int) -> b
         if new_target != stable.spec_replicas:
             w.do(act.ScaleDeployment(stable.name, new_target))
     done = stable is not None and _reached(stable, froms, replicas, replicas)
-    w.st["rolling_back"] = not done
+    w.d.rolling.rolling_back = not done
     if done:
-        w.st["strategy"] = None
+        w.d.strategy = None
     return done
+
+
+def return_to_live(w: Work, live: str) -> bool:
+    surge, unavailable = bounds(w.spec.strategy.rolling or api.Rolling(), w.spec.replicas)
+    return roll_back(w, live, surge, unavailable)
+
+
+STRATEGY = Strategy("rolling", release, return_to_live)

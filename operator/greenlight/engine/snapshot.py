@@ -43,6 +43,8 @@ class ServiceView:
     owned: bool
     """Created by this Release (owner reference to it); otherwise adopted or foreign."""
     ports: tuple[dict[str, Any], ...] = ()
+    """As stored: name, port, targetPort, protocol (nodePort left out: the API assigns it)."""
+    type: str = "ClusterIP"
 
 
 @dataclasses.dataclass(frozen=True)

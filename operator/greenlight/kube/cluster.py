@@ -25,6 +25,7 @@ log = logging.getLogger("greenlight.kube")
 
 MERGE = "application/merge-patch+json"
 JSON_PATCH = "application/json-patch+json"
+APPLY = "application/apply-patch+yaml"
 
 
 PROXY_ENV = ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy")
@@ -45,7 +46,7 @@ def _describe(a: act.Action) -> str:
             verb = type(a).__name__.removesuffix("Deployment").lower()
             return f"{verb} Deployment {a.name}"
         case act.ApplyService():
-            return f"{'create' if a.create else 'point'} {a.role} Service {a.name}"
+            return f"{'create' if a.create else 'apply'} {a.role} Service {a.name}"
         case act.RestoreTemplate():
             return f"undo to revision {a.revision}"
         case _:
@@ -89,7 +90,8 @@ class Cluster:
             if e.status == 404:
                 return None
             raise
-        return observe.service_view(body, release_uid)
+        raw = self.core.api_client.sanitize_for_serialization(body)
+        return observe.service_view(raw, release_uid)
 
     # -- writing -----------------------------------------------------------------------------
     async def apply(self, release: snapshot.ReleaseView, actions: tuple[act.Action, ...]) -> None:
@@ -150,20 +152,12 @@ class Cluster:
                 raise
 
     async def _apply_service(self, release: snapshot.ReleaseView, a: act.ApplyService) -> None:
-        if a.create:
-            try:
-                await self.core.create_namespaced_service(
-                    release.namespace, render.service(release, a)
-                )
-                return
-            except ApiException as e:
-                if e.status != 409:
-                    raise
-        # Replace the whole selector: a merge would keep an adopted Service's old keys.
-        patch = [{"op": "replace", "path": "/spec/selector", "value": a.selector}]
+        """Server-side apply of the fields we own (selector; ports and type unless adopted):
+        anyone else's fields stay, and a hand edit of ours is taken back."""
         await self.core.patch_namespaced_service(
-            a.name, release.namespace, patch, _content_type=JSON_PATCH
-        )
+            a.name, release.namespace, render.service(release, a),
+            field_manager=naming.MANAGER, force=True, _content_type=APPLY,
+        )  # fmt: skip
 
     async def patch_status(self, release: snapshot.ReleaseView, status: api.ReleaseStatus) -> int:
         """Write the whole status; returns the Release's new resourceVersion (0: it is gone)."""

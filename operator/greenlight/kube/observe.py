@@ -37,14 +37,38 @@ def deployment_view(body: Mapping[str, Any]) -> snapshot.DeploymentView | None:
     )
 
 
-def service_view(body: Any, release_uid: str) -> snapshot.ServiceView:
-    """From a kubernetes client V1Service."""
-    owners = body.metadata.owner_references or []
+def service_view(body: Mapping[str, Any], release_uid: str) -> snapshot.ServiceView:
+    """From a Service body (a watch event's, or a GET's serialized)."""
+    meta = body.get("metadata") or {}
+    spec = body.get("spec") or {}
     return snapshot.ServiceView(
-        name=body.metadata.name,
-        selector=dict(body.spec.selector or {}),
-        owned=any(o.uid == release_uid for o in owners),
+        name=meta["name"],
+        selector=dict(spec.get("selector") or {}),
+        owned=any(o.get("uid") == release_uid for o in meta.get("ownerReferences") or []),
+        ports=tuple(
+            {
+                "name": p.get("name"),
+                "port": p.get("port"),
+                "targetPort": p.get("targetPort", p.get("port")),
+                "protocol": p.get("protocol", "TCP"),
+            }
+            for p in spec.get("ports") or []
+        ),
+        type=spec.get("type", "ClusterIP"),
     )
+
+
+def service_record(body: Mapping[str, Any]) -> dict[str, Any]:
+    """What the Service index keeps: only the fields `service_view` reads."""
+    meta = body.get("metadata") or {}
+    spec = body.get("spec") or {}
+    return {
+        "metadata": {
+            "name": meta.get("name"),
+            "ownerReferences": [{"uid": o.get("uid")} for o in meta.get("ownerReferences") or []],
+        },
+        "spec": {k: spec[k] for k in ("selector", "ports", "type") if k in spec},
+    }
 
 
 def release_view(body: Mapping[str, Any]) -> snapshot.ReleaseView | str:

@@ -12,6 +12,7 @@ from greenlight import metrics
 from greenlight.api import release as api
 from greenlight.engine import actions as act
 from greenlight.engine import plan, snapshot
+from greenlight.engine import status as engine_status
 from greenlight.kube import cluster as kube_cluster
 from greenlight.kube import observe
 from greenlight.kube.settings import Settings
@@ -52,6 +53,9 @@ class Reconciler:
         self.expectation_timeout = expectation_timeout
         self.releases: Index = {}
         self.children: Index = {}
+        self.services: Index = {}
+        """Services labelled with a Release, by (namespace, name): their watch wakes the
+        Release, so a hand edit is repaired at once. Others (foreign) are read with a GET."""
         self._written: dict[Hashable, int] = {}
         """resourceVersion of our last status write per Release: older index entries are stale."""
         self._expected: dict[Hashable, tuple[float, dict[str, int | None]]] = {}
@@ -87,12 +91,10 @@ class Reconciler:
         release = indexed.view
         started = time.perf_counter()
         spec = release.spec
-        live = await self.cluster.service(release.namespace, spec.service.name, release.uid)
+        live = await self._service(release, spec.service.name)
         preview = None
         if spec.preview_service is not None:
-            preview = await self.cluster.service(
-                release.namespace, spec.preview_service.name, release.uid
-            )
+            preview = await self._service(release, spec.preview_service.name)
         snap = snapshot.Snapshot(
             release=release,
             deployments=deployments,
@@ -123,6 +125,14 @@ class Reconciler:
                 )  # fmt: skip
         metrics.RECONCILE_SECONDS.observe(time.perf_counter() - started)
         return "planned", result.requeue_after
+
+    async def _service(
+        self, release: snapshot.ReleaseView, name: str
+    ) -> snapshot.ServiceView | None:
+        found = list(self.services.get((release.namespace, name), ()))
+        if found:
+            return observe.service_view(found[0], release.uid)
+        return await self.cluster.service(release.namespace, name, release.uid)
 
     def _expect(self, key: Hashable, actions: tuple[act.Action, ...]) -> None:
         writes: dict[str, int | None] = {}
@@ -156,7 +166,9 @@ class Reconciler:
     ) -> None:
         """Status condition and Event, once per distinct error: a write per retry would wake
         the Release at once (its own event) and defeat the work queue's backoff."""
-        status = plan.apply_failed(release.status, error, observe.now(), release.generation)
+        status = engine_status.apply_failed(
+            release.status, error, observe.now(), release.generation
+        )
         if status is None:
             return
         rv = await self.cluster.patch_status(release, status)

@@ -53,23 +53,18 @@ def deployment(release: snapshot.ReleaseView, a: act.CreateDeployment) -> dict[s
 
 
 def service(release: snapshot.ReleaseView, a: act.ApplyService) -> dict[str, Any]:
-    ports = [
-        {k: v for k, v in p.model_dump(by_alias=True, exclude_none=True).items()} for p in a.ports
-    ]
-    for p in ports:
-        p.setdefault("name", f"port-{p['port']}")
-    return {
-        "apiVersion": "v1",
-        "kind": "Service",
-        "metadata": {
-            "name": a.name,
-            "namespace": release.namespace,
-            "labels": {
-                naming.LABEL_RELEASE: release.name,
-                naming.LABEL_MANAGED_BY: naming.MANAGER,
-                "greenlight.dev/role": a.role,
-            },
-            "ownerReferences": [owner_reference(release)],
-        },
-        "spec": {"type": a.type, "selector": a.selector, "ports": ports},
-    }
+    """The Service fields Greenlight owns, for server-side apply. An adopted Service without
+    ports in the spec (`a.type` empty) gets only the selector and our release label."""
+    labels = {naming.LABEL_RELEASE: release.name}
+    spec: dict[str, Any] = {"selector": a.selector}
+    metadata: dict[str, Any] = {"name": a.name, "namespace": release.namespace, "labels": labels}
+    if a.type:
+        spec["type"] = a.type
+        spec["ports"] = [
+            p.model_dump(by_alias=True, exclude_none=True) | {"name": p.name or f"port-{p.port}"}
+            for p in a.ports
+        ]
+    if a.owned:
+        labels |= {naming.LABEL_MANAGED_BY: naming.MANAGER, "greenlight.dev/role": a.role}
+        metadata["ownerReferences"] = [owner_reference(release)]
+    return {"apiVersion": "v1", "kind": "Service", "metadata": metadata, "spec": spec}

@@ -1,0 +1,107 @@
+"""User commands (promote, abort, retry, undo): when each may apply, and consuming them.
+
+`refusal` is the one precondition: the engine ignores a command it refuses (with an Event),
+and `kubectl greenlight` refuses the same command up front with the same words.
+"""
+
+from __future__ import annotations
+
+from greenlight.api import release as api
+from greenlight.engine import actions as act
+from greenlight.engine import history, lifecycle, naming
+from greenlight.engine.draft import Work
+
+BY_NAME = {
+    "promote": naming.COMMAND_PROMOTE,
+    "abort": naming.COMMAND_ABORT,
+    "retry": naming.COMMAND_RETRY,
+    "undo": naming.COMMAND_UNDO,
+}
+
+
+def refusal(
+    command: str, status: api.ReleaseStatus, desired: str, argument: str = ""
+) -> str | None:
+    """Why `command` cannot apply to a Release whose spec is `desired` (None: it can)."""
+    live = status.live_hash
+    in_progress = live is not None and desired != live
+    if command in ("promote", "abort"):
+        if not in_progress:
+            return (
+                f"nothing to {command}: no release in progress (phase {status.phase or 'unknown'})"
+            )
+        if status.aborted_hash == desired:
+            entry = history.find(status.history, desired)
+            number = entry.revision if entry else "?"
+            return f"nothing to {command}: revision {number} is aborted (retry it first)"
+        return None
+    if command == "retry":
+        return None if status.aborted_hash is not None else "nothing to retry: no aborted revision"
+    if command == "undo":
+        target = history.undo_target(status.history, live, argument)
+        if isinstance(target, str):
+            return target
+        if target.template_hash == desired:
+            return f"revision {target.revision} is already the spec"
+        return None
+    return f"unknown command {command!r}"
+
+
+def deployment_gone(revision: int, deployment: str) -> str:
+    return (
+        f"revision {revision}: its Deployment {deployment} was deleted outside Greenlight"
+        " (it is within revisionHistoryLimit) and its template with it; apply that template"
+        " again to release it anew"
+    )
+
+
+def consume(w: Work, desired: str) -> bool:
+    """Carry out the command annotations and clear them. True: stop this reconcile here
+    (undo rewrote the spec; the next reconcile releases it)."""
+    given = {k: v for k, v in w.snap.release.annotations.items() if k in naming.COMMANDS}
+    if not given:
+        return False
+    w.do(act.ClearCommands(tuple(sorted(given))))
+    status = w.snap.release.status.model_copy(update={**w.d.fields(), "history": w.history})
+
+    def refused(command: str) -> str | None:
+        return refusal(command, status, desired, given[BY_NAME[command]].strip())
+
+    if naming.COMMAND_RETRY in given:
+        if (why := refused("retry")) is None:
+            w.d.aborted_hash = None
+            w.d.candidate = None
+            w.event("Retry", "retrying the aborted revision")
+        else:
+            w.event("RetryIgnored", why)
+    if naming.COMMAND_ABORT in given:
+        if (why := refused("abort")) is None:
+            lifecycle.abort(w, desired, "AbortedByUser", "aborted by a user command")
+        else:
+            w.event("AbortIgnored", why)
+    if naming.COMMAND_PROMOTE in given:
+        if (why := refused("promote")) is None:
+            w.d.promote_requested = desired
+            w.event("PromoteRequested", "promotion requested: flip as soon as it is available")
+        else:
+            w.event("PromoteIgnored", why)
+    if naming.COMMAND_UNDO in given:
+        return _undo(w, given[naming.COMMAND_UNDO], refused("undo"))
+    return False
+
+
+def _undo(w: Work, argument: str, why: str | None) -> bool:
+    if why is not None:
+        ignored = "already" in why
+        w.event("UndoIgnored" if ignored else "UndoFailed", why, warning=not ignored)
+        return False
+    target = history.undo_target(w.history, w.d.live_hash, argument)
+    assert not isinstance(target, str)
+    name = naming.deployment_name(w.name, target.template_hash)
+    if w.snap.deployment(target.template_hash) is None:
+        w.event("UndoFailed", deployment_gone(target.revision, name), warning=True)
+        return False
+    w.do(act.RestoreTemplate(deployment=name, revision=target.revision))
+    w.event("Undo", f"spec.template set back to revision {target.revision}")
+    w.outcome(w.snap.release.status.phase or "Progressing", w.snap.release.status.message)
+    return True

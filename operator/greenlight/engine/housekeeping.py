@@ -1,0 +1,43 @@
+"""After the strategy's step: scale down what is neither live, candidate nor warm; delete and
+forget what is beyond revisionHistoryLimit."""
+
+from __future__ import annotations
+
+import datetime
+
+from greenlight.engine import actions as act
+from greenlight.engine import history
+from greenlight.engine.draft import Work
+
+
+def tidy(w: Work) -> None:
+    keep = {h for h in (w.d.live_hash, w.d.candidate_hash) if h is not None}
+    delay = datetime.timedelta(
+        seconds=w.spec.strategy.effective_blue_green.scale_down_delay_seconds
+    )
+    with_pods = {d.template_hash for d in w.snap.deployments if d.spec_replicas > 0}
+    warm = set()
+    for entry in w.history:
+        # Warm: retired by a flip less than scaleDownDelaySeconds ago and still has pods (a
+        # rolling release leaves nothing warm: its old revision is already at zero).
+        if (
+            entry.outcome == "Retired"
+            and entry.retired_at
+            and entry.template_hash in with_pods
+            and not w.past(entry.retired_at, delay.total_seconds())
+        ):
+            warm.add(entry.template_hash)
+    old = sorted(
+        (d for d in w.snap.deployments if d.template_hash not in keep),
+        key=lambda d: w.revision_of(d.template_hash) or d.revision or 0,
+        reverse=True,
+    )
+    for i, d in enumerate(old):
+        if d.template_hash in w.draining:
+            continue
+        if i >= w.spec.revision_history_limit:
+            w.do(act.DeleteDeployment(d.name))
+        elif d.template_hash not in warm and d.spec_replicas > 0:
+            w.do(act.ScaleDeployment(d.name, 0))
+            w.event("ScaledDown", f"revision {w.revision_of(d.template_hash)} scaled to 0")
+    w.history = history.trim(w.history, w.spec.revision_history_limit, keep)

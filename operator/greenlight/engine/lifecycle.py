@@ -1,0 +1,111 @@
+"""A candidate's life, shared by every strategy: start, promote, abort, supersede; when a
+Release is held; the progress deadline."""
+
+from __future__ import annotations
+
+import datetime
+from typing import Any
+
+from greenlight.api import release as api
+from greenlight.engine import history, naming
+from greenlight.engine.draft import Candidate, Draft, RollingProgress, StrategyName, Work
+
+
+def held(w: Work) -> bool:
+    """Held (spec.paused): no new slot, no batch, no flip; the progress deadline stops."""
+    return w.spec.paused
+
+
+def deadline_passed(w: Work, since: datetime.datetime) -> bool:
+    """progressDeadlineSeconds have passed since `since` (if not, wake up when they have)."""
+    return w.past(since, w.spec.progress_deadline_seconds)
+
+
+def start_candidate(
+    w: Work,
+    strategy: StrategyName,
+    live: str | None,
+    desired: str,
+    template: dict[str, Any],
+    replicas: int,
+) -> tuple[Candidate, bool]:
+    """Ensure the candidate Deployment at `replicas`; record it as the release in flight.
+
+    Returns the candidate and whether its release started in this step (one Event each)."""
+    color = naming.other_color(w.d.live_color) if live else "blue"
+    entry = w.ensure_deployment(desired, template, color, replicas)
+    w.update_entry(desired, outcome="Progressing", reason=None)
+    candidate = w.d.candidate
+    started = candidate is None or candidate.hash != desired
+    if candidate is None or started:
+        candidate = Candidate(hash=desired, revision=entry.revision, color=color, since=None)
+    candidate.revision, candidate.color = entry.revision, color
+    if candidate.since is None and not held(w):
+        candidate.since = w.now  # started, or resumed: the deadline counts from here
+    w.d.candidate, w.d.strategy = candidate, strategy
+    return candidate, started
+
+
+def promote(w: Work, template_hash: str, event: bool = True) -> None:
+    """Record that `template_hash` is live now (the Services step points the selector)."""
+    old = w.d.live_hash
+    entry = w.entry(template_hash)
+    assert entry is not None
+    if old is not None and old != template_hash:
+        w.update_entry(old, outcome="Retired", retired_at=w.now)
+    w.update_entry(template_hash, outcome="Live", promoted_at=w.now, reason=None)
+    strategy = w.d.strategy
+    w.d = Draft(
+        live_hash=template_hash,
+        live_revision=entry.revision,
+        live_color=entry.color,
+        aborted_hash=w.d.aborted_hash,
+    )
+    if not event:
+        return
+    message = f"revision {entry.revision} ({entry.color}) is live"
+    before = w.snap.deployment(old)
+    if strategy != "rolling" and before is not None and before.spec_replicas > 0:
+        delay = w.spec.strategy.effective_blue_green.scale_down_delay_seconds
+        message += f"; revision {w.revision_of(old)} stays warm for {delay}s"
+    w.event("Promoted", message)
+
+
+def abort(w: Work, template_hash: str, reason: str, message: str) -> None:
+    """Stop a candidate for good (until the spec changes or a retry): it never goes live."""
+    if w.entry(template_hash) is None:  # aborted before its first reconcile
+        template = naming.effective_template(w.spec)
+        color = naming.other_color(w.d.live_color)
+        history.put(w.history, w.new_entry(template_hash, color, naming.images(template)))
+    revision = w.revision_of(template_hash)
+    w.update_entry(template_hash, outcome="Aborted", reason=f"{reason}: {message}")
+    w.d.candidate, w.d.promote_requested, w.d.aborted_hash = None, None, template_hash
+    w.event("Aborted", f"revision {revision}: {message}; live revision unchanged", warning=True)
+    aborted_outcome(w, template_hash)
+
+
+def aborted_outcome(w: Work, template_hash: str) -> None:
+    entry = w.entry(template_hash)
+    reason = (entry.reason if entry else None) or "Aborted"
+    phase: api.Phase = "Aborted" if reason.startswith("AbortedByUser") else "Degraded"
+    revision = entry.revision if entry else "?"
+    w.outcome(
+        phase,
+        f"revision {revision} aborted ({reason}); live revision {w.d.live_revision} serves."
+        " Change the spec, or annotate greenlight.dev/retry=true to try again",
+        reason.split(":")[0],
+    )
+
+
+def supersede(w: Work, why: str) -> None:
+    """The candidate in flight is no longer wanted (a newer spec, or back to live)."""
+    old = w.d.candidate_hash
+    if old is not None and old != w.d.live_hash:
+        w.update_entry(old, outcome="Superseded", reason=why)
+        w.event("Superseded", f"revision {w.revision_of(old)} superseded: {why}")
+    w.d.candidate, w.d.promote_requested = None, None
+
+
+def reset_rolling(w: Work) -> None:
+    """A new rolling release starts at step 0 (a roll-back in progress keeps going)."""
+    w.d.rolling = RollingProgress(step=0, progress_at=w.now, rolling_back=w.d.rolling.rolling_back)

@@ -1,0 +1,119 @@
+"""The plan's last step: order the actions, and turn the draft into the next status."""
+
+from __future__ import annotations
+
+import datetime
+from typing import Any
+
+from greenlight.api import release as api
+from greenlight.engine import actions as act
+from greenlight.engine import naming, snapshot
+from greenlight.engine.draft import Plan, Work
+
+
+def _order(a: act.Action, draining: set[str]) -> int:
+    """Grow before the Service moves; shrink and delete only after it has moved. The sort is
+    stable: a rolling batch keeps the order it was planned in (olds shrink, then new grows)."""
+    if isinstance(a, act.CreateDeployment | act.LabelDeployment):
+        return 1
+    if isinstance(a, act.ScaleDeployment):
+        return 3 if a.replicas == 0 and a.name not in draining else 1
+    if isinstance(a, act.ApplyService):
+        return 2
+    if isinstance(a, act.DeleteDeployment):
+        return 4
+    return 5
+
+
+def finish(w: Work) -> Plan:
+    """Actions in a safe order (events last), the next status, and the next wake-up."""
+    draining = {naming.deployment_name(w.name, h) for h in w.draining}
+    actions: list[act.Action] = sorted(w.actions, key=lambda a: _order(a, draining))
+    actions += w.events
+    live = w.snap.deployment(w.d.live_hash)
+    candidate = w.snap.deployment(w.d.candidate_hash)
+    old = w.snap.release.status
+    fields = old.model_dump()
+    fields.update(w.d.fields())
+    fields.update(
+        phase=w.phase,
+        message=w.message,
+        observed_generation=w.snap.release.generation,
+        replicas=w.spec.replicas,
+        ready_replicas=live.ready_replicas if live else 0,
+        available_replicas=live.available_replicas if live else 0,
+        candidate_ready_replicas=candidate.ready_replicas if candidate else 0,
+        revisions=[
+            api.RevisionReplicas(
+                revision=w.revision_of(d.template_hash) or d.revision,
+                template_hash=d.template_hash,
+                replicas=d.spec_replicas,
+                available_replicas=d.available_replicas,
+            )
+            for d in w.snap.deployments
+            if d.spec_replicas or d.replicas
+        ],
+        history=w.history,
+        conditions=_conditions(w, live, old.conditions),
+    )
+    status = api.ReleaseStatus(**fields)
+    due = [t for t in w.due if t > w.now]
+    requeue = min((t - w.now).total_seconds() for t in due) if due else None
+    return Plan(actions=tuple(actions), status=status, requeue_after=requeue)
+
+
+def _conditions(
+    w: Work, live: snapshot.DeploymentView | None, old: list[api.Condition]
+) -> list[api.Condition]:
+    available = live is not None and live.fully_available(w.spec.replicas)
+    progressing = w.phase in ("Progressing", "Paused")
+    wanted = [
+        (
+            "Available",
+            available,
+            "LiveRevisionAvailable" if available else "LiveRevisionUnavailable",
+            f"{live.available_replicas if live else 0}/{w.spec.replicas} live pods available",
+        ),
+        ("Progressing", progressing, w.reason or w.phase, w.message),
+    ]
+    out = []
+    for type_, ok, reason, message in wanted:
+        status: Any = "True" if ok else "False"
+        before = next((c for c in old if c.type == type_), None)
+        since = before.last_transition_time if before and before.status == status else w.now
+        out.append(
+            api.Condition(
+                type=type_,
+                status=status,
+                reason=reason,
+                message=message,
+                last_transition_time=since,
+                observed_generation=w.snap.release.generation,
+            )
+        )
+    return out
+
+
+def apply_failed(
+    status: api.ReleaseStatus, error: str, now: datetime.datetime, generation: int | None
+) -> api.ReleaseStatus | None:
+    """The status that reports an action the API server refused (None: it already does).
+
+    Everything else is kept as observed: the failed step did not happen, so nothing it would
+    have changed (live revision, history) may be claimed. The next successful reconcile writes
+    its own conditions, which drops this one."""
+    before = next((c for c in status.conditions if c.type == "ReconcileError"), None)
+    if before is not None and before.message == error:
+        return None
+    condition = api.Condition(
+        type="ReconcileError",
+        status="True",
+        reason="ApplyFailed",
+        message=error,
+        last_transition_time=before.last_transition_time if before else now,
+        observed_generation=generation,
+    )
+    others = [c for c in status.conditions if c.type != "ReconcileError"]
+    return status.model_copy(
+        update={"message": f"cannot apply: {error}", "conditions": [*others, condition]}
+    )
