@@ -42,6 +42,10 @@ def normalized_ports(ports: tuple[api.ServicePort, ...]) -> tuple[dict[str, Any]
     )
 
 
+def _ports_of(svc: snapshot.ServiceView | None) -> tuple[api.ServicePort, ...]:
+    return tuple(api.ServicePort.model_validate(p) for p in svc.ports) if svc else ()
+
+
 def point(w: Work) -> None:
     """Plan an ApplyService for each Service that differs from the draft; report drift."""
     spec = w.spec
@@ -54,7 +58,9 @@ def point(w: Work) -> None:
         else:
             assert spec.preview_service is not None
             seen, name = w.snap.preview_service, spec.preview_service.name
-            ports = tuple(spec.preview_service.ports or spec.service.ports)
+            ports = tuple(spec.preview_service.ports or spec.service.ports) or _ports_of(
+                w.snap.live_service  # adopted without ports in the spec: the same as live
+            )
             type_ = "ClusterIP"
         manage_ports = seen is None or seen.owned or bool(ports)
         if seen is not None and seen.selector == selector:
