@@ -7,7 +7,6 @@ every decision comes from `engine.plan` over what is observed now.
 from __future__ import annotations
 
 import logging
-import os
 from typing import Any
 
 import kopf
@@ -16,18 +15,20 @@ from greenlight import metrics
 from greenlight.api import release as api
 from greenlight.engine import naming
 from greenlight.kube import cluster, observe, reconcile, workqueue
+from greenlight.kube.settings import Settings
 
 log = logging.getLogger("greenlight")
-
-WORKERS = int(os.environ.get("GREENLIGHT_WORKERS", "4"))
 
 
 @kopf.on.startup()
 async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
+    ours: Settings = memo.get("settings") or Settings.from_env()  # `greenlight run` or `kopf run`
     settings.posting.level = logging.WARNING
-    settings.watching.server_timeout = 300
-    settings.networking.request_timeout = 30
-    reconciler = reconcile.Reconciler(cluster.Cluster(await cluster.connect()))
+    settings.watching.server_timeout = ours.watch_server_timeout
+    settings.networking.request_timeout = ours.request_timeout
+    reconciler = reconcile.Reconciler(
+        cluster.Cluster(await cluster.connect()), ours.expectation_timeout
+    )
 
     async def run(key: Any) -> None:
         metrics.QUEUE_DEPTH.set(len(queue))
@@ -35,8 +36,8 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
         if after is not None:
             queue.add_after(key, after)
 
-    queue = workqueue.WorkQueue(run)
-    queue.start(WORKERS)
+    queue = workqueue.WorkQueue(run, ours.retry_delay, ours.max_backoff)
+    queue.start(ours.workers)
     memo["reconciler"], memo["queue"] = reconciler, queue
 
 

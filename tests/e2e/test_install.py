@@ -152,6 +152,7 @@ def test_chart_values_reach_the_operator_and_the_api_server_accepts_them(kube: A
     rendered = render(
         "--namespace", "default", "--set", "image.tag=9.9.9",
         "--set", "watchNamespaces={shop,web}", "--set", "aggregateToDefaultRoles=false",
+        "--set", "settings.workers=8", "--set", "settings.maxBackoff=2.5",
         "--include-crds",
     )  # fmt: skip
     docs = [d for d in yaml.safe_load_all(rendered) if d]
@@ -162,6 +163,7 @@ def test_chart_values_reach_the_operator_and_the_api_server_accepts_them(kube: A
     [container] = deployment["spec"]["template"]["spec"]["containers"]
     assert container["image"] == "ghcr.io/greenlight-dev/greenlight:9.9.9"
     assert container["args"][-2:] == ["--namespace=shop", "--namespace=web"]
+    assert {"--workers=8", "--max-backoff=2.5", "--retry-delay=1"} <= set(container["args"])
     kube.kubectl("apply", "--server-side", "--dry-run=server", "-f", "-", input=rendered)
 
 

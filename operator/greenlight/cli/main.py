@@ -5,14 +5,26 @@ from __future__ import annotations
 import os
 import pathlib
 from importlib import metadata
+from typing import Any
 
 import typer
+
+from greenlight.kube.settings import Settings
 
 operator_app = typer.Typer(help="Greenlight: blue-green and rolling releases for Kubernetes.")
 
 
 def _version() -> str:
     return metadata.version("greenlight")
+
+
+def _setting(name: str) -> Any:
+    """A `greenlight run` option for one Settings field: its flag, env var, default and help."""
+    about = Settings.describe(name)
+    default = getattr(Settings, name)
+    return typer.Option(
+        default, about["flag"], envvar=about["env"], help=about["help"], show_envvar=True
+    )
 
 
 @operator_app.command()
@@ -26,8 +38,27 @@ def run(
     ),
     log_json: bool = typer.Option(False, "--log-json", help="Structured JSON logs."),
     verbose: bool = typer.Option(False, "--verbose", "-v"),
+    workers: int = _setting("workers"),
+    expectation_timeout: float = _setting("expectation_timeout"),
+    retry_delay: float = _setting("retry_delay"),
+    max_backoff: float = _setting("max_backoff"),
+    watch_server_timeout: int = _setting("watch_server_timeout"),
+    request_timeout: float = _setting("request_timeout"),
 ) -> None:
-    """Run the operator against the current kubeconfig (or in-cluster config)."""
+    """Run the operator against the current kubeconfig (or in-cluster config).
+
+    The tuning options are documented in kube/settings.py and the README's settings table."""
+    try:
+        settings = Settings(
+            workers=workers,
+            expectation_timeout=expectation_timeout,
+            retry_delay=retry_delay,
+            max_backoff=max_backoff,
+            watch_server_timeout=watch_server_timeout,
+            request_timeout=request_timeout,
+        )
+    except ValueError as e:
+        raise typer.BadParameter(str(e)) from e
     if not any(map(os.environ.get, ("POD_ID", "LOGNAME", "USER", "LNAME", "USERNAME"))):
         os.environ["USER"] = f"uid-{os.getuid()}"  # kopf's identity: no passwd lookup needed
     import kopf
@@ -44,6 +75,7 @@ def run(
         clusterwide=not namespace,
         namespaces=namespace,
         liveness_endpoint=f"http://0.0.0.0:{health_port}/healthz" if health_port else None,
+        memo=kopf.Memo(settings=settings),  # handlers.startup reads it
     )
 
 

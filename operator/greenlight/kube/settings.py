@@ -12,20 +12,27 @@ from collections.abc import Mapping
 from typing import Any
 
 
-def _field(default: float, env: str, flag: str) -> Any:
-    return dataclasses.field(default=default, metadata={"env": env, "flag": flag})
+def _field(default: float, env: str, flag: str, help: str) -> Any:
+    """A setting: its default, environment variable, `greenlight run` flag and one-line help
+    (the docstring below each field says why it exists and what a change costs)."""
+    return dataclasses.field(default=default, metadata={"env": env, "flag": flag, "help": help})
 
 
 @dataclasses.dataclass(frozen=True)
 class Settings:
-    workers: int = _field(4, "GREENLIGHT_WORKERS", "--workers")
+    workers: int = _field(
+        4, "GREENLIGHT_WORKERS", "--workers", "Releases reconciled at the same time."
+    )
     """Releases reconciled at the same time. A reconcile mostly waits on the API server, so a few
     workers hide its latency; more workers mean more concurrent API requests (and more load on the
     API server) when many Releases change at once. One Release is never reconciled by two workers
     at once, whatever this is."""
 
     expectation_timeout: float = _field(
-        15.0, "GREENLIGHT_EXPECTATION_TIMEOUT", "--expectation-timeout"
+        15.0,
+        "GREENLIGHT_EXPECTATION_TIMEOUT",
+        "--expectation-timeout",
+        "Seconds to wait for the Deployment cache to show our own writes before deciding anyway.",
     )
     """Seconds to wait for the Deployment cache (kopf's index) to show the replicas we just wrote
     before deciding again. Deciding on a cache that has not seen our own writes could scale twice
@@ -33,21 +40,41 @@ class Settings:
     It only ends by time when an event was lost or someone else changed the Deployment meanwhile:
     then we decide anyway on what the cache shows."""
 
-    retry_delay: float = _field(1.0, "GREENLIGHT_RETRY_DELAY", "--retry-delay")
+    retry_delay: float = _field(
+        1.0,
+        "GREENLIGHT_RETRY_DELAY",
+        "--retry-delay",
+        "Seconds before the first retry of a failed reconcile (doubled per failure in a row).",
+    )
     """Seconds before the first retry of a failed reconcile (an API error, a refused step). Each
     further failure in a row doubles it, up to max_backoff; a success resets it."""
 
-    max_backoff: float = _field(60.0, "GREENLIGHT_MAX_BACKOFF", "--max-backoff")
+    max_backoff: float = _field(
+        60.0,
+        "GREENLIGHT_MAX_BACKOFF",
+        "--max-backoff",
+        "Longest wait between retries of a Release that keeps failing.",
+    )
     """Longest wait between retries of a Release that keeps failing (e.g. a quota refusing its
     Deployment). Lower: the Release recovers sooner once the cause is fixed, at the cost of
     more requests while it is not. Any change to the Release or its Deployments retries at once."""
 
-    watch_server_timeout: int = _field(300, "GREENLIGHT_WATCH_SERVER_TIMEOUT", "--watch-timeout")
+    watch_server_timeout: int = _field(
+        300,
+        "GREENLIGHT_WATCH_SERVER_TIMEOUT",
+        "--watch-server-timeout",
+        "Seconds the API server keeps one watch open before kopf re-opens it.",
+    )
     """Seconds the API server keeps one watch request open before kopf re-opens it. Without a
     limit a watch silently stalled by a proxy or load balancer can go unnoticed; too short and
     kopf re-lists more often."""
 
-    request_timeout: float = _field(30.0, "GREENLIGHT_REQUEST_TIMEOUT", "--request-timeout")
+    request_timeout: float = _field(
+        30.0,
+        "GREENLIGHT_REQUEST_TIMEOUT",
+        "--request-timeout",
+        "Seconds before kopf gives up on one API request.",
+    )
     """Seconds before kopf gives up on one API request (its watches, Events). A hung connection
     then fails and is retried instead of stalling the operator."""
 
@@ -69,3 +96,8 @@ class Settings:
                 raise ValueError(f"{f.metadata['flag']} ({f.metadata['env']}): must be > 0")
         if self.retry_delay > self.max_backoff:
             raise ValueError("--retry-delay must not exceed --max-backoff")
+
+    @classmethod
+    def describe(cls, name: str) -> dict[str, Any]:
+        """A field's env, flag and help (for the CLI and the README's table)."""
+        return dict(next(f for f in dataclasses.fields(cls) if f.name == name).metadata)
