@@ -7,6 +7,7 @@ validates and defaults every Release before the operator sees it.
 from __future__ import annotations
 
 import datetime
+import re
 from typing import Annotated, Any, Literal
 
 import pydantic
@@ -56,40 +57,243 @@ class OpenModel(Model):
     model_config = pydantic.ConfigDict(extra="allow", json_schema_extra=dict(PRESERVE))
 
 
-# --- spec -------------------------------------------------------------------------------------
+# --- spec: Kubernetes' own rules, for every field that ends up in another object -------------
+# The regexes of k8s.io/apimachinery/pkg/util/validation, written for the API server (RE2, in
+# `pattern` and CEL's matches()) and for pydantic (Rust regex) alike: no look-around.
+
+DNS1123_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+"""Container names (and the parts of a DNS subdomain)."""
+DNS1035_LABEL = r"^[a-z]([-a-z0-9]*[a-z0-9])?$"
+"""Service names: a DNS-1123 label that starts with a letter."""
+IANA_SVC_NAME = r"^[a-z0-9]([a-z0-9]|-[a-z0-9])*$"
+"""Port names: at most 15 characters, no leading, trailing or double '-', and a letter."""
+QUALIFIED_NAME = (
+    r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?"
+    r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$"
+)
+"""Label and annotation keys: [DNS subdomain (at most 253) '/'] name (at most 63)."""
+LABEL_VALUE = r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$"
+"""Label values: at most 63 characters."""
+IMAGE = r"^\S(.*\S)?$"
+"""A container image: required, no leading or trailing whitespace."""
+HTTP_HEADER_NAME = r"^[-A-Za-z0-9]+$"
+INT32_MAX = 2**31 - 1
+MAX_NAME = 52
+"""A Release's name prefixes its Deployments' (`<release>-<10-char hash>`, a 63-char label)."""
+
+RESERVED_LABELS = (
+    "greenlight.dev/release",
+    "greenlight.dev/template-hash",
+    "greenlight.dev/color",
+    "greenlight.dev/revision",
+)
+"""Labels Greenlight sets on each revision's pods and Deployments (engine/naming.py): a template
+that sets them is refused, not silently overwritten."""
+MAX_LABELS = 64
+MAX_ANNOTATIONS = 64
+MAX_CONTAINERS = 32
+MAX_PORTS = 32
 
 
-class Container(OpenModel):
-    """A container, as in a Pod spec. Fields not listed here are passed through unchanged."""
+def _cel(regex: str) -> str:
+    """A regex as a CEL string literal."""
+    return "'" + regex.replace("\\", "\\\\") + "'"
 
-    name: str = pydantic.Field(description="Container name, unique in the pod.")
-    image: str = pydantic.Field(description="Container image, e.g. registry.example/app:1.4.2.")
-    readiness_probe: dict[str, Any] | None = pydantic.Field(
-        default=None,
-        description="Kept as is. When absent, spec.healthCheck becomes this container's probe.",
-        json_schema_extra={"type": "object", **PRESERVE},
+
+def _fail(ok: bool, message: str) -> None:
+    if not ok:
+        raise ValueError(message)
+
+
+IANA_RULES = (
+    "an IANA service name: at most 15 lowercase letters, digits and '-', with at least one"
+    " letter, no '-' at either end and no '--'"
+)
+PORT_NAME_MESSAGE = f"must be {IANA_RULES}"
+PORT_REF_MESSAGE = f"must be a port number (1-65535) or a port name ({IANA_RULES})"
+
+
+def _is_port_name(value: str) -> bool:
+    return (
+        len(value) <= 15
+        and re.fullmatch(IANA_SVC_NAME, value) is not None
+        and re.search("[a-z]", value) is not None
     )
 
 
-class PodSpec(OpenModel):
-    """A Pod spec, as in a Deployment. Fields not listed here are passed through unchanged."""
-
-    containers: list[Container] = pydantic.Field(min_length=1, description="At least one.")
-
-
-class TemplateMetadata(Model):
-    labels: dict[str, str] = pydantic.Field(default_factory=dict)
-    annotations: dict[str, str] = pydantic.Field(default_factory=dict)
+def _port_name(value: str) -> str:
+    _fail(_is_port_name(value), PORT_NAME_MESSAGE)
+    return value
 
 
-class PodTemplate(Model):
-    """A PodTemplateSpec, as in a Deployment. Each distinct template is one revision."""
+def _port_ref(value: int | str) -> int | str:
+    ok = 1 <= value <= 65535 if isinstance(value, int) else _is_port_name(value)
+    _fail(ok, PORT_REF_MESSAGE)
+    return value
 
-    metadata: TemplateMetadata = pydantic.Field(default_factory=TemplateMetadata)
-    spec: PodSpec
+
+PortNumber = Annotated[int, pydantic.Field(ge=1, le=65535)]
+PortName = Annotated[
+    str,
+    pydantic.Field(
+        min_length=1,
+        max_length=15,
+        pattern=IANA_SVC_NAME,
+        json_schema_extra=_rules(("self.matches('[a-z]')", PORT_NAME_MESSAGE)),
+    ),
+    pydantic.AfterValidator(_port_name),
+]
+PortRef = Annotated[
+    int | str,
+    pydantic.AfterValidator(_port_ref),
+    pydantic.WithJsonSchema(
+        {
+            "x-kubernetes-int-or-string": True,
+            "anyOf": [{"type": "integer"}, {"type": "string"}],
+            "maxLength": 15,
+            **_rules(
+                (
+                    "type(self) == int ? self >= 1 && self <= 65535 : size(self) <= 15"
+                    f" && self.matches({_cel(IANA_SVC_NAME)}) && self.matches('[a-z]')",
+                    PORT_REF_MESSAGE,
+                )
+            ),
+        }
+    ),
+]
+"""A port by number or by name (a Service's targetPort, a probe's port)."""
+ServiceName = Annotated[
+    str,
+    pydantic.Field(
+        min_length=1,
+        max_length=63,
+        pattern=DNS1035_LABEL,
+        description="A Service name (DNS-1035 label: lowercase letters, digits and '-', starting"
+        " with a letter, at most 63).",
+    ),
+]
+LabelValue = Annotated[str, pydantic.Field(max_length=63, pattern=LABEL_VALUE)]
 
 
-class HealthCheck(OpenModel):
+def _key_error(key: str) -> str | None:
+    """Why `key` is not a valid label or annotation key (k8s IsQualifiedName), or None."""
+    prefix = key.rpartition("/")[0]
+    if re.fullmatch(QUALIFIED_NAME, key) is None or len(prefix) > 253:
+        return (
+            f"{key!r} is not a qualified name: [a DNS subdomain (at most 253 characters) '/']"
+            " a name of at most 63 letters, digits, '-', '_' or '.', starting and ending with a"
+            " letter or digit"
+        )
+    return None
+
+
+def _keys_rule(what: str) -> tuple[str, str]:
+    return (
+        f"self.all(k, k.matches({_cel(QUALIFIED_NAME)})"
+        " && (!k.contains('/') || k.indexOf('/') <= 253))",
+        f"{what}: every key must be a qualified name: [a DNS subdomain (at most 253 characters)"
+        " '/'] a name of at most 63 letters, digits, '-', '_' or '.', starting and ending with"
+        " a letter or digit",
+    )
+
+
+LABELS = "spec.template.metadata.labels"
+
+
+class ContainerPort(OpenModel):
+    container_port: PortNumber
+    name: PortName | None = None
+    host_port: PortNumber | None = None
+    protocol: Literal["TCP", "UDP", "SCTP"] | None = None
+
+
+class HTTPHeader(Model):
+    name: str = pydantic.Field(min_length=1, pattern=HTTP_HEADER_NAME)
+    value: str
+
+
+class HTTPGetAction(OpenModel):
+    port: PortRef
+    path: str | None = None
+    host: str | None = None
+    scheme: Literal["HTTP", "HTTPS"] | None = None
+    http_headers: list[HTTPHeader] | None = pydantic.Field(default=None, max_length=32)
+
+
+class TCPSocketAction(OpenModel):
+    port: PortRef
+    host: str | None = None
+
+
+class GRPCAction(OpenModel):
+    port: PortNumber
+    service: str | None = None
+
+
+class ExecAction(OpenModel):
+    command: list[str] = pydantic.Field(min_length=1)
+
+
+_HANDLERS = ("httpGet", "tcpSocket", "exec", "grpc")
+_HANDLER_COUNT = " + ".join(f"(has(self.{h}) ? 1 : 0)" for h in _HANDLERS)
+
+
+class Probe(OpenModel):
+    """A core/v1 Probe used as a readiness probe; any other Probe field is passed through."""
+
+    model_config = pydantic.ConfigDict(
+        extra="allow",
+        json_schema_extra={
+            **PRESERVE,
+            **_rules(
+                (
+                    f"{_HANDLER_COUNT} <= 1",
+                    "set only one of httpGet, tcpSocket, exec or grpc",
+                ),
+                (
+                    "!has(self.terminationGracePeriodSeconds)",
+                    "terminationGracePeriodSeconds: must not be set for readiness probes",
+                    ".terminationGracePeriodSeconds",
+                ),
+            ),
+        },
+    )
+    http_get: HTTPGetAction | None = None
+    tcp_socket: TCPSocketAction | None = None
+    exec: ExecAction | None = None
+    grpc: GRPCAction | None = None
+    initial_delay_seconds: int | None = pydantic.Field(default=None, ge=0, le=INT32_MAX)
+    timeout_seconds: int | None = pydantic.Field(default=None, ge=1, le=INT32_MAX)
+    period_seconds: int | None = pydantic.Field(default=None, ge=1, le=INT32_MAX)
+    success_threshold: int | None = pydantic.Field(default=None, ge=1, le=INT32_MAX)
+    failure_threshold: int | None = pydantic.Field(default=None, ge=1, le=INT32_MAX)
+    termination_grace_period_seconds: int | None = pydantic.Field(
+        default=None, description="Not allowed in a readiness probe."
+    )
+
+    def handlers(self) -> list[str]:
+        return [h for h, v in zip(_HANDLERS, self._actions(), strict=True) if v is not None]
+
+    def _actions(self) -> tuple[object, ...]:
+        return (self.http_get, self.tcp_socket, self.exec, self.grpc)
+
+    @pydantic.model_validator(mode="after")
+    def _one_handler(self) -> Probe:
+        _fail(len(self.handlers()) <= 1, "set only one of httpGet, tcpSocket, exec or grpc")
+        return self
+
+    @pydantic.field_validator("termination_grace_period_seconds")
+    @classmethod
+    def _no_grace_period(cls, value: int | None) -> int | None:
+        _fail(value is None, "must not be set for readiness probes")
+        return value
+
+    def probe(self) -> dict[str, Any]:
+        """The core/v1 Probe this stands for."""
+        return self.model_dump(by_alias=True, exclude_none=True, exclude={"disabled"})
+
+
+class HealthCheck(Probe):
     """A readiness probe injected into every container that has none.
 
     Any core/v1 Probe field is accepted (httpGet, tcpSocket, exec, grpc, periodSeconds, ...).
@@ -105,7 +309,17 @@ class HealthCheck(OpenModel):
                     " || has(self.exec) || has(self.grpc)",
                     "spec.healthCheck: set one of httpGet, tcpSocket, exec or grpc,"
                     " or disabled: true",
-                )
+                ),
+                (
+                    f"{_HANDLER_COUNT} <= 1",
+                    "spec.healthCheck: set only one of httpGet, tcpSocket, exec or grpc",
+                ),
+                (
+                    "!has(self.terminationGracePeriodSeconds)",
+                    "spec.healthCheck.terminationGracePeriodSeconds: must not be set for"
+                    " readiness probes",
+                    ".terminationGracePeriodSeconds",
+                ),
             ),
         },
     )
@@ -113,30 +327,156 @@ class HealthCheck(OpenModel):
         default=False,
         description="Opt out of health checking: pods count as ready as soon as they run.",
     )
-    http_get: dict[str, Any] | None = pydantic.Field(
-        default=None, json_schema_extra={"type": "object", **PRESERVE}
-    )
-    tcp_socket: dict[str, Any] | None = pydantic.Field(
-        default=None, json_schema_extra={"type": "object", **PRESERVE}
-    )
-    exec: dict[str, Any] | None = pydantic.Field(
-        default=None, json_schema_extra={"type": "object", **PRESERVE}
-    )
-    grpc: dict[str, Any] | None = pydantic.Field(
-        default=None, json_schema_extra={"type": "object", **PRESERVE}
-    )
-    period_seconds: int | None = pydantic.Field(default=None, ge=1)
-    failure_threshold: int | None = pydantic.Field(default=None, ge=1)
 
-    def probe(self) -> dict[str, Any]:
-        """The core/v1 Probe this health check stands for."""
-        return self.model_dump(by_alias=True, exclude_none=True, exclude={"disabled"})
+    @pydantic.model_validator(mode="after")
+    def _a_handler(self) -> HealthCheck:
+        _fail(
+            self.disabled or bool(self.handlers()),
+            "set one of httpGet, tcpSocket, exec or grpc, or disabled: true",
+        )
+        return self
+
+
+class Container(OpenModel):
+    """A container, as in a Pod spec. Fields not listed here are passed through unchanged."""
+
+    name: str = pydantic.Field(
+        min_length=1,
+        max_length=63,
+        pattern=DNS1123_LABEL,
+        description="Container name, unique in the pod (DNS-1123 label).",
+    )
+    image: str = pydantic.Field(
+        min_length=1, pattern=IMAGE, description="Container image, e.g. registry.example/app:1.4.2."
+    )
+    ports: list[ContainerPort] | None = pydantic.Field(default=None, max_length=MAX_PORTS)
+    readiness_probe: Probe | None = pydantic.Field(
+        default=None,
+        description="When absent, spec.healthCheck becomes this container's probe.",
+    )
+
+
+class PodSpec(OpenModel):
+    """A Pod spec, as in a Deployment. Fields not listed here are passed through unchanged."""
+
+    containers: list[Container] = pydantic.Field(
+        min_length=1,
+        max_length=MAX_CONTAINERS,
+        description="At least one; names unique.",
+        json_schema_extra={
+            "x-kubernetes-list-type": "map",
+            "x-kubernetes-list-map-keys": ["name"],
+        },
+    )
+
+    @pydantic.field_validator("containers")
+    @classmethod
+    def _unique_names(cls, containers: list[Container]) -> list[Container]:
+        seen: set[str] = set()
+        for i, c in enumerate(containers):
+            _fail(c.name not in seen, f"[{i}].name: duplicate container name {c.name!r}")
+            seen.add(c.name)
+        return containers
+
+
+class TemplateMetadata(Model):
+    model_config = pydantic.ConfigDict(
+        json_schema_extra=_rules(
+            *(
+                (
+                    f"!has(self.labels) || !('{key}' in self.labels)",
+                    f"{LABELS}: {key} is reserved: Greenlight sets it on each revision's pods"
+                    " and Deployments; remove it",
+                    ".labels",
+                )
+                for key in RESERVED_LABELS
+            )
+        )
+    )
+    labels: dict[str, LabelValue] = pydantic.Field(
+        default_factory=dict,
+        max_length=MAX_LABELS,
+        description="Pod labels (not greenlight.dev/release, template-hash, color or revision).",
+        json_schema_extra=_rules(_keys_rule(LABELS)),
+    )
+    annotations: dict[str, str] = pydantic.Field(
+        default_factory=dict,
+        max_length=MAX_ANNOTATIONS,
+        json_schema_extra=_rules(_keys_rule("spec.template.metadata.annotations")),
+    )
+
+    @pydantic.field_validator("labels", "annotations")
+    @classmethod
+    def _qualified_keys(cls, values: dict[str, str]) -> dict[str, str]:
+        for key in values:
+            error = _key_error(key)
+            _fail(error is None, f"key {error}")
+        return values
+
+    @pydantic.field_validator("labels")
+    @classmethod
+    def _not_reserved(cls, labels: dict[str, str]) -> dict[str, str]:
+        for key in RESERVED_LABELS:
+            _fail(
+                key not in labels,
+                f"{key} is reserved: Greenlight sets it on each revision's pods and Deployments;"
+                " remove it",
+            )
+        return labels
+
+
+class PodTemplate(Model):
+    """A PodTemplateSpec, as in a Deployment. Each distinct template is one revision."""
+
+    metadata: TemplateMetadata = pydantic.Field(default_factory=TemplateMetadata)
+    spec: PodSpec
+
+
+def _port_key(port: ServicePort) -> str:
+    return port.name or f"port-{port.port}"
+
+
+def _ports_rules(path: str) -> dict[str, Any]:
+    """Unique port names (an unnamed port is named port-<port>, see kube/render.py) and unique
+    port/protocol pairs, as the Service's own validation requires. Written without string(int):
+    the cost estimator cannot bound the length of a converted number."""
+    named = "'^port-[0-9]{1,5}$'"
+    return _rules(
+        (
+            "!has(self.ports) || self.ports.all(p, has(p.name)"
+            " ? self.ports.exists_one(q, has(q.name) && q.name == p.name)"
+            " && !(p.name.matches(" + named + ") && self.ports.exists(q, !has(q.name)"
+            " && q.port == int(p.name.substring(5))))"
+            " : self.ports.exists_one(q, !has(q.name) && q.port == p.port))",
+            f"{path}.ports: port names must be unique (an unnamed port is named port-<port>)",
+            ".ports",
+        ),
+        (
+            "!has(self.ports) || self.ports.all(p, self.ports.exists_one(q, q.port == p.port"
+            " && q.protocol == p.protocol))",
+            f"{path}.ports: each port and protocol may appear only once",
+            ".ports",
+        ),
+    )
+
+
+def _unique_ports(ports: list[ServicePort]) -> list[ServicePort]:
+    names = [_port_key(p) for p in ports]
+    pairs = [(p.port, p.protocol) for p in ports]
+    _fail(
+        len(set(names)) == len(names),
+        "port names must be unique (an unnamed port is named port-<port>)",
+    )
+    _fail(len(set(pairs)) == len(pairs), "each port and protocol may appear only once")
+    return ports
 
 
 class ServicePort(Model):
-    name: str | None = None
-    port: int = pydantic.Field(ge=1, le=65535)
-    target_port: IntOrString | None = pydantic.Field(
+    name: PortName | None = pydantic.Field(
+        default=None, description="Defaults to port-<port>. Unique in the Service."
+    )
+    port: PortNumber
+    target_port: PortRef | None = pydantic.Field(
         default=None, description="Container port number or name; defaults to port."
     )
     protocol: Literal["TCP", "UDP", "SCTP"] = "TCP"
@@ -146,18 +486,20 @@ class LiveService(Model):
     """The Service that carries live traffic. Greenlight creates it when absent."""
 
     model_config = pydantic.ConfigDict(
-        json_schema_extra=_rules(
-            (
-                "self.adopt || size(self.ports) > 0",
-                "spec.service.ports: required unless the Service already exists (adopt: true)",
-                ".ports",
-            )
-        )
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": "self.adopt || (has(self.ports) && size(self.ports) > 0)",
+                    "message": "spec.service.ports: required unless the Service already exists"
+                    " (adopt: true)",
+                    "fieldPath": ".ports",
+                },
+                *_ports_rules("spec.service")["x-kubernetes-validations"],
+            ]
+        }
     )
-    name: str = pydantic.Field(
-        max_length=63, description="Service name in the Release's namespace."
-    )
-    ports: list[ServicePort] = pydantic.Field(default_factory=list)
+    name: ServiceName
+    ports: list[ServicePort] = pydantic.Field(default_factory=list, max_length=MAX_PORTS)
     type: Literal["ClusterIP", "NodePort", "LoadBalancer"] = "ClusterIP"
     adopt: bool = pydantic.Field(
         default=False,
@@ -167,14 +509,27 @@ class LiveService(Model):
         ),
     )
 
+    _ports = pydantic.field_validator("ports")(_unique_ports)
+
+    @pydantic.model_validator(mode="after")
+    def _ports_unless_adopted(self) -> LiveService:
+        _fail(
+            self.adopt or bool(self.ports),
+            "spec.service.ports: required unless the Service already exists (adopt: true)",
+        )
+        return self
+
 
 class PreviewService(Model):
     """A Service that selects the candidate revision before it goes live."""
 
-    name: str = pydantic.Field(max_length=63)
+    model_config = pydantic.ConfigDict(json_schema_extra=_ports_rules("spec.previewService"))
+    name: ServiceName
     ports: list[ServicePort] = pydantic.Field(
-        default_factory=list, description="Defaults to spec.service.ports."
+        default_factory=list, max_length=MAX_PORTS, description="Defaults to spec.service.ports."
     )
+
+    _ports = pydantic.field_validator("ports")(_unique_ports)
 
 
 class BlueGreen(Model):
@@ -322,7 +677,7 @@ class ReleaseSpec(Model):
         )
     )
     replicas: int = pydantic.Field(
-        default=1, ge=0, description="Desired pods of the live revision."
+        default=1, ge=0, le=INT32_MAX, description="Desired pods of the live revision."
     )
     template: PodTemplate
     health_check: HealthCheck | None = None
@@ -330,7 +685,10 @@ class ReleaseSpec(Model):
     preview_service: PreviewService | None = None
     strategy: Strategy = pydantic.Field(default_factory=Strategy)
     progress_deadline_seconds: int = pydantic.Field(
-        default=600, ge=1, description="Abort a candidate that is not available within this time."
+        default=600,
+        ge=1,
+        le=INT32_MAX,
+        description="Abort a candidate that is not available within this time.",
     )
     revision_history_limit: int = pydantic.Field(
         default=10, ge=1, description="Old revisions (Deployments and history entries) to keep."
@@ -338,6 +696,21 @@ class ReleaseSpec(Model):
     paused: bool = pydantic.Field(
         default=False, description="Hold the release: no flip, no new slot."
     )
+
+    @pydantic.model_validator(mode="after")
+    def _spec_rules(self) -> ReleaseSpec:
+        """The CEL rules above, for the operator's own validation."""
+        _fail(
+            self.health_check is not None
+            or all(c.readiness_probe is not None for c in self.template.spec.containers),
+            "spec.healthCheck: required when a container has no readinessProbe; add"
+            " spec.healthCheck (e.g. httpGet) or set spec.healthCheck.disabled: true",
+        )
+        _fail(
+            self.preview_service is None or self.preview_service.name != self.service.name,
+            "spec.previewService.name: must differ from spec.service.name",
+        )
+        return self
 
 
 # --- status -----------------------------------------------------------------------------------
@@ -426,8 +799,9 @@ class Release(Model):
     model_config = pydantic.ConfigDict(
         json_schema_extra=_rules(
             (
-                "size(self.metadata.name) <= 52",
-                "metadata.name: at most 52 characters (it prefixes Deployment and pod names)",
+                f"size(self.metadata.name) <= {MAX_NAME}",
+                f"metadata.name: at most {MAX_NAME} characters (it prefixes Deployment and pod"
+                " names)",
             )
         )
     )
@@ -436,3 +810,13 @@ class Release(Model):
     metadata: dict[str, Any] = pydantic.Field(default_factory=dict)
     spec: ReleaseSpec
     status: ReleaseStatus = pydantic.Field(default_factory=ReleaseStatus)
+
+    @pydantic.field_validator("metadata")
+    @classmethod
+    def _name_length(cls, metadata: dict[str, Any]) -> dict[str, Any]:
+        name = metadata.get("name")
+        _fail(
+            not isinstance(name, str) or len(name) <= MAX_NAME,
+            f"metadata.name: at most {MAX_NAME} characters (it prefixes Deployment and pod names)",
+        )
+        return metadata

@@ -1,0 +1,326 @@
+"""Invalid Releases, one mistake each, and the field the refusal must name.
+
+Every field of a Release that ends up in another object (a Deployment, its pods, a Service) is
+checked with that object's own rules, and labels Greenlight reserves are refused. The same table
+drives tests/unit/test_admission.py (the pydantic models the operator re-validates with) and
+tests/e2e/test_admission.py (the real API server, through the generated CRD).
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+Body = dict[str, Any]
+
+
+def valid(name: str = "web") -> Body:
+    """A Release that is accepted: every case below changes one thing in it."""
+    return {
+        "apiVersion": "greenlight.dev/v1alpha1",
+        "kind": "Release",
+        "metadata": {"name": name},
+        "spec": {
+            "replicas": 2,
+            "template": {
+                "metadata": {
+                    "labels": {"app": name, "example.com/team": "shop"},
+                    "annotations": {"example.com/owner": "team-a"},
+                },
+                "spec": {
+                    "containers": [
+                        {
+                            "name": "app",
+                            "image": "registry.example/web:1.0.0",
+                            "ports": [{"name": "http", "containerPort": 8080}],
+                        },
+                        {
+                            "name": "sidecar",
+                            "image": "registry.example/proxy:2",
+                            "readinessProbe": {"tcpSocket": {"port": 9000}},
+                        },
+                    ]
+                },
+            },
+            "healthCheck": {"httpGet": {"path": "/healthz", "port": "http"}},
+            "service": {
+                "name": name,
+                "ports": [
+                    {"name": "http", "port": 80, "targetPort": "http"},
+                    {"port": 443, "targetPort": 8443},
+                ],
+            },
+            "previewService": {"name": f"{name}-preview"},
+            "progressDeadlineSeconds": 600,
+        },
+    }
+
+
+@dataclass(frozen=True)
+class Case:
+    id: str
+    change: Callable[[Body], None]
+    field: str
+    """What the refusal must name: the field's path as the API server writes it."""
+
+    def body(self, name: str = "web") -> Body:
+        b = copy.deepcopy(valid(name))
+        self.change(b)
+        return b
+
+
+def put(path: str, value: Any) -> Callable[[Body], None]:
+    """Set a dotted path (list indexes as numbers): put("spec.service.ports.0.port", 0)."""
+
+    def change(body: Body) -> None:
+        *parents, last = path.split(".")
+        node: Any = body
+        for p in parents:
+            node = node[int(p)] if p.isdigit() else node[p]
+        if last.isdigit():
+            node[int(last)] = value
+        else:
+            node[last] = value
+
+    return change
+
+
+def _label(key: str, value: str) -> Callable[[Body], None]:
+    def change(body: Body) -> None:
+        body["spec"]["template"]["metadata"]["labels"][key] = value
+
+    return change
+
+
+def annotation(key: str) -> Callable[[Body], None]:
+    def change(body: Body) -> None:
+        body["spec"]["template"]["metadata"]["annotations"][key] = "x"
+
+    return change
+
+
+def drop(path: str) -> Callable[[Body], None]:
+    def change(body: Body) -> None:
+        *parents, last = path.split(".")
+        node: Any = body
+        for p in parents:
+            node = node[int(p)] if p.isdigit() else node[p]
+        del node[last]
+
+    return change
+
+
+def same_name_as_live(body: Body) -> None:
+    body["spec"]["previewService"]["name"] = body["spec"]["service"]["name"]
+
+
+def _many(body: Body, what: str, n: int) -> None:
+    body["spec"]["template"]["metadata"][what] = {f"example.com/k{i}": "v" for i in range(n)}
+
+
+LABELS = "spec.template.metadata.labels"
+ANNOTATIONS = "spec.template.metadata.annotations"
+C0 = "spec.template.spec.containers[0]"
+HC = "spec.healthCheck"
+SVC = "spec.service"
+P0 = "spec.service.ports[0]"
+
+CASES = [
+    # the Release itself: its name prefixes Deployment and pod names
+    Case("name-too-long", put("metadata.name", "a" * 53), "metadata.name"),
+    Case("replicas-negative", put("spec.replicas", -1), "spec.replicas"),
+    Case("replicas-beyond-int32", put("spec.replicas", 2**31), "spec.replicas"),
+    Case("deadline-zero", put("spec.progressDeadlineSeconds", 0), "spec.progressDeadlineSeconds"),
+    Case(
+        "deadline-beyond-int32",
+        put("spec.progressDeadlineSeconds", 2**31),
+        "spec.progressDeadlineSeconds",
+    ),
+    # pod labels: qualified-name keys, 63-character values, and the keys Greenlight sets
+    Case("label-key-space", _label("my label", "x"), LABELS),
+    Case("label-key-two-slashes", _label("a/b/c", "x"), LABELS),
+    Case("label-key-name-too-long", _label("a" * 64, "x"), LABELS),
+    Case("label-key-prefix-uppercase", _label("Example.com/team", "x"), LABELS),
+    Case("label-key-prefix-too-long", _label("a" * 254 + "/x", "x"), LABELS),
+    Case("label-key-empty-name", _label("example.com/", "x"), LABELS),
+    Case("label-value-too-long", _label("tier", "v" * 64), LABELS),
+    Case("label-value-space", _label("tier", "front end"), LABELS),
+    Case("label-value-leading-dash", _label("tier", "-web"), LABELS),
+    Case("label-reserved-release", _label("greenlight.dev/release", "other"), LABELS),
+    Case("label-reserved-template-hash", _label("greenlight.dev/template-hash", "abc"), LABELS),
+    Case("label-reserved-color", _label("greenlight.dev/color", "blue"), LABELS),
+    Case("label-reserved-revision", _label("greenlight.dev/revision", "1"), LABELS),
+    Case("labels-too-many", lambda b: _many(b, "labels", 65), LABELS),
+    # pod annotations: qualified-name keys
+    Case("annotation-key-space", annotation("my note"), ANNOTATIONS),
+    Case("annotation-key-empty-name", annotation("example.com/"), ANNOTATIONS),
+    Case("annotations-too-many", lambda b: _many(b, "annotations", 65), ANNOTATIONS),
+    # containers: DNS-1123 label names, unique; an image; ports; readiness probes
+    Case(
+        "container-name-uppercase", put("spec.template.spec.containers.0.name", "App"), f"{C0}.name"
+    ),
+    Case(
+        "container-name-underscore",
+        put("spec.template.spec.containers.0.name", "my_app"),
+        f"{C0}.name",
+    ),
+    Case(
+        "container-name-too-long",
+        put("spec.template.spec.containers.0.name", "a" * 64),
+        f"{C0}.name",
+    ),
+    Case("container-name-empty", put("spec.template.spec.containers.0.name", ""), f"{C0}.name"),
+    Case(
+        "container-name-duplicate",
+        put("spec.template.spec.containers.1.name", "app"),
+        "spec.template.spec.containers",
+    ),
+    Case(
+        "containers-none", put("spec.template.spec.containers", []), "spec.template.spec.containers"
+    ),
+    Case("image-empty", put("spec.template.spec.containers.0.image", ""), f"{C0}.image"),
+    Case(
+        "image-trailing-space",
+        put("spec.template.spec.containers.0.image", "web:1 "),
+        f"{C0}.image",
+    ),
+    Case("image-missing", drop("spec.template.spec.containers.0.image"), f"{C0}.image"),
+    Case(
+        "container-port-zero",
+        put("spec.template.spec.containers.0.ports.0.containerPort", 0),
+        f"{C0}.ports[0].containerPort",
+    ),
+    Case(
+        "container-port-too-big",
+        put("spec.template.spec.containers.0.ports.0.containerPort", 70000),
+        f"{C0}.ports[0].containerPort",
+    ),
+    Case(
+        "container-port-name-too-long",
+        put("spec.template.spec.containers.0.ports.0.name", "a-long-port-name"),
+        f"{C0}.ports[0].name",
+    ),
+    Case(
+        "container-port-name-double-dash",
+        put("spec.template.spec.containers.0.ports.0.name", "http--alt"),
+        f"{C0}.ports[0].name",
+    ),
+    Case(
+        "container-port-name-no-letter",
+        put("spec.template.spec.containers.0.ports.0.name", "8080"),
+        f"{C0}.ports[0].name",
+    ),
+    Case(
+        "container-probe-two-handlers",
+        put(
+            "spec.template.spec.containers.1.readinessProbe",
+            {"tcpSocket": {"port": 9000}, "httpGet": {"port": 9000}},
+        ),
+        "spec.template.spec.containers[1].readinessProbe",
+    ),
+    Case(
+        "container-probe-port-zero",
+        put("spec.template.spec.containers.1.readinessProbe.tcpSocket.port", 0),
+        "spec.template.spec.containers[1].readinessProbe.tcpSocket.port",
+    ),
+    # the health check (becomes each container's readinessProbe)
+    Case("health-port-too-big", put("spec.healthCheck.httpGet.port", 70000), f"{HC}.httpGet.port"),
+    Case(
+        "health-port-name-uppercase",
+        put("spec.healthCheck.httpGet.port", "HTTP"),
+        f"{HC}.httpGet.port",
+    ),
+    Case(
+        "health-port-missing", put("spec.healthCheck.httpGet", {"path": "/"}), f"{HC}.httpGet.port"
+    ),
+    Case(
+        "health-tcp-port-name-dash",
+        put("spec.healthCheck", {"tcpSocket": {"port": "-http"}}),
+        f"{HC}.tcpSocket.port",
+    ),
+    Case(
+        "health-grpc-port-zero", put("spec.healthCheck", {"grpc": {"port": 0}}), f"{HC}.grpc.port"
+    ),
+    Case(
+        "health-exec-no-command",
+        put("spec.healthCheck", {"exec": {"command": []}}),
+        f"{HC}.exec.command",
+    ),
+    Case("health-scheme", put("spec.healthCheck.httpGet.scheme", "FTP"), f"{HC}.httpGet.scheme"),
+    Case(
+        "health-header-name",
+        put("spec.healthCheck.httpGet.httpHeaders", [{"name": "X Trace", "value": "1"}]),
+        f"{HC}.httpGet.httpHeaders[0].name",
+    ),
+    Case(
+        "health-two-handlers",
+        put("spec.healthCheck.tcpSocket", {"port": 8080}),
+        HC,
+    ),
+    Case("health-period-zero", put("spec.healthCheck.periodSeconds", 0), f"{HC}.periodSeconds"),
+    Case("health-timeout-zero", put("spec.healthCheck.timeoutSeconds", 0), f"{HC}.timeoutSeconds"),
+    Case(
+        "health-termination-grace",
+        put("spec.healthCheck.terminationGracePeriodSeconds", 30),
+        f"{HC}.terminationGracePeriodSeconds",
+    ),
+    # the live Service: DNS-1035 name, IANA port names, port numbers, targetPort int-or-name
+    Case("service-name-uppercase", put("spec.service.name", "Web"), f"{SVC}.name"),
+    Case("service-name-leading-digit", put("spec.service.name", "1web"), f"{SVC}.name"),
+    Case("service-name-dot", put("spec.service.name", "web.shop"), f"{SVC}.name"),
+    Case("service-name-too-long", put("spec.service.name", "w" * 64), f"{SVC}.name"),
+    Case("service-port-zero", put("spec.service.ports.0.port", 0), f"{P0}.port"),
+    Case("service-port-too-big", put("spec.service.ports.0.port", 65536), f"{P0}.port"),
+    Case("service-port-name-uppercase", put("spec.service.ports.0.name", "HTTP"), f"{P0}.name"),
+    Case(
+        "service-port-name-too-long",
+        put("spec.service.ports.0.name", "http-and-more-xy"),
+        f"{P0}.name",
+    ),
+    Case("service-port-name-no-letter", put("spec.service.ports.0.name", "80"), f"{P0}.name"),
+    Case("target-port-zero", put("spec.service.ports.0.targetPort", 0), f"{P0}.targetPort"),
+    Case("target-port-too-big", put("spec.service.ports.0.targetPort", 65536), f"{P0}.targetPort"),
+    Case(
+        "target-port-underscore",
+        put("spec.service.ports.0.targetPort", "http_alt"),
+        f"{P0}.targetPort",
+    ),
+    Case(
+        "target-port-digits-string",
+        put("spec.service.ports.0.targetPort", "8080"),
+        f"{P0}.targetPort",
+    ),
+    Case("service-port-protocol", put("spec.service.ports.0.protocol", "HTTP"), f"{P0}.protocol"),
+    Case("service-type", put("spec.service.type", "ExternalName"), f"{SVC}.type"),
+    Case("service-port-names-duplicate", put("spec.service.ports.1.name", "http"), f"{SVC}.ports"),
+    Case(
+        "service-port-name-collides-with-default",
+        put("spec.service.ports.0.name", "port-443"),
+        f"{SVC}.ports",
+    ),
+    Case("service-port-duplicate", put("spec.service.ports.1.port", 80), f"{SVC}.ports"),
+    Case("service-ports-missing", put("spec.service.ports", []), f"{SVC}.ports"),
+    # the preview Service
+    Case(
+        "preview-name-uppercase",
+        put("spec.previewService.name", "Web-Preview"),
+        "spec.previewService.name",
+    ),
+    Case(
+        "preview-name-same-as-live",
+        same_name_as_live,
+        "spec.previewService.name",
+    ),
+    Case(
+        "preview-port-name",
+        put("spec.previewService.ports", [{"name": "Http", "port": 80}]),
+        "spec.previewService.ports[0].name",
+    ),
+    Case(
+        "preview-ports-duplicate",
+        put("spec.previewService.ports", [{"port": 80}, {"port": 80}]),
+        "spec.previewService.ports",
+    ),
+]

@@ -1,0 +1,104 @@
+"""The pydantic models refuse every invalid Release of tests/admission_cases.py, naming the field,
+as the API server does with the CRD rendered from them (tests/e2e/test_admission.py)."""
+
+from __future__ import annotations
+
+import glob
+import pathlib
+from typing import Any
+
+import pydantic
+import pytest
+import yaml
+
+from greenlight.api import release as api
+from greenlight.engine import naming
+from tests.admission_cases import CASES, Case, valid
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+
+
+def k8s_path(loc: tuple[Any, ...]) -> str:
+    """A pydantic error location the way the API server writes a field path: a.b[0].c"""
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif str(part).startswith(("function-after[", "int", "str", "list[", "dict[")):
+            continue  # pydantic's validator steps in the location, not fields
+        else:
+            out += f".{part}" if out else str(part)
+    return out
+
+
+def refusals(body: dict[str, Any]) -> list[str]:
+    try:
+        api.Release.model_validate(body)
+    except pydantic.ValidationError as e:
+        return [f"{k8s_path(err['loc'])}: {err['msg']}" for err in e.errors()]
+    return []
+
+
+def test_the_valid_release_is_accepted() -> None:
+    assert refusals(valid()) == []
+
+
+def test_there_are_at_least_40_cases() -> None:
+    assert len(CASES) >= 40
+    assert len({c.id for c in CASES}) == len(CASES)
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_the_models_refuse_it_naming_the_field(case: Case) -> None:
+    found = refusals(case.body())
+    assert found, f"{case.id}: accepted"
+    assert any(case.field in r for r in found), f"{case.id}: {case.field} not named in {found}"
+
+
+def test_reserved_labels_are_the_ones_greenlight_sets() -> None:
+    assert set(api.RESERVED_LABELS) == {
+        naming.LABEL_RELEASE,
+        naming.LABEL_HASH,
+        naming.LABEL_COLOR,
+        naming.LABEL_REVISION,
+    }
+
+
+# The models gained types where they passed dicts through (probes, container ports): the template
+# hash of an unchanged Release must not change, or an upgrade would re-release everything.
+HASHES = {
+    "examples/rolling-release.yaml": "2adb10e509",
+    "examples/web-release.yaml": "732d48f9ed",
+}
+
+
+@pytest.mark.parametrize("path", sorted(HASHES))
+def test_template_hashes_of_existing_releases_are_unchanged(path: str) -> None:
+    (doc,) = [
+        d for d in yaml.safe_load_all((ROOT / path).read_text()) if d and d["kind"] == "Release"
+    ]
+    spec = api.ReleaseSpec.model_validate(doc["spec"])
+    assert naming.template_hash(naming.effective_template(spec)) == HASHES[path]
+
+
+def test_a_template_with_probes_and_ports_keeps_its_hash_and_fields() -> None:
+    """Hashes computed before the probe and port models existed (at commit 8ada597)."""
+    body = valid()
+    spec = api.ReleaseSpec.model_validate(body["spec"])
+    template = naming.user_template(spec)
+    assert template == body["spec"]["template"], "the template is passed on as written"
+    assert naming.template_hash(naming.effective_template(spec)) == "e95b6a4363"
+
+
+def test_the_charts_crds_are_the_generated_ones() -> None:
+    """charts/greenlight/crds is a link to crds/ (which test_crd.py keeps fresh): one file."""
+    chart_crds = ROOT / "charts" / "greenlight" / "crds"
+    assert chart_crds.is_symlink()
+    assert chart_crds.resolve() == (ROOT / "crds").resolve()
+
+
+def test_every_example_is_valid() -> None:
+    for path in glob.glob(str(ROOT / "examples" / "*.yaml")):
+        for doc in yaml.safe_load_all(pathlib.Path(path).read_text()):
+            if doc and doc.get("kind") == "Release":
+                assert refusals(doc) == [], path
