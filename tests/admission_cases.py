@@ -13,6 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from greenlight.api import release as api
+
 Body = dict[str, Any]
 
 
@@ -152,11 +154,15 @@ CASES = [
     Case("label-reserved-template-hash", _label("greenlight.dev/template-hash", "abc"), LABELS),
     Case("label-reserved-color", _label("greenlight.dev/color", "blue"), LABELS),
     Case("label-reserved-revision", _label("greenlight.dev/revision", "1"), LABELS),
-    Case("labels-too-many", lambda b: _many(b, "labels", 65), LABELS),
+    Case("labels-too-many", lambda b: _many(b, "labels", api.MAX_LABELS + 1), LABELS),
     # pod annotations: qualified-name keys
     Case("annotation-key-space", annotation("my note"), ANNOTATIONS),
     Case("annotation-key-empty-name", annotation("example.com/"), ANNOTATIONS),
-    Case("annotations-too-many", lambda b: _many(b, "annotations", 65), ANNOTATIONS),
+    Case(
+        "annotations-too-many",
+        lambda b: _many(b, "annotations", api.MAX_ANNOTATIONS + 1),
+        ANNOTATIONS,
+    ),
     # containers: DNS-1123 label names, unique; an image; ports; readiness probes
     Case(
         "container-name-uppercase", put("spec.template.spec.containers.0.name", "App"), f"{C0}.name"

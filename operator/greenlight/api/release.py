@@ -89,8 +89,8 @@ RESERVED_LABELS = (
 )
 """Labels Greenlight sets on each revision's pods and Deployments (engine/naming.py): a template
 that sets them is refused, not silently overwritten."""
-MAX_LABELS = 64
-MAX_ANNOTATIONS = 64
+MAX_LABELS = 256
+MAX_ANNOTATIONS = 256
 MAX_CONTAINERS = 32
 MAX_PORTS = 32
 
@@ -187,14 +187,23 @@ def _key_error(key: str) -> str | None:
     return None
 
 
-def _keys_rule(what: str) -> tuple[str, str]:
-    return (
-        f"self.all(k, k.matches({_cel(QUALIFIED_NAME)})"
-        " && (!k.contains('/') || k.indexOf('/') <= 253))",
-        f"{what}: every key must be a qualified name: [a DNS subdomain (at most 253 characters)"
-        " '/'] a name of at most 63 letters, digits, '-', '_' or '.', starting and ending with"
-        " a letter or digit",
+def _keys_rule(what: str) -> dict[str, Any]:
+    """CEL for a map's keys (a structural schema cannot constrain property names); the message
+    names the first key that is wrong."""
+    ok = f"k.matches({_cel(QUALIFIED_NAME)}) && (!k.contains('/') || k.indexOf('/') <= 253)"
+    rules = (
+        " is not a qualified name: [a DNS subdomain (at most 253 characters) '/'] a name of at"
+        " most 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit"
     )
+    return {
+        "x-kubernetes-validations": [
+            {
+                "rule": f"self.all(k, {ok})",
+                "message": f"{what}: every key must be a qualified name",
+                "messageExpression": f"'{what}: key ' + self.filter(k, !({ok}))[0] + \"{rules}\"",
+            }
+        ]
+    }
 
 
 LABELS = "spec.template.metadata.labels"
@@ -397,12 +406,12 @@ class TemplateMetadata(Model):
         default_factory=dict,
         max_length=MAX_LABELS,
         description="Pod labels (not greenlight.dev/release, template-hash, color or revision).",
-        json_schema_extra=_rules(_keys_rule(LABELS)),
+        json_schema_extra=_keys_rule(LABELS),
     )
     annotations: dict[str, str] = pydantic.Field(
         default_factory=dict,
         max_length=MAX_ANNOTATIONS,
-        json_schema_extra=_rules(_keys_rule("spec.template.metadata.annotations")),
+        json_schema_extra=_keys_rule("spec.template.metadata.annotations"),
     )
 
     @pydantic.field_validator("labels", "annotations")
