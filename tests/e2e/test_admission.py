@@ -78,3 +78,18 @@ def test_the_generated_crd_is_within_the_cel_cost_budget(kube: Any, crd: None) -
     served = yaml.safe_load(out)["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
     rules = yaml.safe_dump(served).count("rule:")
     assert rules >= 20, "the CRD carries the admission rules"
+
+
+def test_a_template_too_large_for_its_deployment_creates_nothing(
+    kube: Any, namespace: str, operator: Any, releases: Releases
+) -> None:
+    """The one check the CRD cannot make (the template's size as JSON, which each revision's
+    Deployment keeps in an annotation): the API server admits the Release, the operator
+    refuses it before creating anything and says why."""
+    body = valid("big")
+    body["spec"]["template"]["metadata"]["annotations"]["example.com/blob"] = "x" * 300_000
+    assert create(kube, namespace, body) == ""
+    st = releases.wait_phase("big", "Degraded", timeout=30)
+    assert "spec.template" in st["message"] and "256 KiB" in st["message"], st["message"]
+    assert kube.apps.list_namespaced_deployment(namespace).items == []
+    assert services_in(kube, namespace) == []

@@ -102,3 +102,15 @@ def test_every_example_is_valid() -> None:
         for doc in yaml.safe_load_all(pathlib.Path(path).read_text()):
             if doc and doc.get("kind") == "Release":
                 assert refusals(doc) == [], path
+
+
+def test_a_template_too_large_for_its_deployments_annotation_is_refused() -> None:
+    """Not measurable in the CRD: the operator refuses it with these models (e2e: nothing is
+    created and the Release says why)."""
+    body = valid()
+    annotations = body["spec"]["template"]["metadata"]["annotations"]
+    annotations["example.com/blob"] = "x" * (api.MAX_TEMPLATE_BYTES - 1000)
+    assert refusals(body) == []
+    annotations["example.com/blob"] = "x" * api.MAX_TEMPLATE_BYTES
+    found = refusals(body)
+    assert len(found) == 1 and "spec.template" in found[0] and "256 KiB" in found[0], found

@@ -7,6 +7,7 @@ validates and defaults every Release before the operator sees it.
 from __future__ import annotations
 
 import datetime
+import json
 import re
 from typing import Annotated, Any, Literal
 
@@ -93,6 +94,8 @@ MAX_LABELS = 256
 MAX_ANNOTATIONS = 256
 MAX_CONTAINERS = 32
 MAX_PORTS = 32
+MAX_TEMPLATE_BYTES = 256 * 1024 - 1024
+"""The template as JSON, with room for the annotation's key within the 256 KiB of annotations."""
 
 
 def _cel(regex: str) -> str:
@@ -439,6 +442,22 @@ class PodTemplate(Model):
 
     metadata: TemplateMetadata = pydantic.Field(default_factory=TemplateMetadata)
     spec: PodSpec
+
+    @pydantic.model_validator(mode="after")
+    def _fits_an_annotation(self) -> PodTemplate:
+        """Each revision's Deployment keeps the template as written in one annotation (what undo
+        writes back, kube/render.py), and a Kubernetes object's annotations hold at most 256 KiB.
+        The CRD cannot measure this; the operator refuses it before creating anything."""
+        written = json.dumps(
+            self.model_dump(by_alias=True, exclude_none=True, mode="json"), sort_keys=True
+        )
+        _fail(
+            len(written.encode()) <= MAX_TEMPLATE_BYTES,
+            f"spec.template: {len(written.encode())} bytes as JSON; at most {MAX_TEMPLATE_BYTES}"
+            " (each revision's Deployment keeps it in an annotation, and annotations hold at"
+            " most 256 KiB)",
+        )
+        return self
 
 
 def _port_key(port: ServicePort) -> str:
