@@ -289,6 +289,7 @@ def test_lost_status_write_after_flip_is_recovered_from_the_service() -> None:
 
 def test_steady_state_is_a_fixed_point() -> None:
     w = released("app:1")
+    before = w.status
     p = w.reconcile()
     assert [a for a in p.actions] == []
-    assert w.reconcile().status == w.status
+    assert p.status == before, "a settled Release plans no action and no status write"

@@ -2,11 +2,23 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import pytest
 from rich.console import Console
 
 from greenlight.cli import plugin
+from greenlight.engine import actions as act
+from greenlight.engine import commands, naming
 
 from .world import World, spec
+
+
+def body(w: World) -> dict[str, Any]:
+    return {
+        "spec": w.spec.model_dump(by_alias=True, exclude_none=True, mode="json"),
+        "status": w.status.model_dump(by_alias=True, mode="json"),
+    }
 
 
 def two_revisions() -> World:
@@ -23,32 +35,65 @@ def two_revisions() -> World:
 
 def test_promote_and_abort_need_a_release_in_progress() -> None:
     w = two_revisions()
-    assert plugin.command_error("promote", w.status) == (
+    assert plugin.command_error("promote", body(w)) == (
         "nothing to promote: no release in progress (phase Healthy)"
     )
-    assert plugin.command_error("abort", w.status) is not None
+    assert plugin.command_error("abort", body(w)) is not None
     w.set_spec(spec("app:3", auto_promote=False))
     w.reconcile()
     assert w.status.candidate_revision == 3
-    assert plugin.command_error("promote", w.status) is None
-    assert plugin.command_error("abort", w.status) is None
+    assert plugin.command_error("promote", body(w)) is None
+    assert plugin.command_error("abort", body(w)) is None
 
 
 def test_retry_needs_an_aborted_revision() -> None:
     w = two_revisions()
-    assert plugin.command_error("retry", w.status) == "nothing to retry: no aborted revision"
+    assert plugin.command_error("retry", body(w)) == "nothing to retry: no aborted revision"
 
 
 def test_undo_names_the_revisions_it_knows() -> None:
     w = two_revisions()
-    assert plugin.command_error("undo", w.status) is None  # to revision 1
-    assert plugin.command_error("undo", w.status, 9) == (
+    assert plugin.command_error("undo", body(w)) is None  # to revision 1
+    assert plugin.command_error("undo", body(w), 9) == (
         "revision 9 is not in the history (known: 1, 2)"
     )
-    assert plugin.command_error("undo", w.status, 2) == "revision 2 is already live"
+    assert plugin.command_error("undo", body(w), 2) == "revision 2 is already the spec"
     first = World(spec("app:1"))
     first.reconcile()
-    assert plugin.command_error("undo", first.status) == "no earlier live revision to undo to"
+    assert plugin.command_error("undo", body(first)) == "no earlier live revision to undo to"
+
+
+IGNORED = {"AbortIgnored", "PromoteIgnored", "RetryIgnored", "UndoFailed", "UndoIgnored"}
+
+
+@pytest.mark.parametrize("command", ["promote", "abort", "retry", "undo"])
+@pytest.mark.parametrize(
+    "state", ["healthy", "in flight", "paused before its Deployment", "aborted", "first release"]
+)
+def test_the_plugin_refuses_exactly_what_the_engine_ignores(command: str, state: str) -> None:
+    w = World(spec("app:1")) if state == "first release" else two_revisions()
+    if state == "first release":
+        w.reconcile()
+    if state == "in flight":
+        w.set_spec(spec("app:3"))
+        w.reconcile()
+    if state == "paused before its Deployment":
+        w.set_spec(spec("app:3", paused=True))
+        w.reconcile()
+        assert w.status.candidate_hash is None
+    if state == "aborted":
+        w.set_spec(spec("app:3"))
+        w.reconcile()
+        w.annotations[naming.COMMAND_ABORT] = "true"
+        w.reconcile()
+        assert w.status.aborted_hash is not None
+    refused = plugin.command_error(command, body(w))
+    w.annotations[commands.BY_NAME[command]] = "" if command == "undo" else "true"
+    p = w.reconcile()
+    ignored = [
+        a.reason for a in p.actions if isinstance(a, act.RecordEvent) and a.reason in IGNORED
+    ]
+    assert bool(ignored) == (refused is not None), (refused, ignored)
 
 
 def test_get_shows_phase_revisions_and_history() -> None:

@@ -7,8 +7,9 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from greenlight.api import release as api
 from greenlight.engine import actions as act
-from greenlight.engine import naming
+from greenlight.engine import naming, snapshot
 
 from .world import World, spec
 
@@ -31,28 +32,54 @@ op = st.one_of(
         ),
     ),
     st.tuples(st.just("lose_status"), st.just(0)),
+    st.tuples(st.just("paused"), st.booleans()),
+    st.tuples(st.just("foreign"), st.booleans()),
+    st.tuples(st.just("rolling"), st.booleans()),
 )
+
+FOREIGN = {"app": "someone-else"}
 
 
 def _spec(params: dict[str, Any]) -> Any:
-    return spec(
+    s = spec(
         f"app:{params['image']}",
         replicas=params["replicas"],
         auto_promote=not params["manual"],
         deadline=600,
         scale_down_delay=30,
         history_limit=3,
+        paused=params["paused"],
+        rolling={"maxSurge": 1, "maxUnavailable": 1} if params["rolling"] else None,
     )
+    if params["foreign"]:  # the spec names a Service someone else owns
+        body = s.model_dump(by_alias=True, exclude_none=True)
+        body["service"]["name"] = "theirs"
+        s = api.ReleaseSpec.model_validate(body)
+    return s
+
+
+def _available(w: World, selector: dict[str, str]) -> int:
+    """Available pods the selector picks (each revision's pods carry release + hash labels)."""
+    picked = 0
+    for d in w.deployments.values():
+        labels = naming.pod_labels("web", d.template_hash)
+        if selector and all(labels.get(k) == v for k, v in selector.items()):
+            picked += min(d.available_replicas, d.spec_replicas)
+    return picked
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(op, min_size=1, max_size=40))
 def test_invariants_hold_for_any_history(ops: list[tuple[str, Any]]) -> None:
-    params = {"image": 0, "replicas": 3, "manual": False}
+    params = {
+        "image": 0, "replicas": 3, "manual": False, "paused": False, "foreign": False,
+        "rolling": False,
+    }  # fmt: skip
     w = World(_spec(params))
+    w.services["theirs"] = snapshot.ServiceView("theirs", dict(FOREIGN), owned=False)
     promoted_once = False
     for name, arg in ops:
-        if name in ("image", "replicas", "manual"):
+        if name in ("image", "replicas", "manual", "paused", "foreign", "rolling"):
             params[name] = arg
             w.set_spec(_spec(params))
         elif name == "settle":
@@ -63,13 +90,34 @@ def test_invariants_hold_for_any_history(ops: list[tuple[str, Any]]) -> None:
             w.tick(arg)
         elif name == "command":
             w.annotations[arg] = "true" if arg != naming.COMMAND_UNDO else ""
-        elif name == "lose_status":
-            w.status = w.status.model_copy(update={"live_hash": None})
+        elif name == "lose_status":  # a failed write or a restore from backup: all of it
+            w.status = api.ReleaseStatus()
 
         before = w.snapshot()
         live_before = w.live_hash()
+        web = w.services.get("web")
+        selector_before = dict(web.selector) if web else {}
+        serving_before = _available(w, selector_before)
         result = w.reconcile()
         live_after = w.live_hash()
+        web = w.services.get("web")
+        selector_after = dict(web.selector) if web else {}
+
+        # 0. a Service that is not ours is never changed
+        assert w.services["theirs"].selector == FOREIGN and not w.services["theirs"].owned
+        # 0'. pinning the live selector to one revision never leaves fewer available pods
+        # serving than before (up to spec.replicas): no flip to a revision that is not ready,
+        # whatever was lost. (Rolling's own bounds are tested in test_rolling.py.)
+        moved = selector_after != selector_before and naming.LABEL_HASH in selector_after
+        if moved and serving_before > 0:
+            replicas = before.release.spec.replicas
+            assert _available(w, selector_after) >= min(serving_before, replicas), (
+                selector_before, selector_after,
+            )  # fmt: skip
+        if params["foreign"]:
+            refused = [a for a in result.actions if not isinstance(a, act.RecordEvent)]
+            assert refused == [] and w.status.phase == "Degraded"
+            continue
         aborted = [e.template_hash for e in w.status.history if e.outcome == "Aborted"]
 
         if live_after is not None and live_after != live_before and live_before is not None:
@@ -78,14 +126,15 @@ def test_invariants_hold_for_any_history(ops: list[tuple[str, Any]]) -> None:
             assert target is not None and target.fully_available(before.release.spec.replicas)
             assert target.available_replicas > 0
         if live_after is not None:
-            selector = w.live_selector()
             # the live Service pins exactly one revision by its hash
-            assert selector == naming.pod_labels("web", live_after)
+            assert selector_after == naming.pod_labels("web", live_after)
             live = w.by_hash(live_after)
             # 2. the live slot is never scaled to zero or deleted by the operator
             assert live.spec_replicas > 0
-            if promoted_once:
-                assert live_before is not None
+            if promoted_once and live_before is None:
+                assert selector_before == {naming.LABEL_RELEASE: "web"}, "only after rolling"
+        elif selector_after:
+            assert selector_after == {naming.LABEL_RELEASE: "web"}, "rolling: every revision"
         # 3. an abort never changes the live revision
         if any(isinstance(a, act.RecordEvent) and a.reason == "Aborted" for a in result.actions):
             assert live_after == live_before

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from importlib import metadata
 from typing import Annotated, Any, NoReturn, cast
 
+import pydantic
 import typer
 from kubernetes import client, config, watch
 from kubernetes.client.exceptions import ApiException
@@ -20,7 +21,7 @@ from rich.table import Table
 from rich.text import Text
 
 from greenlight.api import release as api
-from greenlight.engine import history, naming
+from greenlight.engine import commands, history, naming
 
 app = typer.Typer(
     help="kubectl greenlight: show Releases, promote, abort, retry, undo, pause and resume them.",
@@ -36,12 +37,6 @@ Namespace = Annotated[
 ]
 Context = Annotated[str | None, typer.Option("--context", help="kubeconfig context to use.")]
 
-COMMANDS = {
-    "promote": naming.COMMAND_PROMOTE,
-    "abort": naming.COMMAND_ABORT,
-    "retry": naming.COMMAND_RETRY,
-    "undo": naming.COMMAND_UNDO,
-}
 PHASE_STYLE = {
     "Healthy": "green",
     "Progressing": "yellow",
@@ -101,20 +96,14 @@ def status_of(release: dict[str, Any]) -> api.ReleaseStatus:
 # --- pure: what a command may do, and how a Release is shown -----------------------------------
 
 
-def command_error(command: str, st: api.ReleaseStatus, undo_to: int | None = None) -> str | None:
-    """Why `command` cannot apply to a Release in status `st` (None: it can)."""
-    in_flight = st.candidate_hash is not None or st.rolling_back
-    if command in ("promote", "abort") and not in_flight:
-        return f"nothing to {command}: no release in progress (phase {st.phase or 'unknown'})"
-    if command == "retry" and st.aborted_hash is None:
-        return "nothing to retry: no aborted revision"
-    if command == "undo":
-        target = history.undo_target(st.history, st.live_hash, str(undo_to or ""))
-        if isinstance(target, str):
-            return target
-        if target.template_hash == st.live_hash and st.candidate_hash is None:
-            return f"revision {target.revision} is already live"
-    return None
+def command_error(command: str, release: dict[str, Any], undo_to: int | None = None) -> str | None:
+    """Why `command` cannot apply to this Release now (None: it can): the engine's own rule."""
+    try:
+        spec = api.ReleaseSpec.model_validate(release.get("spec") or {})
+    except pydantic.ValidationError as e:
+        return f"its spec is invalid: {e.errors()[0]['msg']}"
+    desired = naming.template_hash(naming.effective_template(spec))
+    return commands.refusal(command, status_of(release), desired, str(undo_to or ""))
 
 
 def summary(name: str, release: dict[str, Any]) -> Group:
@@ -206,14 +195,15 @@ def _annotate(
     name: str, namespace: str | None, context: str | None, command: str, value: str
 ) -> None:
     releases = Releases(namespace, context)
-    st = status_of(releases.get(name))
+    release = releases.get(name)
+    st = status_of(release)
     undo_to = int(value) if command == "undo" and value else None
-    problem = command_error(command, st, undo_to)
+    problem = command_error(command, release, undo_to)
     if problem is None and command == "undo":
         problem = _undo_target_gone(releases, name, st, undo_to)
     if problem:
         fail(f"release {releases.ns}/{name}: {problem}")
-    key = COMMANDS[command]
+    key = commands.BY_NAME[command]
     releases.patch(name, {"metadata": {"annotations": {key: value}}})
     console.print(f"release {releases.ns}/{name}: {command} requested ({key}={value!r})")
 
@@ -228,7 +218,9 @@ def _undo_target_gone(
     found = releases.apps.list_namespaced_deployment(releases.ns, label_selector=selector)
     if found.items:
         return None
-    return f"revision {target.revision}: its Deployment is gone (beyond revisionHistoryLimit)"
+    return commands.deployment_gone(
+        target.revision, naming.deployment_name(name, target.template_hash)
+    )
 
 
 @app.command()

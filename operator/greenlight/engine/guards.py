@@ -37,10 +37,19 @@ def services_are_ours(w: Work) -> bool:
     return False
 
 
-def recover(w: Work) -> None:
+def recover(w: Work, desired: str) -> None:
     """Take back from the cluster what the status should say and does not."""
     svc = w.snap.live_service
     selected = svc.selector.get(naming.LABEL_HASH) if svc else None
+    if svc is not None and w.d.live_hash is None and svc.selector == {naming.LABEL_RELEASE: w.name}:
+        # A rolling release was in flight (its selector serves every revision): the stable
+        # revision is the newest one with pods other than the spec's.
+        with_pods = [d for d in w.snap.deployments if d.spec_replicas > 0 and d.revision]
+        others = [d for d in with_pods if d.template_hash != desired] or with_pods
+        if not others:
+            return
+        selected = max(others, key=lambda d: d.revision or 0).template_hash
+        w.d.strategy = "rolling"
     d = w.snap.deployment(selected)
     if selected is None or d is None or selected == w.d.live_hash:
         return

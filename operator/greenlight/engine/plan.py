@@ -46,7 +46,7 @@ def plan(snap: snapshot.Snapshot) -> Plan:
         return status.finish(w)  # refused: nothing but the Release's own status changes
     template = naming.effective_template(w.spec)
     desired = naming.template_hash(template)
-    guards.recover(w)
+    guards.recover(w, desired)
     if commands.consume(w, desired):
         return status.finish(w)
     live = w.d.live_hash
