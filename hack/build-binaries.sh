@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds the local control plane from the Go module proxy into a cache outside the repo:
-#   kube-apiserver, kube-controller-manager, kube-scheduler (k8s.io/kubernetes via hack/go/k8s),
+#   kube-apiserver, kube-controller-manager, kube-scheduler, and for the real node (hack/realnode)
+#   kubelet and kube-proxy (k8s.io/kubernetes via hack/go/k8s),
 #   etcd (hack/go/etcd), kwok and kwokctl (hack/go/kwok).
 # Idempotent: a second run with the same versions returns at once. Checksums come from the
 # committed go.sum files (-mod=readonly) and the Go checksum database.
@@ -10,7 +11,7 @@ HACK="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 source "$HACK/versions.env"
 CACHE="${GREENLIGHT_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/greenlight}"
 BIN="$CACHE/k8s-$K8S_VERSION-etcd-$ETCD_VERSION-kwok-$KWOK_VERSION/bin"
-NAMES=(kube-apiserver kube-controller-manager kube-scheduler etcd kwok kwokctl)
+NAMES=(kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy etcd kwok kwokctl)
 
 log() { printf '[build %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 have_all() { for n in "${NAMES[@]}"; do [[ -x "$BIN/$n" ]] || return 1; done; }
@@ -68,6 +69,12 @@ if [[ ! -x "$BIN/kube-apiserver" || ! -x "$BIN/kube-controller-manager" || ! -x 
     k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager \
     k8s.io/kubernetes/cmd/kube-scheduler
   mv "$tmp"/kube-* "$BIN/" && rmdir "$tmp"
+fi
+if [[ ! -x "$BIN/kubelet" || ! -x "$BIN/kube-proxy" ]]; then # the real node; reuses the cache above
+  tmp="$(mktemp -d "$BIN/.node.XXXXXX")" # unique: two concurrent runs must not share it
+  build "$HACK/go/k8s" "kubelet, kube-proxy $K8S_VERSION" -ldflags "$ld" -o "$tmp/" \
+    k8s.io/kubernetes/cmd/kubelet k8s.io/kubernetes/cmd/kube-proxy
+  mv "$tmp"/kube* "$BIN/" && rmdir "$tmp"
 fi
 have_all || { log "some binaries are missing from $BIN"; exit 1; }
 log "all binaries in $BIN"

@@ -1,4 +1,4 @@
-// Wrapper module: builds kube-apiserver, kube-controller-manager and kube-scheduler
+// Wrapper module: builds kube-apiserver, kube-controller-manager, kube-scheduler, kubelet and kube-proxy
 // from the Go module proxy. k8s.io/kubernetes points its staging modules at
 // ./staging/...; we point them at their published tags instead.
 module greenlight.dev/hack/k8s
