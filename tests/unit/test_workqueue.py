@@ -133,8 +133,8 @@ async def test_the_earliest_timer_wins(rec: Recorder) -> None:
 
 
 async def test_backoff_doubles_and_is_capped(rec: Recorder) -> None:
-    q = await started(rec, retry_delay=0.04, max_backoff=0.1)
-    assert [q.backoff(n) for n in range(1, 6)] == [0.04, 0.08, 0.1, 0.1, 0.1]
+    q = await started(rec, retry_delay=0.1, max_backoff=0.25)
+    assert [q.backoff(n) for n in range(1, 6)] == [0.1, 0.2, 0.25, 0.25, 0.25]
     rec.fail = 5
     q.add(KEY)
     await rec.until(6)  # the first call, five retries; the last succeeds
@@ -142,36 +142,36 @@ async def test_backoff_doubles_and_is_capped(rec: Recorder) -> None:
     await q.stop()
     gaps = rec.gaps()
     assert len(rec.calls) == 6, "no retry after the success"
-    assert 0.04 - EARLY <= gaps[0] < 0.08
-    assert 0.08 - EARLY <= gaps[1] < 0.16
-    for gap in gaps[2:]:  # uncapped they would be 0.16, 0.32, 0.64
-        assert 0.1 - EARLY <= gap < 0.16
+    assert 0.1 - EARLY <= gaps[0] < 0.2
+    assert 0.2 - EARLY <= gaps[1] < 0.4
+    for gap in gaps[2:]:  # uncapped they would be 0.4, 0.8, 1.6
+        assert 0.25 - EARLY <= gap < 0.4
 
 
 async def test_a_success_resets_the_backoff(rec: Recorder) -> None:
-    q = await started(rec, retry_delay=0.04, max_backoff=10)
+    q = await started(rec, retry_delay=0.1, max_backoff=10)
     rec.fail = 2
     q.add(KEY)
-    await rec.until(3)  # fail, retry 0.04 s later fails, retry 0.08 s later succeeds
+    await rec.until(3)  # fail, retry 0.1 s later fails, retry 0.2 s later succeeds
     rec.fail = 1
     q.add(KEY)
     await rec.until(5)  # fails again: the retry comes after the first delay, not a doubled one
     await q.stop()
-    assert 0.04 - EARLY <= rec.gaps()[3] < 0.08
+    assert 0.1 - EARLY <= rec.gaps()[3] < 0.2
 
 
 async def test_a_failures_retry_is_replaced_by_a_success(rec: Recorder) -> None:
-    q = await started(rec, retry_delay=0.2, max_backoff=10)
+    q = await started(rec, retry_delay=0.5, max_backoff=10)
     rec.fail = 1
     q.add(KEY)
-    await rec.until(1)  # failed: a retry is due in 0.2 s
+    await rec.until(1)  # failed: a retry is due in 0.5 s
     await settle(0.02)
     q.add(KEY)  # an event first: this reconcile succeeds and replaces the retry
     await rec.until(2)
-    await asyncio.sleep(0.4)  # past the retry's due time
+    await asyncio.sleep(0.7)  # past the retry's due time
     await q.stop()
     assert len(rec.calls) == 2, rec.calls
-    assert rec.gaps()[0] < 0.2
+    assert rec.gaps()[0] < 0.5
 
 
 async def test_a_failing_key_does_not_hold_up_others(rec: Recorder) -> None:
