@@ -1,4 +1,4 @@
-"""Property tests of the invariants in DESIGN.md over random histories of a Release."""
+"""Property tests of the invariants in docs/design.md over random histories of a Release."""
 
 from __future__ import annotations
 
