@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import io
 import json
 import logging
+import pathlib
 import re
 from collections.abc import Iterator
 
@@ -91,3 +93,22 @@ async def test_a_failing_reconcile_is_logged_with_its_release(captured: io.Strin
     await q.stop()
     first = captured.getvalue().splitlines()[0]
     assert re.match(PLAIN_TIME + r" ERROR +greenlight\.queue \[shop/web\] reconcile failed", first)
+
+
+def test_every_operator_log_call_names_its_release() -> None:
+    """Each log call of the operator passes the Release as extras (namespace, release): a new
+    one without them would print a line that cannot be attributed among 100 Releases."""
+    root = pathlib.Path(workqueue.__file__).resolve().parents[1]
+    calls = []
+    for path in [*root.glob("kube/*.py"), root / "handlers.py", *root.glob("engine/*.py")]:
+        for node in ast.walk(ast.parse(path.read_text())):
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and isinstance(node.func.value, ast.Name)
+                and node.func.value.id in ("log", "logger")
+                and node.func.attr in ("debug", "info", "warning", "error", "exception")
+            ):
+                calls.append((path.name, node.lineno, any(k.arg == "extra" for k in node.keywords)))
+    assert len(calls) >= 3, calls
+    assert [c for c in calls if not c[2]] == []
