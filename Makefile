@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: demo test venv lint unit e2e cluster-up cluster-down crd manifests bench clean
+.PHONY: demo test venv lint unit e2e cluster-up cluster-down crd manifests image bench clean
 
 $(BIN)/greenlight: pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -41,6 +41,9 @@ cluster-down:
 
 crd: venv                        ## re-render crds/ from the pydantic models
 	$(BIN)/greenlight crd --write crds/
+
+image:                           ## the operator image (local base, no registry), into the real node's containerd
+	hack/image.sh
 
 manifests:                       ## render manifests/greenlight.yaml from charts/greenlight (a test fails when stale)
 	hack/render-manifests.sh > manifests/greenlight.yaml
