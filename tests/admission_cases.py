@@ -124,6 +124,7 @@ def _many(body: Body, what: str, n: int) -> None:
 
 LABELS = "spec.template.metadata.labels"
 ANNOTATIONS = "spec.template.metadata.annotations"
+POD = "spec.template.spec"
 C0 = "spec.template.spec.containers[0]"
 HC = "spec.healthCheck"
 SVC = "spec.service"
@@ -230,6 +231,45 @@ CASES = [
         "container-probe-port-zero",
         put("spec.template.spec.containers.1.readinessProbe.tcpSocket.port", 0),
         "spec.template.spec.containers[1].readinessProbe.tcpSocket.port",
+    ),
+    Case(
+        "image-pull-policy",
+        put("spec.template.spec.containers.0.imagePullPolicy", "Sometimes"),
+        f"{C0}.imagePullPolicy",
+    ),
+    # the rest of the pod spec Greenlight looks at: what a Deployment's pods may not have
+    Case(
+        "restart-policy", put("spec.template.spec.restartPolicy", "Never"), f"{POD}.restartPolicy"
+    ),
+    Case(
+        "active-deadline",
+        put("spec.template.spec.activeDeadlineSeconds", 30),
+        f"{POD}.activeDeadlineSeconds",
+    ),
+    Case(
+        "init-container-name-uppercase",
+        put("spec.template.spec.initContainers", [{"name": "Init", "image": "busybox:1"}]),
+        f"{POD}.initContainers[0].name",
+    ),
+    Case(
+        "init-container-image-empty",
+        put("spec.template.spec.initContainers", [{"name": "init", "image": ""}]),
+        f"{POD}.initContainers[0].image",
+    ),
+    Case(
+        "init-container-named-like-a-container",
+        put("spec.template.spec.initContainers", [{"name": "app", "image": "busybox:1"}]),
+        f"{POD}.initContainers",
+    ),
+    Case(
+        "volume-name-uppercase",
+        put("spec.template.spec.volumes", [{"name": "Data", "emptyDir": {}}]),
+        f"{POD}.volumes[0].name",
+    ),
+    Case(
+        "volume-name-duplicate",
+        put("spec.template.spec.volumes", [{"name": "data", "emptyDir": {}}] * 2),
+        f"{POD}.volumes",
     ),
     # the health check (becomes each container's readinessProbe)
     Case("health-port-too-big", put("spec.healthCheck.httpGet.port", 70000), f"{HC}.httpGet.port"),

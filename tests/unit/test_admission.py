@@ -97,6 +97,44 @@ def test_the_charts_crds_are_the_generated_ones() -> None:
     assert chart_crds.resolve() == (ROOT / "crds").resolve()
 
 
+RICH = """
+replicas: 2
+template:
+  metadata:
+    labels: {app: rich, tier: web, example.com/team: a}
+    annotations: {example.com/note: "x", prometheus.io/scrape: "true"}
+  spec:
+    containers:
+    - name: web
+      image: registry.example/web:1.0
+      ports: [{name: http, containerPort: 8080, protocol: TCP}, {containerPort: 9090}]
+      readinessProbe:
+        httpGet: {path: /ready, port: http, scheme: HTTP, httpHeaders: [{name: X-A, value: b}]}
+        periodSeconds: 5
+        timeoutSeconds: 2
+      env: [{name: A, value: b}]
+      resources: {limits: {cpu: 100m}}
+    - name: side
+      image: registry.example/side:2
+      readinessProbe: {tcpSocket: {port: 9000}, initialDelaySeconds: 3}
+    - name: third
+      image: registry.example/third:3
+    volumes: [{name: v, emptyDir: {}}]
+healthCheck:
+  {grpc: {port: 9000, service: health}, periodSeconds: 3, failureThreshold: 2, successThreshold: 1}
+service:
+  name: rich
+  ports: [{name: http, port: 80, targetPort: http}, {port: 443, targetPort: 8443}]
+previewService: {name: rich-preview}
+"""
+
+
+def test_a_template_with_every_modelled_field_keeps_its_hash() -> None:
+    """Probes, container ports, volumes: hash computed before they were modelled."""
+    spec = api.ReleaseSpec.model_validate(yaml.safe_load(RICH))
+    assert naming.template_hash(naming.effective_template(spec)) == "1ac08057f1"
+
+
 def test_every_example_is_valid() -> None:
     for path in glob.glob(str(ROOT / "examples" / "*.yaml")):
         for doc in yaml.safe_load_all(pathlib.Path(path).read_text()):

@@ -94,6 +94,7 @@ MAX_LABELS = 256
 MAX_ANNOTATIONS = 256
 MAX_CONTAINERS = 32
 MAX_PORTS = 32
+MAX_VOLUMES = 64
 MAX_TEMPLATE_BYTES = 256 * 1024 - 1024
 """The template as JSON, with room for the annotation's key within the 256 KiB of annotations."""
 
@@ -362,33 +363,111 @@ class Container(OpenModel):
         min_length=1, pattern=IMAGE, description="Container image, e.g. registry.example/app:1.4.2."
     )
     ports: list[ContainerPort] | None = pydantic.Field(default=None, max_length=MAX_PORTS)
+    image_pull_policy: Literal["Always", "IfNotPresent", "Never"] | None = None
     readiness_probe: Probe | None = pydantic.Field(
         default=None,
         description="When absent, spec.healthCheck becomes this container's probe.",
     )
 
 
+class InitContainer(OpenModel):
+    """An init container: passed through; its name and image are checked as a container's."""
+
+    name: str = pydantic.Field(min_length=1, max_length=63, pattern=DNS1123_LABEL)
+    image: str = pydantic.Field(min_length=1, pattern=IMAGE)
+    image_pull_policy: Literal["Always", "IfNotPresent", "Never"] | None = None
+
+
+class Volume(OpenModel):
+    """A pod volume: passed through; its name is checked (DNS-1123 label, unique)."""
+
+    name: str = pydantic.Field(min_length=1, max_length=63, pattern=DNS1123_LABEL)
+
+
+def _list_map(*keys: str) -> dict[str, Any]:
+    """A list whose items are unique by `keys` (the API server refuses a duplicate)."""
+    return {"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": list(keys)}
+
+
+def _unique(items: list[Any], what: str) -> list[Any]:
+    seen: set[str] = set()
+    for i, item in enumerate(items):
+        _fail(item.name not in seen, f"[{i}].name: duplicate {what} name {item.name!r}")
+        seen.add(item.name)
+    return items
+
+
 class PodSpec(OpenModel):
     """A Pod spec, as in a Deployment. Fields not listed here are passed through unchanged."""
 
+    model_config = pydantic.ConfigDict(
+        extra="allow",
+        json_schema_extra={
+            **PRESERVE,
+            **_rules(
+                (
+                    "!has(self.initContainers) || self.initContainers.all(i,"
+                    " !self.containers.exists(c, c.name == i.name))",
+                    "spec.template.spec.initContainers: names must differ from the containers'",
+                    ".initContainers",
+                ),
+                (
+                    "!has(self.activeDeadlineSeconds)",
+                    "spec.template.spec.activeDeadlineSeconds: not allowed in a Deployment's pods",
+                    ".activeDeadlineSeconds",
+                ),
+            ),
+        },
+    )
     containers: list[Container] = pydantic.Field(
         min_length=1,
         max_length=MAX_CONTAINERS,
         description="At least one; names unique.",
-        json_schema_extra={
-            "x-kubernetes-list-type": "map",
-            "x-kubernetes-list-map-keys": ["name"],
-        },
+        json_schema_extra=_list_map("name"),
+    )
+    init_containers: list[InitContainer] | None = pydantic.Field(
+        default=None, max_length=MAX_CONTAINERS, json_schema_extra=_list_map("name")
+    )
+    volumes: list[Volume] | None = pydantic.Field(
+        default=None, max_length=MAX_VOLUMES, json_schema_extra=_list_map("name")
+    )
+    restart_policy: Literal["Always"] | None = pydantic.Field(
+        default=None, description="A Deployment's pods always restart: Always (or unset)."
+    )
+    active_deadline_seconds: int | None = pydantic.Field(
+        default=None, description="Not allowed: a Deployment's pods run until replaced."
     )
 
     @pydantic.field_validator("containers")
     @classmethod
-    def _unique_names(cls, containers: list[Container]) -> list[Container]:
-        seen: set[str] = set()
-        for i, c in enumerate(containers):
-            _fail(c.name not in seen, f"[{i}].name: duplicate container name {c.name!r}")
-            seen.add(c.name)
-        return containers
+    def _unique_containers(cls, containers: list[Container]) -> list[Container]:
+        return _unique(containers, "container")
+
+    @pydantic.field_validator("init_containers")
+    @classmethod
+    def _unique_init_containers(cls, found: list[InitContainer] | None) -> Any:
+        return found if found is None else _unique(found, "init container")
+
+    @pydantic.field_validator("volumes")
+    @classmethod
+    def _unique_volumes(cls, volumes: list[Volume] | None) -> list[Volume] | None:
+        return volumes if volumes is None else _unique(volumes, "volume")
+
+    @pydantic.field_validator("active_deadline_seconds")
+    @classmethod
+    def _no_deadline(cls, value: int | None) -> int | None:
+        _fail(value is None, "not allowed in a Deployment's pods")
+        return value
+
+    @pydantic.model_validator(mode="after")
+    def _init_names_differ(self) -> PodSpec:
+        names = {c.name for c in self.containers}
+        for i, c in enumerate(self.init_containers or ()):
+            _fail(
+                c.name not in names,
+                f"spec.template.spec.initContainers[{i}].name: {c.name!r} is also a container's",
+            )
+        return self
 
 
 class TemplateMetadata(Model):
