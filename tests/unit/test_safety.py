@@ -161,3 +161,70 @@ def test_undo_to_a_revision_whose_deployment_was_deleted_by_hand_says_so() -> No
     failed = [a for a in p.actions if isinstance(a, act.RecordEvent) and a.reason == "UndoFailed"]
     assert failed and "deleted" in failed[0].message
     assert "beyond revisionHistoryLimit" not in failed[0].message
+
+
+# Found by the extended property test (each failed before its fix):
+
+ROLLING = {"maxSurge": 1, "maxUnavailable": 1}
+
+
+def rolling_in_flight() -> World:
+    """Revision 1 live (rolling strategy); revision 2 rolling in, mid-way."""
+    w = World(spec("app:1", rolling=ROLLING))
+    for _ in range(3):
+        w.reconcile()
+        w.settle()
+    w.set_spec(spec("app:2", rolling=ROLLING))
+    w.reconcile()  # the first batch: revision 1 shrinks, revision 2 grows
+    w.settle()
+    assert w.live_selector() == {naming.LABEL_RELEASE: "web"}, "mixed: both revisions serve"
+    assert w.status.candidate_revision == 2
+    return w
+
+
+def serving(w: World) -> int:
+    sel = w.live_selector()
+    return sum(
+        d.available_replicas
+        for d in w.deployments.values()
+        if all(naming.pod_labels("web", d.template_hash).get(k) == v for k, v in sel.items())
+    )
+
+
+def test_a_status_lost_mid_rolling_release_resumes_it_without_a_flip() -> None:
+    w = rolling_in_flight()
+    before = serving(w)
+    w.status = api.ReleaseStatus()
+    w.reconcile()
+    assert w.live_selector() == {naming.LABEL_RELEASE: "web"} and serving(w) >= before - 1
+    assert (w.status.live_revision, w.status.candidate_revision) == (1, 2)
+    for _ in range(6):
+        w.settle()
+        w.reconcile()
+    assert w.status.phase == "Healthy" and w.status.live_revision == 2
+
+
+def test_a_rolling_release_held_before_its_newer_revision_exists_keeps_serving() -> None:
+    w = rolling_in_flight()
+    before = serving(w)
+    w.set_spec(spec("app:3", rolling=ROLLING, paused=True))
+    w.reconcile()
+    assert w.status.phase == "Paused"
+    assert w.live_selector() == {naming.LABEL_RELEASE: "web"} and serving(w) == before
+
+
+def test_an_abort_after_a_strategy_switch_rolls_back_within_bounds() -> None:
+    w = rolling_in_flight()
+    s = w.spec.model_dump(by_alias=True, exclude_none=True)
+    s["strategy"] = {"blueGreen": {}}
+    w.set_spec(api.ReleaseSpec.model_validate(s))  # same template: the release goes on, rolling
+    w.annotations[naming.COMMAND_ABORT] = "true"
+    for _ in range(5):
+        w.reconcile()
+        assert serving(w) >= 3 - 1, "never below replicas - maxUnavailable"
+        w.settle()
+    w.reconcile()
+    assert w.status.live_revision == 1 and w.live_selector() == naming.pod_labels(
+        "web", w.status.live_hash or ""
+    )
+    assert w.by_hash(w.status.live_hash or "").spec_replicas == 3

@@ -8,8 +8,8 @@ revision label say which revision is live.
 
 from __future__ import annotations
 
-from greenlight.engine import lifecycle, naming
-from greenlight.engine.draft import Work
+from greenlight.engine import history, lifecycle, naming, snapshot
+from greenlight.engine.draft import Candidate, Work
 
 
 def services_are_ours(w: Work) -> bool:
@@ -40,33 +40,55 @@ def services_are_ours(w: Work) -> bool:
 def recover(w: Work, desired: str) -> None:
     """Take back from the cluster what the status should say and does not."""
     svc = w.snap.live_service
-    selected = svc.selector.get(naming.LABEL_HASH) if svc else None
-    if svc is not None and w.d.live_hash is None and svc.selector == {naming.LABEL_RELEASE: w.name}:
-        # A rolling release was in flight (its selector serves every revision): the stable
-        # revision is the newest one with pods other than the spec's.
-        with_pods = [d for d in w.snap.deployments if d.spec_replicas > 0 and d.revision]
-        others = [d for d in with_pods if d.template_hash != desired] or with_pods
-        if not others:
-            return
-        selected = max(others, key=lambda d: d.revision or 0).template_hash
-        w.d.strategy = "rolling"
+    if svc is None:
+        return
+    if w.d.live_hash is None and svc.selector == {naming.LABEL_RELEASE: w.name}:
+        _recover_rolling(w, desired)
+        return
+    selected = svc.selector.get(naming.LABEL_HASH)
     d = w.snap.deployment(selected)
     if selected is None or d is None or selected == w.d.live_hash:
         return
     if w.d.live_hash is None:
         # The status lost the live revision: the Service selects it, its Deployment numbers it.
-        entry = w.entry(selected)
-        if entry is None:
-            entry = w.new_entry(selected, d.color or "blue", [], d.revision)  # images unknown
-            w.history.append(entry)
-        w.d.live_hash, w.d.live_revision = selected, entry.revision
-        w.d.live_color = entry.color
-        w.update_entry(selected, outcome="Live", promoted_at=entry.promoted_at or w.now)
-        w.event(
-            "Recovered",
-            f"revision {entry.revision} is live (read from Service {w.spec.service.name})",
-        )
+        _recovered_live(w, d)
         return
     if w.d.candidate_hash == selected and d.fully_available(w.spec.replicas):
         lifecycle.promote(w, selected, event=False)  # a flip whose status write was lost
     # Anything else the Service selects is drift: the Services step puts it back.
+
+
+def _recover_rolling(w: Work, desired: str) -> None:
+    """A rolling release was in flight (the selector serves every revision): the oldest
+    revision with pods was live, the newest other one was rolling in. Both keep their pods and
+    the selector stays mixed until the rolling release (resumed from there) ends."""
+    with_pods = sorted(
+        (d for d in w.snap.deployments if d.spec_replicas > 0 and d.revision),
+        key=lambda d: d.revision or 0,
+    )
+    if not with_pods:
+        return
+    stable = with_pods[0]
+    _recovered_live(w, stable)
+    w.d.strategy = "rolling"
+    moving = [d for d in with_pods[1:] if d.template_hash != stable.template_hash]
+    if moving:
+        new = next((d for d in moving if d.template_hash == desired), moving[-1])
+        entry = w.entry(new.template_hash) or w.new_entry(
+            new.template_hash, new.color or "green", [], new.revision
+        )
+        history.put(w.history, entry)
+        w.d.candidate = Candidate(new.template_hash, entry.revision, entry.color, since=w.now)
+        lifecycle.reset_rolling(w)
+
+
+def _recovered_live(w: Work, d: snapshot.DeploymentView) -> None:
+    entry = w.entry(d.template_hash)
+    if entry is None:
+        entry = w.new_entry(d.template_hash, d.color or "blue", [], d.revision)  # images unknown
+        w.history.append(entry)
+    w.d.live_hash, w.d.live_revision, w.d.live_color = d.template_hash, entry.revision, entry.color
+    w.update_entry(d.template_hash, outcome="Live", promoted_at=entry.promoted_at or w.now)
+    w.event(
+        "Recovered", f"revision {entry.revision} is live (read from Service {w.spec.service.name})"
+    )

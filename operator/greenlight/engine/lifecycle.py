@@ -80,6 +80,8 @@ def abort(w: Work, template_hash: str, reason: str, message: str) -> None:
     revision = w.revision_of(template_hash)
     w.update_entry(template_hash, outcome="Aborted", reason=f"{reason}: {message}")
     w.d.candidate, w.d.promote_requested, w.d.aborted_hash = None, None, template_hash
+    if w.d.strategy == "rolling":  # its pods serve beside the live ones: move back in bounds
+        w.d.rolling.rolling_back = True
     w.event("Aborted", f"revision {revision}: {message}; live revision unchanged", warning=True)
     aborted_outcome(w, template_hash)
 

@@ -50,9 +50,9 @@ def plan(snap: snapshot.Snapshot) -> Plan:
     if commands.consume(w, desired):
         return status.finish(w)
     live = w.d.live_hash
-    # A strategy switch takes effect at the next release, never mid-release.
-    in_flight = w.d.candidate_hash == desired or w.d.rolling.rolling_back
-    strategy = STRATEGIES[w.d.strategy if in_flight and w.d.strategy else _chosen(w.spec)]
+    # A strategy switch takes effect at the next release, never mid-release (a newer spec
+    # during a release continues it: a rolling release's pods of every revision still serve).
+    strategy = STRATEGIES[w.d.strategy if w.d.in_flight and w.d.strategy else _chosen(w.spec)]
     if live is None and _no_traffic(w):
         _first_release(w, desired, template)
     elif live == desired:
@@ -64,7 +64,10 @@ def plan(snap: snapshot.Snapshot) -> Plan:
             w.d.strategy = None
             _steady(w, desired, template)
     else:
-        if w.d.candidate_hash not in (None, desired):
+        waits = lifecycle.held(w) and w.snap.deployment(desired) is None
+        if w.d.candidate_hash not in (None, desired) and not waits:
+            # (held before the new revision exists: the one in flight keeps its pods, and a
+            # rolling release keeps serving from every revision, until the hold ends)
             lifecycle.supersede(w, "a newer spec replaced it")
         strategy.release(w, live, desired, template)
     housekeeping.tidy(w)

@@ -151,8 +151,6 @@ def release(w: Work, live: str | None, desired: str, template: dict[str, Any]) -
             f"no progress for progressDeadlineSeconds={spec.progress_deadline_seconds}"
             f" at {available}/{target} new pods available",
         )
-        w.d.strategy = "rolling"
-        w.d.rolling.rolling_back = True
         return
     w.outcome(
         "Progressing",
