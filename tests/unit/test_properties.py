@@ -140,7 +140,7 @@ def test_invariants_hold_for_any_history(ops: list[tuple[str, Any]]) -> None:
         if any(isinstance(a, act.RecordEvent) and a.reason == "Aborted" for a in result.actions):
             recorded = before.release.status.live_hash
             assert w.status.live_hash == recorded or recorded is None
-            assert live_after == live_before or live_before is None and live_after == recorded
+            assert live_after == live_before or (live_before is None and live_after == recorded)
         # 4. an aborted revision never receives live traffic
         if live_before is not None:
             assert live_after not in aborted
