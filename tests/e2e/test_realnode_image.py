@@ -130,6 +130,14 @@ def test_the_operator_image_runs_a_blue_green_release_in_cluster(
     container = deployment["spec"]["template"]["spec"]["containers"][0]
     assert container["securityContext"]["readOnlyRootFilesystem"] is True
     assert pod.spec.security_context.run_as_user == 65532
+    # a crash at start-up shows as restarts, and the kubelet's liveness probe never succeeding
+    wait_for(
+        lambda: successful_liveness_probes(kube, op_namespace, pod.metadata.name) >= 2,
+        timeout=90,
+        what="two successful liveness probes of the operator by the kubelet",
+    )
+    restarts = kube.core.read_namespaced_pod(pod.metadata.name, op_namespace)
+    assert restarts.status.container_statuses[0].restart_count == 0, restarts.status
 
     manifest = sample_release("web", "v1", blue_green={"scaleDownDelaySeconds": 5})
     releases.apply(manifest)
@@ -143,13 +151,8 @@ def test_the_operator_image_runs_a_blue_green_release_in_cluster(
         traffic.wait_for_version("v2", timeout=30)
     assert traffic.failures() == [], traffic.summary()
 
-    wait_for(
-        lambda: successful_liveness_probes(kube, op_namespace, pod.metadata.name) >= 1,
-        timeout=60,
-        what="a successful liveness probe of the operator by the kubelet",
-    )
     restarts = kube.core.read_namespaced_pod(pod.metadata.name, op_namespace)
-    assert restarts.status.container_statuses[0].restart_count == 0
+    assert restarts.status.container_statuses[0].restart_count == 0, restarts.status
     text = wait_for(
         lambda: (m := metrics(kube, op_namespace)) and 'reason="Promoted"' in m and m,
         timeout=30,
