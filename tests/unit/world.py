@@ -73,6 +73,10 @@ class World:
     log: list[act.Action] = dataclasses.field(default_factory=list)
     after_each: Any = None
     """Called after every single action: the API applies them one at a time, not atomically."""
+    results: list[snapshot.CheckResult] = dataclasses.field(default_factory=list)
+    """Measurements the shell took, handed to the next reconcile (then consumed)."""
+    jobs: dict[str, snapshot.JobView] = dataclasses.field(default_factory=dict)
+    requested: list[act.Measure] = dataclasses.field(default_factory=list)
 
     def snapshot(self) -> snapshot.Snapshot:
         return snapshot.Snapshot(
@@ -93,10 +97,13 @@ class World:
                 else None
             ),
             now=self.now,
+            results=tuple(self.results),
+            jobs=tuple(self.jobs.values()),
         )
 
     def reconcile(self) -> plan.Plan:
         result = plan.plan(self.snapshot())
+        self.results = []
         for action in result.actions:
             self.apply(action)
             if self.after_each is not None:
@@ -136,6 +143,13 @@ class World:
                 owned=old.owned if old else True,
                 ports=services.normalized_ports(a.ports) if a.type else old.ports if old else (),
                 type=a.type or (old.type if old else "ClusterIP"),
+            )
+        elif isinstance(a, act.Measure):
+            self.requested.append(a)
+        elif isinstance(a, act.CreateJob):
+            assert a.name not in self.jobs, f"a second Job {a.name}"
+            self.jobs[a.name] = snapshot.JobView(
+                a.name, a.check, a.stage, a.template_hash, created_at=self.now
             )
         elif isinstance(a, act.ClearCommands):
             for key in a.keys:
@@ -182,3 +196,18 @@ class World:
 
     def events(self) -> list[str]:
         return [a.reason for a in self.log if isinstance(a, act.RecordEvent)]
+
+    def answer(self, value: Any = None, error: str | None = None) -> list[act.Measure]:
+        """The shell takes every measurement asked for so far: each gets `value` (or `error`)."""
+        asked, self.requested = self.requested, []
+        for m in asked:
+            self.results.append(
+                snapshot.CheckResult(
+                    m.stage, m.name, m.template_hash, m.seq, self.now, value=value, error=error
+                )
+            )
+        return asked
+
+    def finish_job(self, name: str, ok: bool) -> None:
+        j = self.jobs[name]
+        self.jobs[name] = dataclasses.replace(j, succeeded=ok, failed=not ok, finished_at=self.now)

@@ -6,7 +6,6 @@ validates and defaults every Release before the operator sees it.
 
 from __future__ import annotations
 
-import datetime
 import json
 import re
 from typing import Annotated, Any, Literal
@@ -14,48 +13,20 @@ from typing import Annotated, Any, Literal
 import pydantic
 from pydantic import alias_generators
 
+from greenlight.api import checks as gates
+from greenlight.api.base import (
+    PRESERVE,
+    IntOrString,
+    Model,
+    OpenModel,
+    Time,
+    _rules,
+)
+
 GROUP = "greenlight.dev"
 VERSION = "v1alpha1"
 KIND = "Release"
 PLURAL = "releases"
-
-PRESERVE: dict[str, Any] = {"x-kubernetes-preserve-unknown-fields": True}
-
-IntOrString = Annotated[
-    int | str,
-    pydantic.WithJsonSchema(
-        {"x-kubernetes-int-or-string": True, "anyOf": [{"type": "integer"}, {"type": "string"}]}
-    ),
-]
-Time = Annotated[
-    datetime.datetime, pydantic.WithJsonSchema({"type": "string", "format": "date-time"})
-]
-
-
-def _rules(*rules: tuple[str, str] | tuple[str, str, str]) -> dict[str, Any]:
-    """CEL rules for `x-kubernetes-validations`: (rule, message[, fieldPath])."""
-    out = []
-    for rule in rules:
-        entry = {"rule": rule[0], "message": rule[1]}
-        if len(rule) == 3:
-            entry["fieldPath"] = rule[2]
-        out.append(entry)
-    return {"x-kubernetes-validations": out}
-
-
-class Model(pydantic.BaseModel):
-    model_config = pydantic.ConfigDict(
-        alias_generator=alias_generators.to_camel,
-        populate_by_name=True,
-        frozen=True,
-        extra="ignore",
-    )
-
-
-class OpenModel(Model):
-    """An object that keeps fields we do not model (pod specs, probes): passed through as is."""
-
-    model_config = pydantic.ConfigDict(extra="allow", json_schema_extra=dict(PRESERVE))
 
 
 # --- spec: Kubernetes' own rules, for every field that ends up in another object -------------
@@ -650,6 +621,20 @@ class BlueGreen(Model):
     scale_down_delay_seconds: int = pydantic.Field(
         default=30, ge=0, description="Keep the old slot warm this long after the flip."
     )
+    pre_promotion: list[gates.Check] = pydantic.Field(
+        default_factory=list,
+        max_length=gates.MAX_CHECKS,
+        description="Checks against the candidate; every one must pass before the flip. A"
+        " failure aborts the candidate (live traffic untouched).",
+    )
+    post_promotion: list[gates.Check] = pydantic.Field(
+        default_factory=list,
+        max_length=gates.MAX_CHECKS,
+        description="Checks right after the flip, while the old slot stays warm (its scale-down"
+        " waits for them). A failure flips the live Service back at once.",
+    )
+
+    _unique = pydantic.field_validator("pre_promotion", "post_promotion")(gates.unique_names)
 
 
 class Pause(Model):
@@ -660,17 +645,37 @@ class Pause(Model):
     )
 
 
+class Analysis(Model):
+    checks: list[gates.Check] = pydantic.Field(min_length=1, max_length=gates.MAX_CHECKS)
+
+    _unique = pydantic.field_validator("checks")(gates.unique_names)
+
+
 class RollingStep(Model):
     model_config = pydantic.ConfigDict(
         json_schema_extra=_rules(
             (
-                "has(self.setWeight) != has(self.pause)",
-                "spec.strategy.rolling.steps[]: set exactly one of setWeight or pause",
+                "(has(self.setWeight) ? 1 : 0) + (has(self.pause) ? 1 : 0)"
+                " + (has(self.analysis) ? 1 : 0) == 1",
+                "spec.strategy.rolling.steps[]: set exactly one of setWeight, pause or analysis",
             )
         )
     )
     set_weight: int | None = pydantic.Field(default=None, ge=0, le=100)
     pause: Pause | None = None
+    analysis: Analysis | None = pydantic.Field(
+        default=None,
+        description="Wait here until these checks pass; a failure rolls back within bounds.",
+    )
+
+    @pydantic.model_validator(mode="after")
+    def _one_kind(self) -> RollingStep:
+        given = [self.set_weight is not None, self.pause is not None, self.analysis is not None]
+        if sum(given) != 1:
+            raise ValueError(
+                "spec.strategy.rolling.steps[]: set exactly one of setWeight, pause or analysis"
+            )
+        return self
 
 
 def _is_zero(field: str) -> str:
@@ -824,7 +829,7 @@ class ReleaseSpec(Model):
 
 Phase = Literal["Progressing", "Paused", "Healthy", "Degraded", "Aborted"]
 Color = Literal["blue", "green"]
-Outcome = Literal["Progressing", "Live", "Retired", "Aborted", "Superseded"]
+Outcome = Literal["Progressing", "Live", "Retired", "Aborted", "Superseded", "RolledBack"]
 
 
 class Condition(Model):
@@ -898,6 +903,13 @@ class ReleaseStatus(Model):
     candidate_ready_replicas: int = 0
     conditions: list[Condition] = pydantic.Field(default_factory=list)
     history: list[HistoryEntry] = pydantic.Field(default_factory=list)
+    checks: list[gates.CheckStatus] = pydantic.Field(
+        default_factory=list,
+        description="Promotion gates of the release in flight (and the last finished ones).",
+    )
+    checks_skipped: str | None = pydantic.Field(
+        default=None, description="Template hash whose remaining checks a promote skipped."
+    )
 
 
 class Release(Model):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Literal
 
+from greenlight.api import checks as api_checks
 from greenlight.api import release as api
 
 
@@ -76,6 +77,36 @@ class RecordEvent:
     type: Literal["Normal", "Warning"] = "Normal"
 
 
+@dataclasses.dataclass(frozen=True)
+class CreateJob:
+    """The Job of a job check (owned by the Release; a deterministic name: never run twice)."""
+
+    name: str
+    check: str
+    stage: str
+    template_hash: str
+    spec: dict[str, Any]
+    """The check's batch/v1 Job spec, $(VAR)s expanded."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Measure:
+    """Take measurement `seq` of a check now; its result comes back in a later snapshot."""
+
+    stage: str
+    name: str
+    template_hash: str
+    seq: int
+    check: api_checks.Check
+    """With $(VAR)s expanded; header values from Secrets are resolved by the shell."""
+    release: dict[str, Any]
+    """What a webhook is sent: the release's name, namespace, revisions, images, phase."""
+
+    @property
+    def key(self) -> tuple[str, str, str, int]:
+        return (self.stage, self.name, self.template_hash, self.seq)
+
+
 Action = (
     CreateDeployment
     | ScaleDeployment
@@ -85,4 +116,6 @@ Action = (
     | RestoreTemplate
     | ClearCommands
     | RecordEvent
+    | CreateJob
+    | Measure
 )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from greenlight.engine import lifecycle
+from greenlight.engine import checks, history, lifecycle
 from greenlight.engine.draft import Candidate, Work
 from greenlight.engine.strategy import Strategy
 
@@ -52,6 +52,22 @@ def _promote_when_due(w: Work, c: Candidate, label: str) -> None:
     if lifecycle.held(w):
         w.outcome("Paused", f"paused (spec.paused); {label} is ready", "Paused")
         return
+    skip = w.d.promote_requested == c.hash and w.checks_skipped == c.hash
+    pre = checks.gate(w, checks.PRE, bluegreen.pre_promotion, c.hash, c.revision, skip=skip)
+    if pre.state == "failed":
+        lifecycle.abort(w, c.hash, "PrePromotionCheckFailed", pre.message)
+        return
+    if pre.state == "inconclusive":
+        w.outcome(
+            "Paused",
+            f"{label} is ready; {pre.message}: promote with skip-checks"
+            " (kubectl greenlight promote --skip-checks) or abort",
+            "CheckInconclusive",
+        )
+        return
+    if pre.state == "running":
+        w.outcome("Progressing", f"{label} is ready; pre-promotion {pre.message}", "Checks")
+        return
     if w.d.promote_requested != c.hash:
         if not bluegreen.auto_promote:
             w.outcome(
@@ -67,6 +83,37 @@ def _promote_when_due(w: Work, c: Candidate, label: str) -> None:
             return
     lifecycle.promote(w, c.hash)
     w.outcome("Healthy", f"{label} is live", "ReleaseComplete")
+    if bluegreen.post_promotion:  # start them; the old slot stays warm until they pass
+        post = checks.gate(w, checks.POST, bluegreen.post_promotion, c.hash, c.revision)
+        w.outcome("Progressing", f"{label} is live; post-promotion {post.message}", "Checks")
+
+
+def verify_live(w: Work, live: str) -> None:
+    """After a flip: post-promotion checks run while the old slot stays warm; a failure flips
+    the live Service back to the previous revision at once (no new pods)."""
+    post = w.spec.strategy.effective_blue_green.post_promotion
+    started = [c for c in w.checks if c.stage == checks.POST and c.template_hash == live]
+    entry = w.entry(live)
+    if not post or not started or entry is None:
+        return
+    g = checks.gate(w, checks.POST, post, live, entry.revision)
+    label = f"revision {entry.revision} ({entry.color})"
+    if g.state == "running":
+        if w.phase == "Healthy":
+            w.outcome("Progressing", f"{label} is live; post-promotion {g.message}", "Checks")
+        return
+    if g.state == "passed":
+        return
+    previous = history.undo_target(w.history, live, "")
+    d = None if isinstance(previous, str) else w.snap.deployment(previous.template_hash)
+    if isinstance(previous, str) or d is None or d.spec_replicas == 0:
+        w.outcome(
+            "Degraded",
+            f"{label}: post-promotion {g.message}; no warm revision to flip back to",
+            "PostPromotionCheckFailed",
+        )
+        return
+    lifecycle.roll_back(w, previous.template_hash, "PostPromotionCheckFailed", g.message)
 
 
 def return_to_live(w: Work, live: str) -> bool:
@@ -74,4 +121,4 @@ def return_to_live(w: Work, live: str) -> bool:
     return True
 
 
-STRATEGY = Strategy("blueGreen", release, return_to_live)
+STRATEGY = Strategy("blueGreen", release, return_to_live, verify_live)

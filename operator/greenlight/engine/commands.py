@@ -11,6 +11,9 @@ from greenlight.engine import actions as act
 from greenlight.engine import history, lifecycle, naming
 from greenlight.engine.draft import Work
 
+SKIP_CHECKS = "skip-checks"
+"""greenlight.dev/promote=skip-checks: promote and skip the pre-promotion checks left."""
+
 BY_NAME = {
     "promote": naming.COMMAND_PROMOTE,
     "abort": naming.COMMAND_ABORT,
@@ -69,6 +72,7 @@ def consume(w: Work, desired: str) -> bool:
 
     if naming.COMMAND_RETRY in given:
         if (why := refused("retry")) is None:
+            w.checks = [c for c in w.checks if c.template_hash != w.d.aborted_hash]
             w.d.aborted_hash = None
             w.d.candidate = None
             w.event("Retry", "retrying the aborted revision")
@@ -82,7 +86,12 @@ def consume(w: Work, desired: str) -> bool:
     if naming.COMMAND_PROMOTE in given:
         if (why := refused("promote")) is None:
             w.d.promote_requested = desired
-            w.event("PromoteRequested", "promotion requested: flip as soon as it is available")
+            skip = given[naming.COMMAND_PROMOTE].strip() == SKIP_CHECKS
+            w.checks_skipped = desired if skip else w.checks_skipped
+            also = "; the remaining checks are skipped" if skip else ""
+            w.event(
+                "PromoteRequested", f"promotion requested: flip as soon as it is available{also}"
+            )
         else:
             w.event("PromoteIgnored", why)
     if naming.COMMAND_UNDO in given:

@@ -10,6 +10,7 @@ import dataclasses
 import datetime
 from typing import Any, Literal
 
+from greenlight.api import checks as api_checks
 from greenlight.api import release as api
 from greenlight.engine import actions as act
 from greenlight.engine import history, naming, snapshot
@@ -145,6 +146,9 @@ class Work:
         self.due: list[datetime.datetime] = []
         self.draining: set[str] = set()
         """Revisions a rolling move scales down in batches: housekeeping leaves them alone."""
+        self.checks: list[api_checks.CheckStatus] = list(snap.release.status.checks)
+        """Promotion gates, as they will be written (engine/checks.py records into it)."""
+        self.checks_skipped = snap.release.status.checks_skipped
         self.refused = False
         """A guard refused the Release: it may change nothing but its own status."""
         self.phase: api.Phase = "Progressing"

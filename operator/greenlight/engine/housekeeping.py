@@ -27,6 +27,17 @@ def tidy(w: Work) -> None:
             and not w.past(entry.retired_at, delay.total_seconds())
         ):
             warm.add(entry.template_hash)
+    if any(
+        c.stage == "postPromotion"
+        and c.template_hash == w.d.live_hash
+        and c.phase not in ("Passed", "Skipped")
+        for c in w.checks
+    ):  # post-promotion checks not passed (yet): the revision to flip back to stays warm
+        previous = history.undo_target(w.history, w.d.live_hash, "")
+        if not isinstance(previous, str):
+            warm.add(previous.template_hash)
+    relevant = {h for h in (*keep, w.d.aborted_hash) if h is not None}
+    w.checks = [c for c in w.checks if c.template_hash in relevant]
     old = sorted(
         (d for d in w.snap.deployments if d.template_hash not in keep),
         key=lambda d: w.revision_of(d.template_hash) or d.revision or 0,

@@ -80,6 +80,7 @@ def abort(w: Work, template_hash: str, reason: str, message: str) -> None:
     revision = w.revision_of(template_hash)
     w.update_entry(template_hash, outcome="Aborted", reason=f"{reason}: {message}")
     w.d.candidate, w.d.promote_requested, w.d.aborted_hash = None, None, template_hash
+    stop_checks(w, template_hash, "stopped: the release was aborted")
     if w.d.strategy == "rolling":  # its pods serve beside the live ones: move back in bounds
         w.d.rolling.rolling_back = True
     w.event("Aborted", f"revision {revision}: {message}; live revision unchanged", warning=True)
@@ -111,3 +112,37 @@ def supersede(w: Work, why: str) -> None:
 def reset_rolling(w: Work) -> None:
     """A new rolling release starts at step 0 (a roll-back in progress keeps going)."""
     w.d.rolling = RollingProgress(step=0, progress_at=w.now, rolling_back=w.d.rolling.rolling_back)
+
+
+def roll_back(w: Work, to: str, reason: str, message: str) -> None:
+    """A live revision failed its post-promotion checks: `to` (still warm) is live again."""
+    failed = w.d.live_hash
+    assert failed is not None
+    entry = w.entry(to)
+    assert entry is not None
+    bad = w.revision_of(failed)
+    w.update_entry(failed, outcome="RolledBack", reason=f"{reason}: {message}", retired_at=w.now)
+    w.update_entry(to, outcome="Live", reason=None, retired_at=None)
+    w.d = Draft(
+        live_hash=to, live_revision=entry.revision, live_color=entry.color, aborted_hash=failed
+    )
+    w.event(
+        "RolledBack",
+        f"revision {bad}: {message}; revision {entry.revision} ({entry.color}) is live again",
+        warning=True,
+    )
+    w.outcome(
+        "Degraded",
+        f"revision {bad} rolled back ({reason}: {message}); revision {entry.revision} serves."
+        " Change the spec, or annotate greenlight.dev/retry=true to try again",
+        reason,
+    )
+
+
+def stop_checks(w: Work, template_hash: str, why: str) -> None:
+    w.checks = [
+        c.model_copy(update={"phase": "Skipped", "next_at": None, "message": why})
+        if c.template_hash == template_hash and c.phase == "Running"
+        else c
+        for c in w.checks
+    ]

@@ -63,6 +63,7 @@ def plan(snap: snapshot.Snapshot) -> Plan:
         else:
             w.d.strategy = None
             _steady(w, desired, template)
+            strategy.verify_live(w, live)
     else:
         waits = lifecycle.held(w) and w.snap.deployment(desired) is None
         if w.d.candidate_hash not in (None, desired) and not waits:

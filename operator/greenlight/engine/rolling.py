@@ -14,7 +14,7 @@ from typing import Any
 
 from greenlight.api import release as api
 from greenlight.engine import actions as act
-from greenlight.engine import lifecycle, snapshot
+from greenlight.engine import checks, lifecycle, snapshot
 from greenlight.engine.draft import Work
 from greenlight.engine.strategy import Strategy
 
@@ -109,7 +109,7 @@ def release(w: Work, live: str | None, desired: str, template: dict[str, Any]) -
         r = w.d.rolling
     olds = _olds(w, desired, live)
     w.draining |= {d.template_hash for d in olds}
-    target, hold = _step_target(w, new, olds, desired)
+    target, hold, analysis = _step_target(w, new, olds, desired)
 
     new_target = new.spec_replicas if new else 0
     if not lifecycle.held(w) and not hold and all(_settled(d) for d in (new, *olds)):
@@ -127,6 +127,18 @@ def release(w: Work, live: str | None, desired: str, template: dict[str, Any]) -
     steps = (spec.strategy.rolling or api.Rolling()).steps
     index = r.step if r.step is not None else len(steps)
 
+    if analysis is not None and analysis.state == "failed":
+        _abort(w, desired, live, "AnalysisFailed", f"step {index}: {analysis.message}")
+        return
+    if analysis is not None and not lifecycle.held(w):
+        how = "" if analysis.state == "running" else "; promote with skip-checks or abort"
+        w.outcome(
+            "Paused" if analysis.state == "inconclusive" else "Progressing",
+            f"{label}: step {index} analysis with {r.weight}% on the new revision:"
+            f" {analysis.message}{how}",
+            "CheckInconclusive" if analysis.state == "inconclusive" else "Checks",
+        )
+        return
     if index >= len(steps) and _reached(new, olds, replicas, replicas):
         lifecycle.promote(w, desired)
         w.outcome("Healthy", f"{label} is live: {replicas}/{replicas} available", "ReleaseComplete")
@@ -144,9 +156,10 @@ def release(w: Work, live: str | None, desired: str, template: dict[str, Any]) -
         return
     assert r.progress_at is not None
     if lifecycle.deadline_passed(w, r.progress_at):
-        lifecycle.abort(
+        _abort(
             w,
             desired,
+            live,
             "ProgressDeadlineExceeded",
             f"no progress for progressDeadlineSeconds={spec.progress_deadline_seconds}"
             f" at {available}/{target} new pods available",
@@ -159,22 +172,43 @@ def release(w: Work, live: str | None, desired: str, template: dict[str, Any]) -
     )
 
 
+def _abort(w: Work, desired: str, live: str | None, reason: str, message: str) -> None:
+    """Abort, and start moving back in this same step (the new pods are drained within the
+    bounds, never dropped at once)."""
+    lifecycle.abort(w, desired, reason, message)
+    surge, unavailable = bounds(w.spec.strategy.rolling or api.Rolling(), w.spec.replicas)
+    if not roll_back(w, live, surge, unavailable):
+        w.message = f"rolling back to revision {w.d.live_revision}: {w.message}"
+
+
 def _step_target(
     w: Work,
     new: snapshot.DeploymentView | None,
     olds: list[snapshot.DeploymentView],
     desired: str,
-) -> tuple[int, bool]:
-    """Walk the steps from the current one: (new pods to aim for, hold at a pause)."""
+) -> tuple[int, bool, checks.GateState | None]:
+    """Walk the steps from the current one: (new pods to aim for, hold here, the analysis it
+    holds at). A promote passes pauses and weights; analysis steps still gate it unless it
+    skips checks."""
     r, replicas = w.d.rolling, w.spec.replicas
     steps = (w.spec.strategy.rolling or api.Rolling()).steps
     index = r.step or 0
-    if w.d.promote_requested == desired:
-        index = len(steps)  # promote skips the remaining steps
-    target, hold = replicas, False
+    promoted = w.d.promote_requested == desired
+    target, hold, analysis = replicas, False, None
     while index < len(steps):
         step = steps[index]
-        if step.pause is not None:
+        if step.analysis is not None:
+            skip = promoted and w.checks_skipped == desired
+            revision = w.revision_of(desired) or 0
+            stage = checks.step_stage(index)
+            g = checks.gate(w, stage, step.analysis.checks, desired, revision, skip)
+            r.progress_at = w.now  # checks running are not a lack of progress
+            if g.state != "passed":
+                analysis, hold = g, True
+                break
+        elif promoted:
+            pass
+        elif step.pause is not None:
             r.step_started_at = r.step_started_at or w.now
             r.progress_at = w.now  # a pause is not a lack of progress
             if step.pause.duration is None or not w.past(
@@ -190,7 +224,7 @@ def _step_target(
         index += 1
         r.step_started_at = None
     r.step = index if steps else None
-    return target, hold
+    return target, hold, analysis
 
 
 def _olds(w: Work, desired: str, live: str | None) -> list[snapshot.DeploymentView]:

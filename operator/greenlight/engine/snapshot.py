@@ -48,6 +48,36 @@ class ServiceView:
 
 
 @dataclasses.dataclass(frozen=True)
+class JobView:
+    """The Job of a job check, as its labels and status say."""
+
+    name: str
+    check: str
+    stage: str
+    template_hash: str
+    created_at: datetime.datetime
+    succeeded: bool = False
+    failed: bool = False
+    finished_at: datetime.datetime | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class CheckResult:
+    """A measurement the shell took (or a check Job's state), not yet recorded in status."""
+
+    stage: str
+    name: str
+    template_hash: str
+    seq: int
+    at: datetime.datetime
+    value: Any = None
+    """http/webhook: {status, body, headers}; prometheus: a number, a list, or None;
+    job: Succeeded, Failed or Running."""
+    error: str | None = None
+    """A provider error (connection refused, bad query, ...): the measurement counts as Error."""
+
+
+@dataclasses.dataclass(frozen=True)
 class ReleaseView:
     name: str
     namespace: str
@@ -65,6 +95,8 @@ class Snapshot:
     live_service: ServiceView | None
     preview_service: ServiceView | None
     now: datetime.datetime
+    results: tuple[CheckResult, ...] = ()
+    jobs: tuple[JobView, ...] = ()
 
     def deployment(self, template_hash: str | None) -> DeploymentView | None:
         for d in self.deployments:

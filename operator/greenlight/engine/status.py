@@ -54,6 +54,8 @@ def finish(w: Work) -> Plan:
             if d.spec_replicas or d.replicas
         ],
         history=w.history,
+        checks=w.checks,
+        checks_skipped=w.checks_skipped,
         conditions=_conditions(w, live, old.conditions),
     )
     status = api.ReleaseStatus(**fields)

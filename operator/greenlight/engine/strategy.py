@@ -19,3 +19,5 @@ class Strategy:
     return_to_live: Callable[[Work, str], bool]
     """The spec went back to the live revision mid-release: move pods back to it; True when
     nothing is left to move."""
+    verify_live: Callable[[Work, str], None] = lambda w, live: None
+    """Nothing in flight, the live revision steady: checks that run after a flip."""

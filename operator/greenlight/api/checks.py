@@ -1,0 +1,241 @@
+"""Promotion gates: the `Check` of `prePromotion`, `postPromotion` and rolling `analysis` steps.
+
+A check has a name, exactly one provider (http, job, prometheus, webhook) and shared knobs
+(interval, count, limits, initial delay, timeout). Conditions are CEL expressions over `result`,
+compiled here so that a Release with an unparseable one is refused before anything is created.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Literal
+
+import cel
+import pydantic
+from pydantic import alias_generators
+
+from greenlight.api.base import PRESERVE, Model, OpenModel, Time, _rules
+
+DURATION = r"^[0-9]+(ms|s|m|h)$"
+CHECK_NAME = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+MAX_CHECKS = 16
+MAX_MEASUREMENTS = 5
+"""Measurements kept in status per check (the newest)."""
+
+
+def seconds(duration: str) -> float:
+    """'30s', '5m', '1h', '500ms' in seconds (the pattern guarantees the form)."""
+    match = re.fullmatch(r"([0-9]+)(ms|s|m|h)", duration)
+    assert match, duration
+    return int(match[1]) * {"ms": 0.001, "s": 1, "m": 60, "h": 3600}[match[2]]
+
+
+def _condition(value: str | None, info: pydantic.ValidationInfo) -> str | None:
+    if value is None:
+        return value
+    try:
+        cel.compile(value)
+    except ValueError as e:
+        first = str(e).splitlines()[0]
+        field = alias_generators.to_camel(info.field_name or "condition")
+        raise ValueError(f"{field}: not a CEL expression: {first}") from None
+    return value
+
+
+class SecretKeyRef(Model):
+    name: str = pydantic.Field(max_length=253)
+    key: str = pydantic.Field(max_length=253)
+
+
+class ValueFrom(Model):
+    secret_key_ref: SecretKeyRef
+
+
+class Header(Model):
+    """A request header; its value may come from a Secret (never shown in status or logs)."""
+
+    model_config = pydantic.ConfigDict(
+        json_schema_extra=_rules(
+            ("has(self.value) != has(self.valueFrom)", "set exactly one of value or valueFrom")
+        )
+    )
+    name: str = pydantic.Field(max_length=256, pattern=r"^[-A-Za-z0-9]+$")
+    value: str | None = pydantic.Field(default=None, max_length=4096)
+    value_from: ValueFrom | None = None
+
+    @pydantic.model_validator(mode="after")
+    def _one_value(self) -> Header:
+        if (self.value is None) == (self.value_from is None):
+            raise ValueError(f"header {self.name}: set exactly one of value or valueFrom")
+        return self
+
+
+class HTTPCheck(Model):
+    """A request sent by the operator (so it runs where the operator runs).
+
+    `result` for conditions: {status: int, body: parsed JSON or the text, headers: {...}}."""
+
+    url: str = pydantic.Field(max_length=2048, pattern=r"^https?://", description="$(VAR)s allowed")
+    method: Literal["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"] = "GET"
+    headers: list[Header] = pydantic.Field(default_factory=list, max_length=32)
+    body: str | None = pydantic.Field(default=None, max_length=65536)
+    expected_status: list[int] = pydantic.Field(
+        default_factory=list,
+        max_length=32,
+        description="Status codes that pass; default: any 2xx.",
+    )
+
+
+class WebhookCheck(Model):
+    """A Flagger-style confirmation: POST a JSON description of the release; 2xx passes."""
+
+    url: str = pydantic.Field(max_length=2048, pattern=r"^https?://")
+    headers: list[Header] = pydantic.Field(default_factory=list, max_length=32)
+
+
+class PrometheusCheck(Model):
+    """An instant query; `result` is its first sample's value (a number), or a list of them
+    when the query returns several series (`result[0]`), or null when it returns none."""
+
+    address: str = pydantic.Field(max_length=2048, pattern=r"^https?://")
+    query: str = pydantic.Field(min_length=1, max_length=16384)
+    headers: list[Header] = pydantic.Field(default_factory=list, max_length=32)
+
+
+class JobPodSpec(OpenModel):
+    """A Pod spec, as in a Job; passed through as written."""
+
+    containers: list[dict[str, Any]] = pydantic.Field(
+        min_length=1,
+        max_length=32,
+        description="At least one.",
+        json_schema_extra={"items": {"type": "object", **PRESERVE}},
+    )
+
+
+class JobPodTemplate(OpenModel):
+    spec: JobPodSpec
+
+
+class JobCheck(OpenModel):
+    """A batch/v1 Job spec, run once per revision and check; passes when the Job succeeds."""
+
+    template: JobPodTemplate
+
+
+PROVIDERS = ("http", "job", "prometheus", "webhook")
+
+
+class Check(Model):
+    """One gate. Exactly one provider; conditions in CEL over `result`."""
+
+    model_config = pydantic.ConfigDict(
+        json_schema_extra=_rules(
+            (
+                " + ".join(f"(has(self.{p}) ? 1 : 0)" for p in PROVIDERS) + " == 1",
+                "set exactly one provider: http, job, prometheus or webhook",
+            ),
+        )
+    )
+    name: str = pydantic.Field(max_length=48, pattern=CHECK_NAME)
+    http: HTTPCheck | None = None
+    job: JobCheck | None = None
+    prometheus: PrometheusCheck | None = None
+    webhook: WebhookCheck | None = None
+    success_condition: str | None = pydantic.Field(
+        default=None,
+        max_length=4096,
+        description="CEL over `result`; true: the measurement passes (prometheus: required).",
+    )
+    failure_condition: str | None = pydantic.Field(
+        default=None, max_length=4096, description="CEL over `result`; true: it fails."
+    )
+    interval: str = pydantic.Field(
+        default="10s", pattern=DURATION, description="Between measurements, e.g. 10s, 1m."
+    )
+    count: int = pydantic.Field(default=1, ge=1, le=1000, description="Measurements to take.")
+    failure_limit: int = pydantic.Field(
+        default=0, ge=0, description="Failed measurements tolerated; one more fails the check."
+    )
+    inconclusive_limit: int = pydantic.Field(
+        default=0, ge=0, description="Inconclusive ones tolerated; one more holds the release."
+    )
+    consecutive_error_limit: int = pydantic.Field(
+        default=4,
+        ge=0,
+        description="Provider errors in a row tolerated (connection refused, bad query, ...);"
+        " one more fails the check.",
+    )
+    initial_delay: str = pydantic.Field(
+        default="0s", pattern=DURATION, description="Wait before the first measurement."
+    )
+    timeout_seconds: int = pydantic.Field(
+        default=10, ge=1, le=3600, description="Per measurement (job: for the whole Job)."
+    )
+
+    _conditions = pydantic.field_validator("success_condition", "failure_condition")(_condition)
+
+    @pydantic.field_validator("interval")
+    @classmethod
+    def _positive(cls, value: str) -> str:
+        if seconds(value) <= 0:
+            raise ValueError("interval: must be positive")
+        return value
+
+    @pydantic.model_validator(mode="after")
+    def _one_provider(self) -> Check:
+        given = [p for p in PROVIDERS if getattr(self, p) is not None]
+        if len(given) != 1:
+            raise ValueError(
+                f"check {self.name}: set exactly one provider (http, job, prometheus or"
+                f" webhook), not {len(given)}"
+            )
+        if self.prometheus is not None and self.success_condition is None:
+            raise ValueError(f"check {self.name}: prometheus needs a successCondition")
+        return self
+
+    @property
+    def provider(self) -> str:
+        return next(p for p in PROVIDERS if getattr(self, p) is not None)
+
+
+def unique_names(checks: list[Check]) -> list[Check]:
+    names = [c.name for c in checks]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise ValueError(f"check names must be unique: {', '.join(duplicates)}")
+    return checks
+
+
+# --- status -----------------------------------------------------------------------------------
+
+Verdict = Literal["Successful", "Failed", "Inconclusive", "Error"]
+CheckPhase = Literal["Running", "Passed", "Failed", "Inconclusive", "Skipped"]
+
+
+class Measurement(Model):
+    at: Time
+    verdict: Verdict
+    value: str = pydantic.Field(default="", description="The result, shortened.")
+
+
+class CheckStatus(Model):
+    """One check of one revision at one stage (prePromotion, postPromotion, step-N)."""
+
+    name: str
+    stage: str
+    template_hash: str
+    phase: CheckPhase = "Running"
+    started_at: Time
+    next_at: Time | None = pydantic.Field(default=None, description="The next measurement.")
+    successes: int = 0
+    failures: int = 0
+    inconclusive: int = 0
+    errors: int = 0
+    consecutive_errors: int = 0
+    measurements: list[Measurement] = pydantic.Field(default_factory=list)
+    message: str = ""
+
+    @property
+    def taken(self) -> int:
+        return self.successes + self.failures + self.inconclusive

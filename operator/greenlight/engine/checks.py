@@ -1,0 +1,375 @@
+"""Promotion gates: which measurement is due, what a result means, when a check has passed.
+
+Pure. The shell takes the measurements the plan asks for (`Plan.measure`) and hands their
+results back in the next snapshot (`Snapshot.results`, and Jobs for job checks); `gate` records
+them into the draft status and says where the gate stands. Decisions (flip, abort, flip back)
+only ever use verdicts that were already recorded in the observed status, never one taken in
+the same reconcile, so a flip never rests on a verdict that a lost status write could forget.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import hashlib
+import json
+import re
+from collections.abc import Sequence
+from typing import Any, Literal
+
+import cel
+
+from greenlight.api import checks as api_checks
+from greenlight.engine import actions as act
+from greenlight.engine import snapshot
+from greenlight.engine.draft import Work
+
+Gate = Literal["passed", "running", "failed", "inconclusive"]
+PRE, POST = "prePromotion", "postPromotion"
+
+
+def step_stage(index: int) -> str:
+    return f"step-{index}"
+
+
+@dataclasses.dataclass(frozen=True)
+class GateState:
+    state: Gate
+    message: str = ""
+
+
+def variables(w: Work, template_hash: str, revision: int) -> dict[str, str]:
+    ns = w.snap.release.namespace
+    preview = w.spec.preview_service.name if w.spec.preview_service else w.spec.service.name
+    return {
+        "RELEASE": w.name,
+        "NAMESPACE": ns,
+        "REVISION": str(revision),
+        "TEMPLATE_HASH": template_hash,
+        "PREVIEW_SERVICE": f"{preview}.{ns}.svc.cluster.local",
+        "LIVE_SERVICE": f"{w.spec.service.name}.{ns}.svc.cluster.local",
+    }
+
+
+_VAR = re.compile(r"\$\$|\$\(([A-Za-z_][A-Za-z0-9_]*)\)")
+
+
+def expand(text: str, values: dict[str, str]) -> str:
+    """Kubernetes' $(VAR) expansion: known names are replaced, $$ is a literal $."""
+
+    def one(m: re.Match[str]) -> str:
+        if m[0] == "$$":
+            return "$"
+        return values.get(m[1], m[0])
+
+    return _VAR.sub(one, text)
+
+
+def expanded(check: api_checks.Check, values: dict[str, str]) -> api_checks.Check:
+    """The check with $(VAR)s expanded in URLs, queries, header values, bodies and Job env."""
+    body = check.model_dump(by_alias=True, exclude_none=True)
+
+    def walk(node: Any, key: str = "") -> Any:
+        if isinstance(node, dict):
+            return {k: walk(v, k) for k, v in node.items()}
+        if isinstance(node, list):
+            return [walk(v, key) for v in node]
+        if isinstance(node, str) and key in ("url", "query", "value", "body", "address"):
+            return expand(node, values)
+        return node
+
+    for provider in ("http", "webhook", "prometheus", "job"):
+        if provider in body:
+            body[provider] = walk(body[provider])
+    return api_checks.Check.model_validate(body)
+
+
+def job_name(release: str, stage: str, template_hash: str, check: str) -> str:
+    digest = hashlib.sha256(f"{stage}/{template_hash}/{check}".encode()).hexdigest()[:10]
+    return f"{release}-check-{digest}"
+
+
+# --- verdicts -------------------------------------------------------------------------------
+
+
+def _cel_value(value: Any) -> Any:
+    return json.loads(json.dumps(value, default=str))
+
+
+def condition(expression: str, result: Any) -> bool:
+    """A CEL condition over `result` (raises ValueError on an evaluation error)."""
+    try:
+        value = cel.evaluate(expression, {"result": _cel_value(result)})
+    except Exception as e:  # the library raises several types for evaluation errors
+        raise ValueError(f"{expression!r}: {e}") from None
+    if not isinstance(value, bool):
+        raise ValueError(f"{expression!r} gave {value!r}, not true or false")
+    return value
+
+
+def verdict(
+    check: api_checks.Check, result: snapshot.CheckResult
+) -> tuple[api_checks.Verdict, str]:
+    """(verdict, shown value) of one measurement."""
+    if result.error is not None:
+        return "Error", result.error
+    value = result.value
+    shown = _shorten(value)
+    try:
+        if check.job is not None:
+            return ("Successful" if value == "Succeeded" else "Failed"), shown
+        if check.http is not None or check.webhook is not None:
+            status = int(value.get("status", 0)) if isinstance(value, dict) else 0
+            expected = check.http.expected_status if check.http else []
+            ok = status in expected if expected else 200 <= status < 300
+            if check.failure_condition and condition(check.failure_condition, value):
+                return "Failed", shown
+            if not ok:
+                return "Failed", shown
+            if check.success_condition and not condition(check.success_condition, value):
+                return "Failed", shown
+            return "Successful", shown
+        # prometheus: the conditions decide
+        if check.failure_condition and condition(check.failure_condition, value):
+            return "Failed", shown
+        assert check.success_condition is not None
+        if condition(check.success_condition, value):
+            return "Successful", shown
+        return ("Inconclusive" if check.failure_condition else "Failed"), shown
+    except ValueError as e:
+        return "Error", f"condition: {e}"
+
+
+def _shorten(value: Any, limit: int = 200) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, default=str, sort_keys=True)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+# --- the gate -------------------------------------------------------------------------------
+
+
+def gate(
+    w: Work,
+    stage: str,
+    checks: Sequence[api_checks.Check],
+    template_hash: str,
+    revision: int,
+    skip: bool = False,
+) -> GateState:
+    """Record new results of `checks` (of `template_hash` at `stage`) into the draft, ask for
+    the measurements that are due, and say where the gate stood in the observed status."""
+    if not checks:
+        return GateState("passed")
+    observed = {
+        c.name: c
+        for c in w.snap.release.status.checks
+        if c.stage == stage and c.template_hash == template_hash
+    }
+    values = variables(w, template_hash, revision)
+    for check in checks:
+        entry = _entry(w, stage, template_hash, check.name)
+        if entry is None:
+            delay = api_checks.seconds(check.initial_delay)
+            entry = api_checks.CheckStatus(
+                name=check.name,
+                stage=stage,
+                template_hash=template_hash,
+                started_at=w.now,
+                next_at=w.now + datetime.timedelta(seconds=delay),
+            )
+        if skip and entry.phase in ("Running", "Inconclusive"):
+            entry = entry.model_copy(update={"phase": "Skipped", "next_at": None})
+        entry = _record(w, check, entry, revision)
+        if entry.phase == "Running":
+            _ask(w, expanded(check, values), entry, revision)
+        _put(w, entry)
+    return _state(checks, observed)
+
+
+def _entry(w: Work, stage: str, template_hash: str, name: str) -> api_checks.CheckStatus | None:
+    for c in w.checks:
+        if (c.stage, c.template_hash, c.name) == (stage, template_hash, name):
+            return c
+    return None
+
+
+def _put(w: Work, entry: api_checks.CheckStatus) -> None:
+    key = (entry.stage, entry.template_hash, entry.name)
+    w.checks = [c for c in w.checks if (c.stage, c.template_hash, c.name) != key] + [entry]
+
+
+def _record(
+    w: Work, check: api_checks.Check, entry: api_checks.CheckStatus, revision: int
+) -> api_checks.CheckStatus:
+    if entry.phase != "Running":
+        return entry
+    seq = entry.taken + entry.errors
+    for result in (*w.snap.results, *job_results(w.snap.jobs)):
+        if (result.stage, result.name, result.template_hash, result.seq) != (
+            entry.stage,
+            entry.name,
+            entry.template_hash,
+            seq,
+        ):
+            continue
+        if check.job is not None and result.value == "Running":
+            break
+        entry = _count(w, check, entry, result, revision)
+        break
+    if check.job is not None and entry.phase == "Running":
+        deadline = entry.started_at + datetime.timedelta(
+            seconds=api_checks.seconds(check.initial_delay) + check.timeout_seconds
+        )
+        if w.now >= deadline:
+            entry = _finish(
+                w, entry, "Failed", f"the Job did not finish in {check.timeout_seconds}s"
+            )
+        else:
+            w.wake_at(deadline)
+    return entry
+
+
+def _count(
+    w: Work,
+    check: api_checks.Check,
+    entry: api_checks.CheckStatus,
+    result: snapshot.CheckResult,
+    revision: int,
+) -> api_checks.CheckStatus:
+    verdict_, shown = verdict(check, result)
+    before = entry.measurements[-1].verdict if entry.measurements else None
+    counts = {
+        "successes": entry.successes + (verdict_ == "Successful"),
+        "failures": entry.failures + (verdict_ == "Failed"),
+        "inconclusive": entry.inconclusive + (verdict_ == "Inconclusive"),
+        "errors": entry.errors + (verdict_ == "Error"),
+        "consecutive_errors": entry.consecutive_errors + 1 if verdict_ == "Error" else 0,
+    }
+    measurement = api_checks.Measurement(at=result.at, verdict=verdict_, value=shown)
+    interval = datetime.timedelta(seconds=api_checks.seconds(check.interval))
+    entry = entry.model_copy(
+        update={
+            **counts,
+            "measurements": [*entry.measurements, measurement][-api_checks.MAX_MEASUREMENTS :],
+            "next_at": result.at + interval,
+        }
+    )
+    if verdict_ != before:
+        w.event(
+            f"Check{verdict_}",
+            f"check {check.name} ({entry.stage}, revision {revision}): {verdict_}: {shown}",
+            warning=verdict_ in ("Failed", "Error"),
+        )
+    if entry.failures > check.failure_limit:
+        return _finish(w, entry, "Failed", f"{entry.failures} failed measurement(s): {shown}")
+    if entry.consecutive_errors > check.consecutive_error_limit:
+        return _finish(w, entry, "Failed", f"{entry.consecutive_errors} errors in a row: {shown}")
+    if entry.inconclusive > check.inconclusive_limit:
+        return _finish(w, entry, "Inconclusive", f"{entry.inconclusive} inconclusive: {shown}")
+    if entry.taken >= (1 if check.job is not None else check.count):
+        return _finish(w, entry, "Passed", f"{entry.successes}/{entry.taken} passed")
+    return entry
+
+
+def _finish(
+    w: Work, entry: api_checks.CheckStatus, phase: api_checks.CheckPhase, message: str
+) -> api_checks.CheckStatus:
+    w.event(
+        f"Check{phase}",
+        f"check {entry.name} ({entry.stage}): {phase}: {message}",
+        warning=phase in ("Failed", "Inconclusive"),
+    )
+    return entry.model_copy(update={"phase": phase, "message": message, "next_at": None})
+
+
+def _ask(w: Work, check: api_checks.Check, entry: api_checks.CheckStatus, revision: int) -> None:
+    """A measurement (or the Job) that is due now; otherwise wake up when it is."""
+    if check.job is not None:
+        name = job_name(w.name, entry.stage, entry.template_hash, entry.name)
+        if entry.next_at is not None and w.now < entry.next_at:
+            w.wake_at(entry.next_at)
+            return
+        if not any(j.name == name for j in w.snap.jobs):
+            w.do(
+                act.CreateJob(
+                    name=name,
+                    check=entry.name,
+                    stage=entry.stage,
+                    template_hash=entry.template_hash,
+                    spec=check.job.model_dump(by_alias=True, exclude_none=True),
+                )
+            )
+        return
+    if entry.next_at is not None and w.now < entry.next_at:
+        w.wake_at(entry.next_at)
+        return
+    w.do(
+        act.Measure(
+            stage=entry.stage,
+            name=entry.name,
+            template_hash=entry.template_hash,
+            seq=entry.taken + entry.errors,
+            check=check,
+            release=_description(w, entry.template_hash, revision),
+        )
+    )
+
+
+def _description(w: Work, template_hash: str, revision: int) -> dict[str, Any]:
+    """What a webhook is told (Flagger's webhook payload, in Greenlight's words)."""
+    entry = w.entry(template_hash)
+    return {
+        "name": w.name,
+        "namespace": w.snap.release.namespace,
+        "phase": w.snap.release.status.phase,
+        "candidate": {"revision": revision, "templateHash": template_hash,
+                      "images": entry.images if entry else []},
+        "live": {"revision": w.d.live_revision, "templateHash": w.d.live_hash},
+    }  # fmt: skip
+
+
+def _state(
+    checks: Sequence[api_checks.Check], observed: dict[str, api_checks.CheckStatus]
+) -> GateState:
+    phases = {c.name: observed[c.name].phase if c.name in observed else "Running" for c in checks}
+    failed = [n for n, p in phases.items() if p == "Failed"]
+    if failed:
+        entry = observed[failed[0]]
+        return GateState("failed", f"check {failed[0]} failed: {entry.message}")
+    inconclusive = [n for n, p in phases.items() if p == "Inconclusive"]
+    if inconclusive:
+        entry = observed[inconclusive[0]]
+        return GateState("inconclusive", f"check {inconclusive[0]} inconclusive: {entry.message}")
+    running = [n for n, p in phases.items() if p == "Running"]
+    if running:
+        progress = ", ".join(
+            f"{n} {observed[n].taken if n in observed else 0}/"
+            f"{next(c for c in checks if c.name == n).count}"
+            for n in running
+        )
+        return GateState("running", f"checks running: {progress}")
+    return GateState("passed")
+
+
+def job_result(job: snapshot.JobView) -> str:
+    return "Succeeded" if job.succeeded else "Failed" if job.failed else "Running"
+
+
+def job_results(jobs: Sequence[snapshot.JobView]) -> tuple[snapshot.CheckResult, ...]:
+    """Finished (or running) check Jobs as results of their check's measurement 0."""
+    return tuple(
+        snapshot.CheckResult(
+            stage=j.stage,
+            name=j.check,
+            template_hash=j.template_hash,
+            seq=0,
+            at=j.finished_at or j.created_at,
+            value=job_result(j),
+        )
+        for j in jobs
+    )
+
+
+def keep(w: Work, relevant: set[str]) -> None:
+    """Forget the checks of revisions that are neither live nor in flight."""
+    w.checks = [c for c in w.checks if c.template_hash in relevant]
