@@ -140,5 +140,9 @@ def namespace(kube: Kube, request: pytest.FixtureRequest) -> Iterator[str]:
             raise
 
 
+# Real servers for promotion-gate checks: an HTTP server per test; a metrics target and a real
+# Prometheus (hack/prometheus) scraping it, both for the session.
+from tests.e2e.servers import http_server, metrics_target, prometheus  # noqa: E402, F401
+
 # Release fixtures: the CRD, the operator in-process, Release helpers, the zero-downtime watcher.
 from tests.e2e.support import crd, operator, releases, zero_downtime  # noqa: E402, F401
