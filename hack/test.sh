@@ -31,5 +31,6 @@ if [[ -z "${KUBECONFIG:-}" ]]; then
   fi
   eval "$(hack/cluster env)"
 fi
+stage "prometheus" hack/prometheus # for the promotion-gate e2e tests: built on first use, with progress
 GREENLIGHT_KEEP_CLUSTER=1 stage "e2e tests" pytest -m e2e -q
 log "all green"

@@ -12,10 +12,13 @@ Nothing here sleeps and hopes: waits poll the real server until it answers what 
 
 from __future__ import annotations
 
+import ctypes
 import json as jsonlib
 import shutil
+import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -391,6 +394,7 @@ class Prometheus:
                     stdout=log,
                     stderr=subprocess.STDOUT,
                     stdin=subprocess.DEVNULL,
+                    preexec_fn=_die_with_parent,
                 )
             wait_for(self._ready_or_exited, timeout, f"Prometheus ready on {self.url}")
             if self.proc.poll() is None:
@@ -463,6 +467,12 @@ class Prometheus:
             return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
         except OSError:
             return "(no log)"
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: SIGTERM when pytest dies, even by SIGKILL (no daemon is left)."""
+    if sys.platform == "linux":
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
 def _free_port() -> int:
