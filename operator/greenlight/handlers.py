@@ -14,7 +14,7 @@ import kopf
 from greenlight import metrics
 from greenlight.api import release as api
 from greenlight.engine import naming
-from greenlight.kube import cluster, observe, reconcile, workqueue
+from greenlight.kube import cluster, measure, observe, reconcile, workqueue
 from greenlight.kube.settings import Settings
 
 log = logging.getLogger("greenlight")
@@ -26,9 +26,9 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     settings.posting.level = logging.WARNING
     settings.watching.server_timeout = ours.watch_server_timeout
     settings.networking.request_timeout = ours.request_timeout
-    reconciler = reconcile.Reconciler(
-        cluster.Cluster(await cluster.connect()), ours.expectation_timeout
-    )
+    kube = cluster.Cluster(await cluster.connect())
+    runner = measure.Runner(kube.core, lambda key: queue.add(key))
+    reconciler = reconcile.Reconciler(kube, ours.expectation_timeout, runner)
 
     async def run(key: Any) -> None:
         metrics.QUEUE_DEPTH.set(len(queue))
@@ -38,12 +38,13 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
 
     queue = workqueue.WorkQueue(run, ours.retry_delay, ours.max_backoff)
     queue.start(ours.workers)
-    memo["reconciler"], memo["queue"] = reconciler, queue
+    memo["reconciler"], memo["queue"], memo["runner"] = reconciler, queue, runner
 
 
 @kopf.on.cleanup()
 async def cleanup(memo: kopf.Memo, **_: Any) -> None:
     await memo["queue"].stop()
+    await memo["runner"].stop()
 
 
 @kopf.index(api.GROUP, api.VERSION, api.PLURAL)
@@ -60,6 +61,24 @@ def children(namespace: str, labels: kopf.Labels, body: kopf.Body, **_: Any) -> 
 @kopf.index("", "v1", "services", labels={naming.LABEL_RELEASE: kopf.PRESENT})
 def services(namespace: str, name: str, body: kopf.Body, **_: Any) -> Any:
     return {(namespace, name): observe.service_record(body)}
+
+
+@kopf.index("batch", "v1", "jobs", labels={naming.LABEL_CHECK: kopf.PRESENT})
+def jobs(namespace: str, labels: kopf.Labels, body: kopf.Body, **_: Any) -> Any:
+    view = observe.job_view(body)
+    release = labels.get(naming.LABEL_RELEASE)
+    return {(namespace, release): view} if view and release else None
+
+
+@kopf.on.event("batch", "v1", "jobs", labels={naming.LABEL_CHECK: kopf.PRESENT})
+async def job_changed(
+    namespace: str, labels: kopf.Labels, memo: kopf.Memo, releases: kopf.Index,
+    children: kopf.Index, jobs: kopf.Index, **_: Any,
+) -> None:  # fmt: skip
+    """A check's Job made progress: its Release records it."""
+    memo["reconciler"].jobs = jobs
+    if naming.LABEL_RELEASE in labels:
+        _wake(memo, releases, children, (namespace, labels[naming.LABEL_RELEASE]))
 
 
 # Event handlers are coroutines: kopf would run plain functions in a thread pool, one hop each.

@@ -20,6 +20,12 @@ TRANSITIONS = prom.Counter(
     "Release transitions (the reasons of the Events they record): Promoted, Aborted, ...",
     ["reason"],
 )
+CHECK_MEASUREMENTS = prom.Counter(
+    "greenlight_check_measurements",
+    "Promotion-gate measurements recorded, by check name and verdict (Successful, Failed,"
+    " Inconclusive, Error).",
+    ["check", "verdict"],
+)
 QUEUE_DEPTH = prom.Gauge("greenlight_queue_depth", "Releases waiting to be reconciled.")
 RELEASE_PHASE = prom.Gauge(
     "greenlight_release_phase",

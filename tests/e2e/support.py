@@ -195,6 +195,8 @@ class ZeroDowntime:
         self.problems: list[str] = []
         self.flips: list[str] = []
         self.max_ready = 0
+        self.min_ready: int | None = None
+        """Fewest ready endpoints seen once the Service first had one (None: not yet)."""
         self._stop = threading.Event()
         self._threads = [
             threading.Thread(target=self._follow_slices, daemon=True),
@@ -239,6 +241,8 @@ class ZeroDowntime:
             if self.max_ready and total == 0:
                 self.problems.append(f"{time.strftime('%X')} live Service had 0 ready endpoints")
             self.max_ready = max(self.max_ready, total)
+            if self.max_ready:
+                self.min_ready = total if self.min_ready is None else min(self.min_ready, total)
             if self._stop.is_set():
                 return
 

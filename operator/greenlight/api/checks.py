@@ -153,7 +153,13 @@ class Check(Model):
     interval: str = pydantic.Field(
         default="10s", pattern=DURATION, description="Between measurements, e.g. 10s, 1m."
     )
-    count: int = pydantic.Field(default=1, ge=1, le=1000, description="Measurements to take.")
+    count: int = pydantic.Field(
+        default=1,
+        ge=1,
+        le=1000,
+        description="Successful measurements needed to pass (failures within failureLimit,"
+        " e.g. a webhook approval that arrives late, only delay it).",
+    )
     failure_limit: int = pydantic.Field(
         default=0, ge=0, description="Failed measurements tolerated; one more fails the check."
     )

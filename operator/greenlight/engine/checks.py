@@ -205,13 +205,12 @@ def _record(
         return entry
     seq = entry.taken + entry.errors
     for result in (*w.snap.results, *job_results(w.snap.jobs)):
-        if (result.stage, result.name, result.template_hash, result.seq) != (
+        if (result.stage, result.name, result.template_hash) != (
             entry.stage,
             entry.name,
             entry.template_hash,
-            seq,
-        ):
-            continue
+        ) or (check.job is None and result.seq != seq):
+            continue  # (a Job has one result: its state, or the API server's refusal)
         if check.job is not None and result.value == "Running":
             break
         entry = _count(w, check, entry, result, revision)
@@ -266,7 +265,7 @@ def _count(
         return _finish(w, entry, "Failed", f"{entry.consecutive_errors} errors in a row: {shown}")
     if entry.inconclusive > check.inconclusive_limit:
         return _finish(w, entry, "Inconclusive", f"{entry.inconclusive} inconclusive: {shown}")
-    if entry.taken >= (1 if check.job is not None else check.count):
+    if entry.successes >= (1 if check.job is not None else check.count):
         return _finish(w, entry, "Passed", f"{entry.successes}/{entry.taken} passed")
     return entry
 
@@ -343,7 +342,7 @@ def _state(
     running = [n for n, p in phases.items() if p == "Running"]
     if running:
         progress = ", ".join(
-            f"{n} {observed[n].taken if n in observed else 0}/"
+            f"{n} {observed[n].successes if n in observed else 0}/"
             f"{next(c for c in checks if c.name == n).count}"
             for n in running
         )

@@ -17,6 +17,9 @@ MANAGER = "greenlight"
 # A label, not an annotation: annotation changes bump a Deployment's generation.
 LABEL_REVISION = "greenlight.dev/revision"
 ANNOTATION_TEMPLATE = "greenlight.dev/template"
+LABEL_CHECK = "greenlight.dev/check"
+"""On a check's Job: the check's name (with LABEL_STAGE and LABEL_HASH: which gate it is)."""
+LABEL_STAGE = "greenlight.dev/stage"
 
 # Commands given with plain kubectl; the operator consumes and clears them.
 COMMAND_PROMOTE = "greenlight.dev/promote"

@@ -78,6 +78,7 @@ class Cluster:
         self.core = client.CoreV1Api(api_client)
         self.apps = client.AppsV1Api(api_client)
         self.custom = client.CustomObjectsApi(api_client)
+        self.batch = client.BatchV1Api(api_client)
         self.instance = os.environ.get("HOSTNAME", "greenlight")
 
     # -- reading -----------------------------------------------------------------------------
@@ -143,6 +144,8 @@ class Cluster:
                 )  # fmt: skip
             case act.RecordEvent():
                 await self.event(release, a)
+            case act.CreateJob() | act.Measure():
+                pass  # the reconciler hands these to the check runner (create_job, measure)
 
     async def _patch_deployment(self, ns: str, name: str, patch: dict[str, Any]) -> None:
         try:
@@ -158,6 +161,19 @@ class Cluster:
             a.name, release.namespace, render.service(release, a),
             field_manager=naming.MANAGER, force=True, _content_type=APPLY,
         )  # fmt: skip
+
+    async def create_job(self, release: snapshot.ReleaseView, a: act.CreateJob) -> str | None:
+        """Create a check's Job (409: it exists, fine). A refusal is returned, not raised: it
+        counts as an error of that check (named), never as a pass."""
+        try:
+            await self.batch.create_namespaced_job(release.namespace, render.job(release, a))
+        except ApiException as e:
+            if e.status == 409:
+                return None
+            if e.status is not None and 400 <= e.status < 500:
+                return f"Job {a.name} refused: {_api_message(e)}"
+            raise
+        return None
 
     async def patch_status(self, release: snapshot.ReleaseView, status: api.ReleaseStatus) -> int:
         """Write the whole status; returns the Release's new resourceVersion (0: it is gone)."""

@@ -37,6 +37,43 @@ def deployment_view(body: Mapping[str, Any]) -> snapshot.DeploymentView | None:
     )
 
 
+def job_view(body: Mapping[str, Any]) -> snapshot.JobView | None:
+    """A check's Job (labelled by render.job), or None for any other Job."""
+    meta = body.get("metadata") or {}
+    labels = meta.get("labels") or {}
+    check, stage = labels.get(naming.LABEL_CHECK), labels.get(naming.LABEL_STAGE)
+    template_hash = labels.get(naming.LABEL_HASH)
+    if not (check and stage and template_hash):
+        return None
+    status = body.get("status") or {}
+    conditions = {
+        c.get("type"): c for c in status.get("conditions") or [] if c.get("status") == "True"
+    }
+    failed = "Failed" in conditions
+    succeeded = "Complete" in conditions or "SuccessCriteriaMet" in conditions
+    finished = status.get("completionTime") or (conditions.get("Failed") or {}).get(
+        "lastTransitionTime"
+    )
+    return snapshot.JobView(
+        name=meta["name"],
+        check=check,
+        stage=stage,
+        template_hash=template_hash,
+        created_at=_time(meta.get("creationTimestamp")) or now(),
+        succeeded=succeeded and not failed,
+        failed=failed,
+        finished_at=_time(finished),
+    )
+
+
+def _time(value: Any) -> datetime.datetime | None:
+    if isinstance(value, datetime.datetime):
+        return value
+    if not value:
+        return None
+    return datetime.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+
+
 def service_view(body: Mapping[str, Any], release_uid: str) -> snapshot.ServiceView:
     """From a Service body (a watch event's, or a GET's serialized)."""
     meta = body.get("metadata") or {}

@@ -14,7 +14,7 @@ from greenlight.engine import actions as act
 from greenlight.engine import plan, snapshot
 from greenlight.engine import status as engine_status
 from greenlight.kube import cluster as kube_cluster
-from greenlight.kube import observe
+from greenlight.kube import measure, observe
 from greenlight.kube.settings import Settings
 
 log = logging.getLogger("greenlight.reconcile")
@@ -48,9 +48,14 @@ class Reconciler:
         self,
         cluster: kube_cluster.Cluster,
         expectation_timeout: float = Settings.expectation_timeout,
+        runner: measure.Runner | None = None,
     ) -> None:
         self.cluster = cluster
         self.expectation_timeout = expectation_timeout
+        self.runner = runner or measure.Runner(None, lambda key: None)
+        """Takes promotion-gate measurements off the workers; results come back here."""
+        self.jobs: Index = {}
+        """Check Jobs by Release: their state is a job check's measurement."""
         self.releases: Index = {}
         self.children: Index = {}
         self.services: Index = {}
@@ -75,6 +80,7 @@ class Reconciler:
         found = list(self.releases.get(key, ()))
         if not found:
             self._written.pop(key, None)
+            self.runner.forget(key)
             namespace, name = cast(tuple[str, str], key)
             metrics.set_phase(namespace, name, None)
             return "gone", None
@@ -101,6 +107,8 @@ class Reconciler:
             live_service=live,
             preview_service=preview,
             now=observe.now(),
+            results=self.runner.results(key),
+            jobs=tuple(self.jobs.get(key, ())),
         )
         result = plan.plan(snap)
         self._expect(key, result.actions)
@@ -110,10 +118,20 @@ class Reconciler:
             self._expected.pop(key, None)
             await self._report_failure(key, release, str(e))
             raise
+        for a in result.actions:
+            if isinstance(a, act.CreateJob):
+                refused = await self.cluster.create_job(release, a)
+                if refused is not None:
+                    self.runner.record_error(key, a, refused)
         if result.status != release.status:
             rv = await self.cluster.patch_status(release, result.status)
             if rv:
                 self._written[key] = rv
+        self.runner.consumed(key, snap.results)  # recorded (or not needed): forget them
+        _count_measurements(release.status, result.status)
+        for a in result.actions:
+            if isinstance(a, act.Measure):
+                self.runner.start(key, release.namespace, a)
         metrics.set_phase(release.namespace, release.name, result.status.phase)
         for a in result.actions:
             if isinstance(a, act.RecordEvent):
@@ -184,3 +202,19 @@ class Reconciler:
             observed_generation=meta.get("generation"),
         )
         await self.cluster.patch_invalid(meta, status)
+
+
+def _count_measurements(before: api.ReleaseStatus, after: api.ReleaseStatus) -> None:
+    """greenlight_check_measurements_total: the measurements this reconcile recorded."""
+    seen = {(c.stage, c.template_hash, c.name): c.successes + c.failures + c.inconclusive
+            + c.errors for c in before.checks}  # fmt: skip
+    for c in after.checks:
+        new = (
+            c.successes
+            + c.failures
+            + c.inconclusive
+            + c.errors
+            - seen.get((c.stage, c.template_hash, c.name), 0)
+        )
+        for m in c.measurements[-new:] if new > 0 else []:
+            metrics.CHECK_MEASUREMENTS.labels(c.name, m.verdict).inc()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 from typing import Any
 
@@ -68,3 +69,29 @@ def service(release: snapshot.ReleaseView, a: act.ApplyService) -> dict[str, Any
         labels |= {naming.LABEL_MANAGED_BY: naming.MANAGER, "greenlight.dev/role": a.role}
         metadata["ownerReferences"] = [owner_reference(release)]
     return {"apiVersion": "v1", "kind": "Service", "metadata": metadata, "spec": spec}
+
+
+def job(release: snapshot.ReleaseView, a: act.CreateJob) -> dict[str, Any]:
+    """A job check's Job: the user's Job spec, labelled with its gate, owned by the Release."""
+    spec = copy.deepcopy(a.spec)
+    pod = spec["template"].setdefault("spec", {})
+    pod.setdefault("restartPolicy", "Never")  # a Job refuses the Pod default (Always)
+    spec.setdefault("backoffLimit", 0)  # one run per revision and check
+    labels = {
+        naming.LABEL_RELEASE: release.name,
+        naming.LABEL_HASH: a.template_hash,
+        naming.LABEL_CHECK: a.check,
+        naming.LABEL_STAGE: a.stage,
+        naming.LABEL_MANAGED_BY: naming.MANAGER,
+    }
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {
+            "name": a.name,
+            "namespace": release.namespace,
+            "labels": labels,
+            "ownerReferences": [owner_reference(release)],
+        },
+        "spec": spec,
+    }
