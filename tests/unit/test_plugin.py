@@ -112,3 +112,21 @@ def test_get_shows_phase_revisions_and_history() -> None:
     assert len(rows) == 2, text
     assert "app:2" in rows[0] and "(live)" in rows[0] and "3/3" in rows[0]
     assert "app:1" in rows[1] and "Retired" in rows[1]
+
+
+def test_get_shows_each_check_with_its_last_measurement() -> None:
+    from .test_checks import BAD, candidate_ready, smoke
+
+    w = candidate_ready(pre=[smoke(count=3, failureLimit=1, interval="1s")])
+    w.reconcile()
+    w.answer(BAD)
+    w.reconcile()
+    release = {
+        "metadata": {"name": "web", "namespace": "shop"},
+        "spec": {"replicas": 3},
+        "status": w.status.model_dump(by_alias=True, mode="json"),
+    }
+    console = Console(record=True, width=200)
+    console.print(plugin.summary("web", release))
+    [row] = [line for line in console.export_text().splitlines() if "prePromotion" in line]
+    assert "smoke" in row and "Running" in row and "Failed: " in row and "500" in row

@@ -141,7 +141,28 @@ def summary(name: str, release: dict[str, Any]) -> Group:
             ", ".join(entry.images),
             entry.reason or "",
         )
-    return Group(head, table)
+    if not st.checks:
+        return Group(head, table)
+    gates = Table(title="Checks", title_justify="left", expand=False)
+    for column in ("Check", "Stage", "Revision", "Phase", "Passed", "Failed", "Errors", "Last"):
+        gates.add_column(column)
+    numbers = {e.template_hash: e.revision for e in st.history}
+    for c in st.checks:
+        last = c.measurements[-1] if c.measurements else None
+        gates.add_row(
+            c.name,
+            c.stage,
+            str(numbers.get(c.template_hash, "?")),
+            Text(c.phase, style=CHECK_STYLE.get(c.phase, "")),
+            str(c.successes),
+            str(c.failures),
+            str(c.errors),
+            f"{last.verdict}: {last.value}" if last else c.message,
+        )
+    return Group(head, table, gates)
+
+
+CHECK_STYLE = {"Passed": "green", "Running": "yellow", "Failed": "red", "Inconclusive": "red"}
 
 
 def _slot(revision: int | None, color: str | None) -> str:
@@ -224,9 +245,18 @@ def _undo_target_gone(
 
 
 @app.command()
-def promote(name: Name, namespace: Namespace = None, context: Context = None) -> None:
-    """Flip to the candidate as soon as it is available (rolling: skip the remaining steps)."""
-    _annotate(name, namespace, context, "promote", "true")
+def promote(
+    name: Name,
+    namespace: Namespace = None,
+    context: Context = None,
+    skip_checks: Annotated[
+        bool, typer.Option("--skip-checks", help="Also skip the promotion checks left.")
+    ] = False,
+) -> None:
+    """Flip to the candidate as soon as it is available and its checks passed (rolling: skip
+    the remaining pauses and weights); --skip-checks skips the checks too."""
+    value = commands.SKIP_CHECKS if skip_checks else "true"
+    _annotate(name, namespace, context, "promote", value)
 
 
 @app.command()
