@@ -36,6 +36,7 @@ def tidy(w: Work) -> None:
         previous = history.undo_target(w.history, w.d.live_hash, "")
         if not isinstance(previous, str):
             warm.add(previous.template_hash)
+            keep.add(previous.template_hash)  # also beyond revisionHistoryLimit
     relevant = {h for h in (*keep, w.d.aborted_hash) if h is not None}
     w.checks = [c for c in w.checks if c.template_hash in relevant]
     old = sorted(
