@@ -114,6 +114,20 @@ def drop(path: str) -> Callable[[Body], None]:
     return change
 
 
+PRE = "spec.strategy.blueGreen.prePromotion"
+SMOKE = {"name": "smoke", "http": {"url": "http://x"}}
+SECRET = {"secretKeyRef": {"name": "s", "key": "k"}}
+TWO_VALUES = {"name": "s", "http": {"url": "http://x", "headers": [
+    {"name": "A", "value": "1", "valueFrom": SECRET}]}}  # fmt: skip
+
+
+def gate(check: dict[str, Any]) -> Callable[[Body], None]:
+    def change(body: Body) -> None:
+        body["spec"]["strategy"] = {"blueGreen": {"prePromotion": [check]}}
+
+    return change
+
+
 def same_name_as_live(body: Body) -> None:
     body["spec"]["previewService"]["name"] = body["spec"]["service"]["name"]
 
@@ -369,4 +383,30 @@ CASES = [
         put("spec.previewService.ports", [{"port": 80}, {"port": 80}]),
         "spec.previewService.ports",
     ),
+    # promotion gates (a CEL condition that does not parse is refused by the operator: the API
+    # server cannot parse the CEL inside a string; tests/unit/test_checks_admission.py)
+    Case("check-no-provider", gate({"name": "smoke"}), f"{PRE}[0]"),
+    Case(
+        "check-two-providers",
+        gate({"name": "smoke", "http": {"url": "http://x"}, "webhook": {"url": "http://y"}}),
+        f"{PRE}[0]",
+    ),
+    Case("check-zero-interval", gate({**SMOKE, "interval": "0s"}), f"{PRE}[0].interval"),
+    Case("check-bad-interval", gate({**SMOKE, "interval": "ten seconds"}), f"{PRE}[0].interval"),
+    Case("check-name-uppercase", gate({**SMOKE, "name": "Smoke"}), f"{PRE}[0].name"),
+    Case("check-count-zero", gate({**SMOKE, "count": 0}), f"{PRE}[0].count"),
+    Case(
+        "check-url-not-http", gate({"name": "s", "http": {"url": "ftp://x"}}), f"{PRE}[0].http.url"
+    ),
+    Case(
+        "check-job-without-containers",
+        gate({"name": "m", "job": {"template": {"spec": {"containers": []}}}}),
+        f"{PRE}[0].job.template.spec.containers",
+    ),
+    Case(
+        "check-prometheus-without-condition",
+        gate({"name": "p", "prometheus": {"address": "http://p", "query": "up"}}),
+        f"{PRE}[0]",  # the models name the check; the API server also .successCondition
+    ),
+    Case("check-header-two-values", gate(TWO_VALUES), f"{PRE}[0].http.headers[0]"),
 ]

@@ -24,7 +24,7 @@ def k8s_path(loc: tuple[Any, ...]) -> str:
     for part in loc:
         if isinstance(part, int):
             out += f"[{part}]"
-        elif str(part).startswith(("function-after[", "int", "str", "list[", "dict[")):
+        elif part in ("int", "str") or str(part).startswith(("function-after[", "list[", "dict[")):
             continue  # pydantic's validator steps in the location, not fields
         else:
             out += f".{part}" if out else str(part)

@@ -17,6 +17,7 @@ from pydantic import alias_generators
 from greenlight.api.base import PRESERVE, Model, OpenModel, Time, _rules
 
 DURATION = r"^[0-9]+(ms|s|m|h)$"
+POSITIVE_DURATION = r"^0*[1-9][0-9]*(ms|s|m|h)$"
 CHECK_NAME = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 MAX_CHECKS = 16
 MAX_MEASUREMENTS = 5
@@ -135,6 +136,11 @@ class Check(Model):
                 " + ".join(f"(has(self.{p}) ? 1 : 0)" for p in PROVIDERS) + " == 1",
                 "set exactly one provider: http, job, prometheus or webhook",
             ),
+            (
+                "!has(self.prometheus) || has(self.successCondition)",
+                "prometheus needs a successCondition",
+                ".successCondition",
+            ),
         )
     )
     name: str = pydantic.Field(max_length=48, pattern=CHECK_NAME)
@@ -151,7 +157,10 @@ class Check(Model):
         default=None, max_length=4096, description="CEL over `result`; true: it fails."
     )
     interval: str = pydantic.Field(
-        default="10s", pattern=DURATION, description="Between measurements, e.g. 10s, 1m."
+        default="10s",
+        max_length=16,
+        pattern=POSITIVE_DURATION,
+        description="Between measurements, e.g. 10s, 1m (positive).",
     )
     count: int = pydantic.Field(
         default=1,
@@ -173,20 +182,16 @@ class Check(Model):
         " one more fails the check.",
     )
     initial_delay: str = pydantic.Field(
-        default="0s", pattern=DURATION, description="Wait before the first measurement."
+        default="0s",
+        max_length=16,
+        pattern=DURATION,
+        description="Wait before the first measurement.",
     )
     timeout_seconds: int = pydantic.Field(
         default=10, ge=1, le=3600, description="Per measurement (job: for the whole Job)."
     )
 
     _conditions = pydantic.field_validator("success_condition", "failure_condition")(_condition)
-
-    @pydantic.field_validator("interval")
-    @classmethod
-    def _positive(cls, value: str) -> str:
-        if seconds(value) <= 0:
-            raise ValueError("interval: must be positive")
-        return value
 
     @pydantic.model_validator(mode="after")
     def _one_provider(self) -> Check:
