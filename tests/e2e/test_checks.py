@@ -272,3 +272,18 @@ def test_an_invalid_check_is_refused_naming_the_field(releases: Releases) -> Non
     ]
     with pytest.raises(Exception, match="exactly one provider"):
         releases.apply(bad)
+
+
+def test_an_unparseable_condition_is_refused_before_anything_is_created(
+    kube: Any, namespace: str, releases: Releases
+) -> None:
+    manifest = release_manifest("web", "example/web:1")
+    manifest["spec"]["strategy"]["blueGreen"]["prePromotion"] = [
+        {"name": "smoke", "http": {"url": "http://x"}, "successCondition": "result.status =="}
+    ]
+    releases.apply(manifest)  # the API server cannot parse CEL inside a string: the operator does
+    st = releases.wait_phase("web", "Degraded")
+    assert "spec.strategy.blueGreen.prePromotion.0.successCondition" in st["message"]
+    assert "not a CEL expression" in st["message"]
+    assert releases.deployments("web") == {}
+    assert kube.core.list_namespaced_service(namespace).items == []
