@@ -12,6 +12,7 @@ from typing import Any
 import kopf
 
 from greenlight import metrics
+from greenlight.api import group as api_group
 from greenlight.api import release as api
 from greenlight.engine import naming
 from greenlight.kube import cluster, measure, observe, reconcile, workqueue
@@ -110,7 +111,35 @@ async def service_changed(
     _wake(memo, releases, children, (namespace, labels[naming.LABEL_RELEASE]))
 
 
+@kopf.index(api.GROUP, api.VERSION, api_group.PLURAL)
+def groups(namespace: str, name: str, body: kopf.Body, **_: Any) -> Any:
+    return {(namespace, name): observe.group_view(body)}
+
+
+@kopf.index(api.GROUP, api.VERSION, api_group.PLURAL)
+def memberships(namespace: str, name: str, spec: kopf.Spec, **_: Any) -> Any:
+    return {(namespace, member): name for member in spec.get("members") or []}
+
+
+@kopf.on.event(api.GROUP, api.VERSION, api_group.PLURAL)
+async def group_changed(
+    namespace: str, name: str, spec: kopf.Spec, memo: kopf.Memo, releases: kopf.Index,
+    children: kopf.Index, groups: kopf.Index, memberships: kopf.Index, **_: Any,
+) -> None:  # fmt: skip
+    """A group changed: it and its members (those that left too: they go on alone)."""
+    reconciler: reconcile.Reconciler = memo["reconciler"]
+    reconciler.groups, reconciler.memberships = groups, memberships
+    known = memo.setdefault("group_members", {})
+    members = set(spec.get("members") or [])
+    for member in members | known.get((namespace, name), set()):
+        _wake(memo, releases, children, (namespace, member))
+    known[(namespace, name)] = members
+    memo["queue"].add(("group", namespace, name))
+
+
 def _wake(memo: kopf.Memo, releases: kopf.Index, children: kopf.Index, key: Any) -> None:
     reconciler: reconcile.Reconciler = memo["reconciler"]
     reconciler.releases, reconciler.children = releases, children
     memo["queue"].add(key)
+    for group in reconciler.memberships.get(key, ()):  # its group decides on it too
+        memo["queue"].add(("group", key[0], group))

@@ -26,6 +26,11 @@ CHECK_MEASUREMENTS = prom.Counter(
     " Inconclusive, Error).",
     ["check", "verdict"],
 )
+GROUP_FLIP_SPREAD = prom.Histogram(
+    "greenlight_group_flip_spread_seconds",
+    "A group flip: from its first member's live Service moved to its last.",
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1),
+)
 QUEUE_DEPTH = prom.Gauge("greenlight_queue_depth", "Releases waiting to be reconciled.")
 RELEASE_PHASE = prom.Gauge(
     "greenlight_release_phase",

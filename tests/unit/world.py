@@ -77,11 +77,13 @@ class World:
     """Measurements the shell took, handed to the next reconcile (then consumed)."""
     jobs: dict[str, snapshot.JobView] = dataclasses.field(default_factory=dict)
     requested: list[act.Measure] = dataclasses.field(default_factory=list)
+    name: str = "web"
+    group: str | None = None
 
     def snapshot(self) -> snapshot.Snapshot:
         return snapshot.Snapshot(
             release=snapshot.ReleaseView(
-                name="web",
+                name=self.name,
                 namespace="ns",
                 uid="uid-1",
                 generation=self.generation,
@@ -99,6 +101,7 @@ class World:
             now=self.now,
             results=tuple(self.results),
             jobs=tuple(self.jobs.values()),
+            group=self.group,
         )
 
     def reconcile(self) -> plan.Plan:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import pathlib
+import socket
 from importlib import metadata
 from typing import Any
 
@@ -44,6 +45,21 @@ def run(
     max_backoff: float = _setting("max_backoff"),
     watch_server_timeout: int = _setting("watch_server_timeout"),
     request_timeout: float = _setting("request_timeout"),
+    lease_duration: float = _setting("lease_duration"),
+    renew_deadline: float = _setting("renew_deadline"),
+    retry_period: float = _setting("retry_period"),
+    leader_election: bool = typer.Option(
+        True,
+        envvar="GREENLIGHT_LEADER_ELECTION",
+        help="Act only while holding the Lease (replicas: one leader, warm standbys).",
+    ),
+    lease_namespace: str = typer.Option(
+        "",
+        envvar="GREENLIGHT_LEASE_NAMESPACE",
+        help="The Lease's namespace (default: $POD_NAMESPACE, else the first --namespace, "
+        "else default).",
+    ),
+    lease_name: str = typer.Option("greenlight", envvar="GREENLIGHT_LEASE_NAME"),
 ) -> None:
     """Run the operator against the current kubeconfig (or in-cluster config).
 
@@ -56,11 +72,22 @@ def run(
             max_backoff=max_backoff,
             watch_server_timeout=watch_server_timeout,
             request_timeout=request_timeout,
+            lease_duration=lease_duration,
+            renew_deadline=renew_deadline,
+            retry_period=retry_period,
         )
     except ValueError as e:
         raise typer.BadParameter(str(e)) from e
     if not any(map(os.environ.get, ("POD_ID", "LOGNAME", "USER", "LNAME", "USERNAME"))):
         os.environ["USER"] = f"uid-{os.getuid()}"  # kopf's identity: no passwd lookup needed
+    lease = None
+    if leader_election:
+        from greenlight.kube.leader import Lease
+
+        where = lease_namespace or os.environ.get("POD_NAMESPACE") or next(iter(namespace), "")
+        # POD_ID: the pod's name (the chart); else unique per process, also on one host
+        identity = os.environ.get("POD_ID") or f"{socket.gethostname()}-{os.getpid()}"
+        lease = Lease(where or "default", lease_name, identity)
     import kopf
     import prometheus_client
 
@@ -75,7 +102,12 @@ def run(
         clusterwide=not namespace,
         namespaces=namespace,
         liveness_endpoint=f"http://0.0.0.0:{health_port}/healthz" if health_port else None,
-        memo=kopf.Memo(settings=settings),  # handlers.startup reads it
+        # handlers.startup reads it; exact namespaces need no cluster-wide scanning
+        memo=kopf.Memo(
+            settings=settings,
+            lease=lease,
+            exact_namespaces=bool(namespace) and all(not set("*?!,") & set(ns) for ns in namespace),
+        ),
     )
 
 
@@ -85,16 +117,16 @@ def crd(
         None, help="Write crds/<name>.yaml into this directory instead of printing it."
     ),
 ) -> None:
-    """Render the Release CRD from the API models."""
+    """Render the CRDs (Release, ReleaseGroup) from the API models."""
     from greenlight.api import crd as crd_module
 
-    text = crd_module.render()
-    if write is None:
-        typer.echo(text, nl=False)
-        return
-    path = write / "greenlight.dev_releases.yaml"
-    path.write_text(text)
-    typer.echo(f"wrote {path}")
+    for name, text in crd_module.files().items():
+        if write is None:
+            typer.echo("---\n" + text, nl=False)
+            continue
+        path = write / name
+        path.write_text(text)
+        typer.echo(f"wrote {path}")
 
 
 @operator_app.command()

@@ -107,6 +107,24 @@ class Measure:
         return (self.stage, self.name, self.template_hash, self.seq)
 
 
+@dataclasses.dataclass(frozen=True)
+class PointService:
+    """A group flip: move one member's live Service selector (nothing else of it)."""
+
+    release: str
+    service: str
+    selector: dict[str, str]
+
+
+@dataclasses.dataclass(frozen=True)
+class AnnotateRelease:
+    """Give a member Release a command (the group's promote, abort, retry, undo)."""
+
+    release: str
+    key: str
+    value: str
+
+
 Action = (
     CreateDeployment
     | ScaleDeployment
@@ -118,4 +136,6 @@ Action = (
     | RecordEvent
     | CreateJob
     | Measure
+    | PointService
+    | AnnotateRelease
 )

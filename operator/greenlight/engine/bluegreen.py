@@ -81,6 +81,9 @@ def _promote_when_due(w: Work, c: Candidate, label: str) -> None:
             wait = bluegreen.promote_after_seconds - (w.now - c.available_since).total_seconds()
             w.outcome("Progressing", f"{label} is ready; promoting in {wait:.0f}s", "PromoteAfter")
             return
+    if w.snap.group is not None:  # the group flips its members together
+        w.outcome("Progressing", f"{label} is ready; group {w.snap.group} flips it", "GroupWaiting")
+        return
     lifecycle.promote(w, c.hash)
     w.outcome("Healthy", f"{label} is live", "ReleaseComplete")
     if bluegreen.post_promotion:  # start them; the old slot stays warm until they pass

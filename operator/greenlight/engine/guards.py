@@ -54,7 +54,8 @@ def recover(w: Work, desired: str) -> None:
         _recovered_live(w, d)
         return
     if w.d.candidate_hash == selected and d.fully_available(w.spec.replicas):
-        lifecycle.promote(w, selected, event=False)  # a flip whose status write was lost
+        # flipped by its group (say so), or a flip whose status write was lost
+        lifecycle.promote(w, selected, event=w.snap.group is not None)
     # Anything else the Service selects is drift: the Services step puts it back.
 
 

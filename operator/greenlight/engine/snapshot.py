@@ -97,6 +97,8 @@ class Snapshot:
     now: datetime.datetime
     results: tuple[CheckResult, ...] = ()
     jobs: tuple[JobView, ...] = ()
+    group: str | None = None
+    """The ReleaseGroup this Release is a member of: the group flips it, not itself."""
 
     def deployment(self, template_hash: str | None) -> DeploymentView | None:
         for d in self.deployments:

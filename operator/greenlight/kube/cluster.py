@@ -16,9 +16,10 @@ from typing import Any
 from kubernetes.aio import client, config
 from kubernetes.aio.client.exceptions import ApiException
 
+from greenlight.api import group as api_group
 from greenlight.api import release as api
 from greenlight.engine import actions as act
-from greenlight.engine import naming, snapshot
+from greenlight.engine import group, naming, snapshot
 from greenlight.kube import observe, render
 
 log = logging.getLogger("greenlight.kube")
@@ -144,7 +145,7 @@ class Cluster:
                 )  # fmt: skip
             case act.RecordEvent():
                 await self.event(release, a)
-            case act.CreateJob() | act.Measure():
+            case act.CreateJob() | act.Measure() | act.PointService() | act.AnnotateRelease():
                 pass  # the reconciler hands these to the check runner (create_job, measure)
 
     async def _patch_deployment(self, ns: str, name: str, patch: dict[str, Any]) -> None:
@@ -175,6 +176,40 @@ class Cluster:
             raise
         return None
 
+    # -- groups ------------------------------------------------------------------------------
+    async def point_service(self, namespace: str, a: act.PointService) -> None:
+        """A group flip: only the selector moves (a merge patch: the member's server-side
+        apply keeps owning the rest, and takes the selector back if it ever must)."""
+        await self.core.patch_namespaced_service(
+            a.service, namespace, {"spec": {"selector": a.selector}}, _content_type=MERGE
+        )
+
+    async def annotate_release(self, namespace: str, a: act.AnnotateRelease) -> None:
+        patch = {"metadata": {"annotations": {a.key: a.value}}}
+        await self.custom.patch_namespaced_custom_object(
+            api.GROUP, api.VERSION, namespace, api.PLURAL, a.release, patch, _content_type=MERGE
+        )
+
+    async def clear_group_commands(self, g: group.GroupView, keys: tuple[str, ...]) -> None:
+        patch = {"metadata": {"annotations": dict.fromkeys(keys)}}
+        await self.custom.patch_namespaced_custom_object(
+            api.GROUP, api.VERSION, g.namespace, api_group.PLURAL, g.name, patch,
+            _content_type=MERGE,
+        )  # fmt: skip
+
+    async def patch_group_status(self, g: group.GroupView, status: api_group.GroupStatus) -> int:
+        body = {"status": status.model_dump(by_alias=True, mode="json")}
+        try:
+            result = await self.custom.patch_namespaced_custom_object_status(
+                api.GROUP, api.VERSION, g.namespace, api_group.PLURAL, g.name, body,
+                _content_type=MERGE,
+            )  # fmt: skip
+        except ApiException as e:
+            if e.status == 404:
+                return 0
+            raise
+        return int(result["metadata"]["resourceVersion"])  # type: ignore[index]
+
     async def patch_status(self, release: snapshot.ReleaseView, status: api.ReleaseStatus) -> int:
         """Write the whole status; returns the Release's new resourceVersion (0: it is gone)."""
         body = {"status": status.model_dump(by_alias=True, mode="json")}
@@ -199,13 +234,16 @@ class Cluster:
             raise
         return int(result["metadata"]["resourceVersion"])  # type: ignore[index]
 
-    async def event(self, release: snapshot.ReleaseView, a: act.RecordEvent) -> None:
+    async def event(
+        self, release: snapshot.ReleaseView | group.GroupView, a: act.RecordEvent
+    ) -> None:
         now = datetime.datetime.now(datetime.UTC)
+        kind = api.KIND if isinstance(release, snapshot.ReleaseView) else api_group.KIND
         body = {
             "metadata": {"name": f"{release.name}.{uuid.uuid4().hex[:16]}"},
             "involvedObject": {
                 "apiVersion": f"{api.GROUP}/{api.VERSION}",
-                "kind": api.KIND,
+                "kind": kind,
                 "name": release.name,
                 "namespace": release.namespace,
                 "uid": release.uid,

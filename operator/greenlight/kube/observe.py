@@ -8,8 +8,9 @@ from typing import Any, cast
 
 import pydantic
 
+from greenlight.api import group as api_group
 from greenlight.api import release as api
-from greenlight.engine import naming, snapshot
+from greenlight.engine import group, naming, snapshot
 
 
 def deployment_view(body: Mapping[str, Any]) -> snapshot.DeploymentView | None:
@@ -143,3 +144,27 @@ def deployments_of(views: Iterable[snapshot.DeploymentView]) -> tuple[snapshot.D
 
 def now() -> datetime.datetime:
     return datetime.datetime.now(datetime.UTC)
+
+
+def group_view(body: Mapping[str, Any]) -> group.GroupView | str:
+    """A ReleaseGroup, or a message naming the invalid field."""
+    meta = body.get("metadata") or {}
+    try:
+        spec = api_group.GroupSpec.model_validate(body.get("spec") or {})
+    except pydantic.ValidationError as e:
+        return "; ".join(_field_error(err) for err in e.errors())
+    try:
+        status = api_group.GroupStatus.model_validate(body.get("status") or {})
+    except pydantic.ValidationError:
+        status = api_group.GroupStatus()
+    return group.GroupView(
+        name=meta["name"],
+        namespace=meta["namespace"],
+        uid=meta.get("uid", ""),
+        generation=int(meta.get("generation") or 1),
+        spec=spec,
+        status=status,
+        annotations={
+            k: v for k, v in (meta.get("annotations") or {}).items() if k in naming.COMMANDS
+        },
+    )

@@ -11,7 +11,7 @@ from typing import Any, cast
 from greenlight import metrics
 from greenlight.api import release as api
 from greenlight.engine import actions as act
-from greenlight.engine import plan, snapshot
+from greenlight.engine import group, plan, snapshot
 from greenlight.engine import status as engine_status
 from greenlight.kube import cluster as kube_cluster
 from greenlight.kube import measure, observe
@@ -56,6 +56,10 @@ class Reconciler:
         """Takes promotion-gate measurements off the workers; results come back here."""
         self.jobs: Index = {}
         """Check Jobs by Release: their state is a job check's measurement."""
+        self.groups: Index = {}
+        """ReleaseGroups by (namespace, name): a GroupView, or the message of an invalid one."""
+        self.memberships: Index = {}
+        """Group names by member (namespace, Release name)."""
         self.releases: Index = {}
         self.children: Index = {}
         self.services: Index = {}
@@ -68,13 +72,66 @@ class Reconciler:
         Deciding on a cache that has not seen our own writes could break maxSurge."""
 
     async def reconcile(self, key: Hashable) -> float | None:
-        """Returns seconds until this Release wants to be looked at again (None: on events)."""
+        """Returns seconds until this Release (or group: key ("group", ns, name)) wants to be
+        looked at again (None: on events)."""
         result = "error"
         try:
-            result, after = await self._reconcile(key)
+            if isinstance(key, tuple) and len(key) == 3 and key[0] == "group":
+                result, after = await self._reconcile_group(key[1], key[2])
+            else:
+                result, after = await self._reconcile(key)
             return after
         finally:
             metrics.RECONCILES.labels(result).inc()
+
+    def group_of(self, namespace: str, name: str) -> str | None:
+        return min(self.memberships.get((namespace, name), ()), default=None)
+
+    async def _reconcile_group(self, namespace: str, name: str) -> tuple[str, float | None]:
+        found = list(self.groups.get((namespace, name), ()))
+        if not found:
+            return "gone", None
+        view = found[0]
+        if isinstance(view, str):
+            return "invalid", None  # the API server's schema refuses most; nothing to act on
+        members = []
+        for member in view.spec.members:
+            indexed = next(iter(self.releases.get((namespace, member), ())), None)
+            release = indexed.view if indexed is not None else None
+            live = None
+            if release is not None:
+                live = await self._service(release, release.spec.service.name)
+            others = tuple(g for g in self.memberships.get((namespace, member), ()) if g != name)
+            members.append(
+                group.Member(
+                    name=member,
+                    release=release,
+                    deployments=observe.deployments_of(self.children.get((namespace, member), ())),
+                    live_service=live,
+                    other_groups=tuple(sorted(others)),
+                )
+            )
+        snap = group.GroupSnapshot(view, tuple(members), observe.now())
+        plan_ = group.plan_group(snap)
+        status = plan_.status
+        flips: list[float] = []
+        for a in plan_.actions:
+            if isinstance(a, act.PointService):
+                await self.cluster.point_service(namespace, a)
+                flips.append(time.perf_counter())
+            elif isinstance(a, act.AnnotateRelease):
+                await self.cluster.annotate_release(namespace, a)
+            elif isinstance(a, act.ClearCommands):
+                await self.cluster.clear_group_commands(view, a.keys)
+            elif isinstance(a, act.RecordEvent):
+                await self.cluster.event(view, a)
+        if flips:
+            spread = (flips[-1] - flips[0]) * 1000
+            metrics.GROUP_FLIP_SPREAD.observe(spread / 1000)
+            status = status.model_copy(update={"last_flip_spread_ms": round(spread, 2)})
+        if status != view.status:
+            await self.cluster.patch_group_status(view, status)
+        return "planned", plan_.requeue_after
 
     async def _reconcile(self, key: Hashable) -> tuple[str, float | None]:
         found = list(self.releases.get(key, ()))
@@ -109,6 +166,7 @@ class Reconciler:
             now=observe.now(),
             results=self.runner.results(key),
             jobs=tuple(self.jobs.get(key, ())),
+            group=self.group_of(release.namespace, release.name),
         )
         result = plan.plan(snap)
         self._expect(key, result.actions)

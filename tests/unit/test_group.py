@@ -1,0 +1,292 @@
+"""Release groups, state in / actions out: the seed's django + fastapi pair flipped as one."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from greenlight.api import group as api_group
+from greenlight.api import release as api
+from greenlight.engine import actions as act
+from greenlight.engine import group, naming
+
+from .world import World, hash_of, spec
+
+MEMBERS = ("django", "fastapi")
+
+
+def member_spec(name: str, image: str, **kw: Any) -> api.ReleaseSpec:
+    body = spec(image, **kw).model_dump(by_alias=True, exclude_none=True)
+    body["service"]["name"] = name
+    body["previewService"] = {"name": f"{name}-preview"}
+    return api.ReleaseSpec.model_validate(body)
+
+
+@dataclasses.dataclass
+class Shop:
+    """Two member Releases and their group, each planned the way the operator would."""
+
+    worlds: dict[str, World]
+    status: api_group.GroupStatus = dataclasses.field(default_factory=api_group.GroupStatus)
+    annotations: dict[str, str] = dataclasses.field(default_factory=dict)
+    spec: api_group.GroupSpec = dataclasses.field(
+        default_factory=lambda: api_group.GroupSpec(members=list(MEMBERS), settle_seconds=5)
+    )
+    last: group.GroupPlan | None = None
+    crash_after_first_flip: bool = False
+
+    @classmethod
+    def released(cls) -> Shop:
+        worlds = {}
+        for name in MEMBERS:
+            w = World(member_spec(name, f"{name}:1"), name=name, group="shop")
+            for _ in range(2):
+                w.reconcile()
+                w.settle()
+            w.reconcile()
+            assert w.status.phase == "Healthy"
+            worlds[name] = w
+        shop = cls(worlds)
+        shop.plan()
+        return shop
+
+    def tick(self, seconds: float) -> None:
+        for w in self.worlds.values():
+            w.tick(seconds)
+
+    def snapshot(self) -> group.GroupSnapshot:
+        now = next(iter(self.worlds.values())).now
+        members = tuple(
+            group.Member(
+                name=name,
+                release=w.snapshot().release,
+                deployments=tuple(w.deployments.values()),
+                live_service=w.services.get(w.spec.service.name),
+            )
+            for name, w in self.worlds.items()
+        )
+        view = group.GroupView(
+            "shop", "ns", "uid-g", 1, self.spec, self.status, dict(self.annotations)
+        )
+        return group.GroupSnapshot(view, members, now)
+
+    def plan(self) -> group.GroupPlan:
+        p = self._plan()
+        if p.requeue_after == 0 and self.last is p:  # its own status write wakes it again
+            p = self._plan()
+        return p
+
+    def _plan(self) -> group.GroupPlan:
+        p = group.plan_group(self.snapshot())
+        for a in p.actions:
+            if isinstance(a, act.PointService):
+                w = self.worlds[a.release]
+                svc = w.services[a.service]
+                w.services[a.service] = dataclasses.replace(svc, selector=dict(a.selector))
+                if self.crash_after_first_flip:
+                    self.crash_after_first_flip = False
+                    self.last = p
+                    return p  # killed: the rest of the plan and the status write are lost
+            elif isinstance(a, act.AnnotateRelease):
+                self.worlds[a.release].annotations[a.key] = a.value
+            elif isinstance(a, act.ClearCommands):
+                for k in a.keys:
+                    self.annotations.pop(k, None)
+        self.status, self.last = p.status, p
+        return p
+
+    def step(self) -> None:
+        """Each member reconciles, the Deployments catch up, the group decides."""
+        for w in self.worlds.values():
+            w.reconcile()
+        self.plan()
+
+    def live(self) -> dict[str, int | None]:
+        return {n: w.status.live_revision for n, w in self.worlds.items()}
+
+    def selected(self, name: str) -> str | None:
+        w = self.worlds[name]
+        return w.services[w.spec.service.name].selector.get(naming.LABEL_HASH)
+
+    def release(self, name: str, image: str, **kw: Any) -> None:
+        self.worlds[name].set_spec(member_spec(name, image, **kw))
+
+
+def test_neither_flips_until_both_are_ready_then_both_flip_in_one_plan() -> None:
+    shop = Shop.released()
+    assert shop.status.phase == "Healthy" and shop.status.history[0].revisions == {
+        "django": 1, "fastapi": 1,
+    }  # fmt: skip
+    shop.release("django", "django:2")
+    shop.release("fastapi", "fastapi:2")
+    shop.step()
+    shop.worlds["django"].settle()  # django is fast
+    shop.tick(10)
+    for _ in range(3):
+        shop.step()
+    assert shop.live() == {"django": 1, "fastapi": 1}, "fastapi is not ready: nobody flips"
+    assert shop.worlds["django"].status.conditions[1].reason == group.WAITING
+    assert shop.status.waiting_for == ["fastapi"]
+    shop.worlds["fastapi"].settle()
+    shop.step()  # fastapi says it is ready
+    flips = [a for a in (shop.last.actions if shop.last else ()) if isinstance(a, act.PointService)]
+    assert {f.release for f in flips} == {"django", "fastapi"}, "both in one plan"
+    shop.step()
+    assert shop.live() == {"django": 2, "fastapi": 2}
+    assert shop.status.history[-1].revisions == {"django": 2, "fastapi": 2}
+    assert "Promoted" in shop.worlds["django"].events()
+
+
+def test_one_member_never_ready_aborts_both_and_live_is_untouched() -> None:
+    shop = Shop.released()
+    v1 = {n: shop.selected(n) for n in MEMBERS}
+    shop.release("django", "django:2", deadline=60)
+    shop.release("fastapi", "fastapi:2", deadline=600)
+    shop.step()
+    shop.worlds["fastapi"].settle()
+    for _ in range(3):
+        shop.tick(30)
+        shop.step()
+    shop.step()
+    assert {n: shop.selected(n) for n in MEMBERS} == v1
+    assert shop.worlds["django"].status.history[-1].outcome == "Aborted"
+    assert shop.worlds["fastapi"].status.history[-1].outcome == "Aborted", "aborted with it"
+    assert shop.status.phase == "Degraded"
+
+
+def test_undo_takes_the_whole_group_back() -> None:
+    shop = Shop.released()
+    for name in MEMBERS:
+        shop.release(name, f"{name}:2")
+    for _ in range(4):
+        shop.step()
+        for w in shop.worlds.values():
+            w.settle()
+        shop.tick(10)
+    assert shop.live() == {"django": 2, "fastapi": 2}
+    first = {n: shop.worlds[n].status.history[0].template_hash for n in MEMBERS}
+    shop.annotations[naming.COMMAND_UNDO] = ""
+    shop.plan()
+    assert {n: w.annotations.get(naming.COMMAND_UNDO) for n, w in shop.worlds.items()} == {
+        "django": "1", "fastapi": "1",
+    }  # fmt: skip
+    for _ in range(5):
+        shop.step()
+        for w in shop.worlds.values():
+            w.settle()
+        shop.tick(10)
+    assert {n: shop.selected(n) for n in MEMBERS} == first, "both back on their first templates"
+
+
+def test_only_one_member_changes() -> None:
+    shop = Shop.released()
+    shop.release("fastapi", "fastapi:2")
+    for _ in range(3):
+        shop.step()
+        shop.worlds["fastapi"].settle()
+        shop.tick(10)
+    shop.step()
+    assert shop.live() == {"django": 1, "fastapi": 2}
+    assert shop.status.history[-1].revisions == {"django": 1, "fastapi": 2}
+
+
+def test_the_settle_window_waits_for_a_late_member() -> None:
+    shop = Shop.released()
+    shop.release("django", "django:2")
+    shop.step()
+    shop.worlds["django"].settle()
+    shop.step()
+    shop.tick(2)
+    shop.release("fastapi", "fastapi:2")  # the next file of the same `kubectl apply -f dir/`
+    shop.step()
+    assert shop.live() == {"django": 1, "fastapi": 1}
+    shop.worlds["fastapi"].settle()
+    shop.step()
+    shop.step()
+    assert shop.last is not None and shop.last.requeue_after is not None, "settling"
+    shop.tick(5)
+    shop.step()
+    shop.step()
+    assert shop.live() == {"django": 2, "fastapi": 2}
+
+
+def test_killed_between_two_flips_finishes_forward_on_restart() -> None:
+    shop = Shop.released()
+    for name in MEMBERS:
+        shop.release(name, f"{name}:2")
+    shop.step()
+    for w in shop.worlds.values():
+        w.settle()
+    shop.tick(10)
+    for w in shop.worlds.values():
+        w.reconcile()  # both say they are ready
+    shop.crash_after_first_flip = True
+    shop.plan()
+    moved = [n for n in MEMBERS if shop.selected(n) == hash_of(shop.worlds[n].spec)]
+    assert len(moved) == 1, "half flipped"
+    shop.step()  # restart: the members and the group reconcile from what they see
+    shop.step()
+    assert all(shop.selected(n) == hash_of(shop.worlds[n].spec) for n in MEMBERS)
+    assert shop.live() == {"django": 2, "fastapi": 2}
+
+
+def test_a_group_that_cannot_be_acted_on_touches_nothing() -> None:
+    shop = Shop.released()
+    shop.spec = api_group.GroupSpec(members=["django", "fastapi", "celery"])
+    snap = shop.snapshot()
+    missing = dataclasses.replace(snap, members=(*snap.members, group.Member("celery", None)))
+    p = group.plan_group(missing)
+    assert (
+        p.status.phase == "Degraded"
+        and "spec.members[2]: Release celery not found" in p.status.message
+    )
+    assert [a for a in p.actions if not isinstance(a, act.RecordEvent)] == []
+    twice = dataclasses.replace(
+        snap, members=(dataclasses.replace(snap.members[0], other_groups=("web",)), snap.members[1])
+    )
+    p = group.plan_group(twice)
+    assert "spec.members[0]: Release django is also in group web" in p.status.message
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["release", "settle", "tick", "undo", "abort", "crash"]),
+            st.sampled_from(MEMBERS),
+        ),
+        max_size=25,
+    )
+)
+def test_group_invariants(ops: list[tuple[str, str]]) -> None:
+    shop = Shop.released()
+    images = {n: 1 for n in MEMBERS}
+    for op, name in ops:
+        if op == "release":
+            images[name] += 1
+            shop.release(name, f"{name}:{images[name]}")
+        elif op == "settle":
+            shop.worlds[name].settle()
+        elif op == "tick":
+            shop.tick(7)
+        elif op == "undo":
+            shop.annotations[naming.COMMAND_UNDO] = ""
+        elif op == "abort":
+            shop.annotations[naming.COMMAND_ABORT] = "true"
+        elif op == "crash":
+            shop.crash_after_first_flip = True
+        before = shop.status.history[-1].revisions if shop.status.history else None
+        shop.step()
+        entries = [e.revisions for e in shop.status.history[-2:]]
+        if before is not None and before not in entries:
+            entries.append(before)
+        for n, w in shop.worlds.items():
+            live = w.status.live_revision
+            # no member is live on a revision outside the current or previous group entries
+            assert any(e.get(n) == live for e in entries), (n, live, entries)
+        in_flight = [w for w in shop.worlds.values() if w.status.candidate_hash is not None]
+        if not in_flight and shop.status.phase == "Healthy":
+            assert shop.live() == shop.status.history[-1].revisions
