@@ -163,8 +163,9 @@ class Operator:
 def crd(kube: Any) -> None:
     kube.kubectl("apply", "--server-side", "--force-conflicts", "-f", "crds/")
     kube.kubectl(
-        "wait", "--for=condition=Established", "--timeout=60s", "crd/releases.greenlight.dev"
-    )
+        "wait", "--for=condition=Established", "--timeout=60s", "crd/releases.greenlight.dev",
+        "crd/releasegroups.greenlight.dev",
+    )  # fmt: skip
 
 
 @pytest.fixture

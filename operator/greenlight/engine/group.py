@@ -42,6 +42,7 @@ class GroupView:
     spec: api_group.GroupSpec
     status: api_group.GroupStatus
     annotations: dict[str, str] = dataclasses.field(default_factory=dict)
+    resource_version: int = 0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -124,7 +125,11 @@ def plan_group(gs: GroupSnapshot) -> GroupPlan:
         actions.append(act.ClearCommands(tuple(sorted(commands))))
         actions += _commands(g.name, states, history, commands, events)
 
-    in_flight = [s for s in states if s.candidate is not None and not s.failed]
+    # A member whose spec moved on but whose own reconcile has not started the candidate yet
+    # is in flight too (one `kubectl apply -f dir/` can reach the members a moment apart).
+    in_flight = [
+        s for s in states if (s.candidate is not None or s.desired != s.live) and not s.failed
+    ]
     failed = [s for s in states if s.failed]
     waiting_for = sorted(s.member.name for s in in_flight if not s.ready and not s.flipped)
     requeue = None
@@ -194,7 +199,6 @@ def plan_group(gs: GroupSnapshot) -> GroupPlan:
                     )
                 )
             phase, message = "Progressing", "flipped: the members record their new revisions"
-            spread = None  # the shell measures it
     members = [
         api_group.MemberStatus(
             name=s.member.name,

@@ -167,4 +167,5 @@ def group_view(body: Mapping[str, Any]) -> group.GroupView | str:
         annotations={
             k: v for k, v in (meta.get("annotations") or {}).items() if k in naming.COMMANDS
         },
+        resource_version=int(meta.get("resourceVersion") or 0),
     )

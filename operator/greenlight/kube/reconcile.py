@@ -94,6 +94,8 @@ class Reconciler:
         view = found[0]
         if isinstance(view, str):
             return "invalid", None  # the API server's schema refuses most; nothing to act on
+        if view.resource_version < self._written.get(("group", namespace, name), 0):
+            return "stale", None  # our own status write has not reached the index; its event will
         members = []
         for member in view.spec.members:
             indexed = next(iter(self.releases.get((namespace, member), ())), None)
@@ -130,7 +132,9 @@ class Reconciler:
             metrics.GROUP_FLIP_SPREAD.observe(spread / 1000)
             status = status.model_copy(update={"last_flip_spread_ms": round(spread, 2)})
         if status != view.status:
-            await self.cluster.patch_group_status(view, status)
+            rv = await self.cluster.patch_group_status(view, status)
+            if rv:
+                self._written[("group", namespace, name)] = rv
         return "planned", plan_.requeue_after
 
     async def _reconcile(self, key: Hashable) -> tuple[str, float | None]:
