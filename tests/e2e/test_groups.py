@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -170,3 +173,28 @@ def test_a_group_naming_a_missing_release_is_degraded_naming_the_field(
         "group Degraded naming the missing member",
     )
     assert group_status(kube, namespace)["phase"] == "Degraded"
+
+
+def test_the_plugin_shows_and_undoes_a_group(releases: Releases, kube: Any, namespace: str) -> None:
+    manifests = pair(releases, kube, namespace)
+    first = {n: live(releases, n) for n in PAIR}
+    for n in PAIR:
+        releases.apply(with_image(manifests[n], f"example/{n}:2"))
+    for n in PAIR:
+        releases.wait_phase(n, "Healthy", liveRevision=2, timeout=60)
+    plugin = str(Path(sys.executable).parent / "kubectl-greenlight")
+    env = {
+        "KUBECONFIG": kube.kubeconfig,
+        "PATH": str(Path(sys.executable).parent),
+        "COLUMNS": "160",
+    }
+    shown = subprocess.run(
+        [plugin, "get", "group/shop", "-n", namespace], env=env, capture_output=True, text=True
+    )
+    assert shown.returncode == 0, shown.stderr
+    assert "django 2, fastapi 2" in shown.stdout and "django 1, fastapi 1" in shown.stdout
+    done = subprocess.run(
+        [plugin, "undo", "group/shop", "-n", namespace], env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    wait_for(lambda: {n: live(releases, n) for n in PAIR} == first, 60, "both back on v1 pods")

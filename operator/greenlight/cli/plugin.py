@@ -20,6 +20,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
+from greenlight.api import group as api_group
 from greenlight.api import release as api
 from greenlight.engine import commands, history, naming
 
@@ -49,7 +50,10 @@ PHASE_STYLE = {
 class Releases:
     """Releases in one namespace of the current kubeconfig (synchronous: this is a CLI)."""
 
-    def __init__(self, namespace: str | None, context: str | None) -> None:
+    def __init__(
+        self, namespace: str | None, context: str | None, plural: str = api.PLURAL
+    ) -> None:
+        self.plural = plural
         try:
             config.load_kube_config(context=context)
             contexts, current = config.list_kube_config_contexts()
@@ -63,7 +67,7 @@ class Releases:
     def get(self, name: str) -> dict[str, Any]:
         try:
             obj = self.custom.get_namespaced_custom_object(
-                api.GROUP, api.VERSION, self.ns, api.PLURAL, name
+                api.GROUP, api.VERSION, self.ns, self.plural, name
             )
         except ApiException as e:
             fail(_api_error(e, name, self.ns))
@@ -72,7 +76,7 @@ class Releases:
     def patch(self, name: str, body: dict[str, Any]) -> None:
         try:
             self.custom.patch_namespaced_custom_object(
-                api.GROUP, api.VERSION, self.ns, api.PLURAL, name, body
+                api.GROUP, api.VERSION, self.ns, self.plural, name, body
             )
         except ApiException as e:
             fail(_api_error(e, name, self.ns))
@@ -162,6 +166,38 @@ def summary(name: str, release: dict[str, Any]) -> Group:
     return Group(head, table, gates)
 
 
+def group_summary(name: str, body: dict[str, Any]) -> Group:
+    st = api_group.GroupStatus.model_validate(body.get("status") or {})
+    head = Table.grid(padding=(0, 2))
+    head.add_column(style="bold")
+    head.add_column()
+    phase = st.phase or "Unknown"
+    head.add_row("Group", f"{body['metadata']['namespace']}/{name}")
+    head.add_row("Phase", Text(phase, style=PHASE_STYLE.get(phase, "")))
+    head.add_row("Message", st.message)
+    head.add_row("Waiting for", ", ".join(st.waiting_for) or "-")
+    if st.last_flip_spread_ms is not None:
+        head.add_row("Last flip spread", f"{st.last_flip_spread_ms:.1f} ms")
+    members = Table(title="Members", title_justify="left", expand=False)
+    for column in ("Release", "Phase", "Live", "Candidate", "Ready"):
+        members.add_column(column)
+    for m in st.members:
+        members.add_row(
+            m.name,
+            m.phase or "-",
+            str(m.live_revision or "-"),
+            str(m.candidate_revision or "-"),
+            "yes" if m.ready else "no",
+        )
+    entries = Table(title="Group history", title_justify="left", expand=False)
+    for column in ("At", "Revisions live together"):
+        entries.add_column(column)
+    for e in reversed(st.history):
+        revisions = ", ".join(f"{n} {r}" for n, r in sorted(e.revisions.items()))
+        entries.add_row(e.at.strftime("%Y-%m-%d %H:%M:%S"), revisions)
+    return Group(head, members, entries)
+
+
 CHECK_STYLE = {"Passed": "green", "Running": "yellow", "Failed": "red", "Inconclusive": "red"}
 
 
@@ -179,7 +215,12 @@ def get(
     context: Context = None,
     watch_: Annotated[bool, typer.Option("--watch", "-w", help="Follow changes.")] = False,
 ) -> None:
-    """Show a Release: phase, live and candidate revisions, steps, pods and history."""
+    """Show a Release (or group/NAME: a ReleaseGroup with its members): phase, live and
+    candidate revisions, steps, pods and history."""
+    if (group_name := _group(name)) is not None:
+        groups = Releases(namespace, context, api_group.PLURAL)
+        console.print(group_summary(group_name, groups.get(group_name)))
+        return
     releases = Releases(namespace, context)
     release = releases.get(name)
     if not watch_:
@@ -212,9 +253,26 @@ def _changes(releases: Releases, name: str) -> Iterator[dict[str, Any]]:
         yield event["object"]
 
 
+def _group(name: str) -> str | None:
+    """`group/shop` names a ReleaseGroup; anything else a Release."""
+    for prefix in ("group/", "releasegroup/", "releasegroups/"):
+        if name.startswith(prefix):
+            return name.removeprefix(prefix)
+    return None
+
+
 def _annotate(
     name: str, namespace: str | None, context: str | None, command: str, value: str
 ) -> None:
+    if (group_name := _group(name)) is not None:
+        groups = Releases(namespace, context, api_group.PLURAL)
+        gst = api_group.GroupStatus.model_validate(groups.get(group_name).get("status") or {})
+        if command == "undo" and len(gst.history) < 2:
+            fail(f"group {groups.ns}/{group_name}: no earlier group entry to undo to")
+        key = commands.BY_NAME[command]
+        groups.patch(group_name, {"metadata": {"annotations": {key: value}}})
+        console.print(f"group {groups.ns}/{group_name}: {command} requested ({key}={value!r})")
+        return
     releases = Releases(namespace, context)
     release = releases.get(name)
     st = status_of(release)
@@ -285,7 +343,10 @@ def undo(
 
 
 def _set_paused(name: str, namespace: str | None, context: str | None, paused: bool) -> None:
-    releases = Releases(namespace, context)
+    if (group_name := _group(name)) is not None:
+        name = group_name
+    plural = api.PLURAL if group_name is None else api_group.PLURAL
+    releases = Releases(namespace, context, plural)
     releases.get(name)
     releases.patch(name, {"spec": {"paused": paused}})
     console.print(f"release {releases.ns}/{name}: {'paused' if paused else 'resumed'}")
