@@ -5,6 +5,7 @@ assertions are about correctness only: no failed request, and which versions ans
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
 import time
@@ -23,7 +24,7 @@ from tests.e2e.traffic import TrafficProbe, percentile
 
 pytestmark = pytest.mark.usefixtures("real_node", "operator")
 
-RATE = 50  # requests per second
+RATE = int(os.environ.get("GREENLIGHT_TRAFFIC_RATE", "50"))  # requests per second
 
 
 @pytest.fixture(scope="module")
