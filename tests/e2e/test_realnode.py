@@ -22,7 +22,7 @@ from tests.e2e.realnode import on_real_node, probe_service, require_real_node, s
 from tests.e2e.support import Releases
 from tests.e2e.traffic import TrafficProbe, percentile
 
-pytestmark = pytest.mark.usefixtures("real_node", "operator")
+pytestmark = [pytest.mark.realnode, pytest.mark.usefixtures("real_node", "operator")]
 
 RATE = int(os.environ.get("GREENLIGHT_TRAFFIC_RATE", "50"))  # requests per second
 

@@ -23,7 +23,7 @@ from tests.e2e.support import Releases
 from tests.e2e.traffic import TrafficProbe
 
 ROOT = Path(__file__).resolve().parents[2]
-pytestmark = pytest.mark.usefixtures("real_node", "crd")
+pytestmark = [pytest.mark.realnode, pytest.mark.usefixtures("real_node", "crd")]
 
 
 @pytest.fixture(scope="module")
