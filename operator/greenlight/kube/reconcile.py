@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
 import time
@@ -117,11 +118,18 @@ class Reconciler:
         plan_ = group.plan_group(snap)
         status = plan_.status
         flips: list[float] = []
+
+        async def flip(a: act.PointService) -> None:
+            await self.cluster.point_service(namespace, a)
+            flips.append(time.perf_counter())
+
+        # Every member's live Service at once: the spread is one API round trip, not N.
+        moves = [flip(a) for a in plan_.actions if isinstance(a, act.PointService)]
+        failed = [r for r in await asyncio.gather(*moves, return_exceptions=True) if r]
+        if failed:
+            raise failed[0]  # the others moved; the next reconcile finishes forward
         for a in plan_.actions:
-            if isinstance(a, act.PointService):
-                await self.cluster.point_service(namespace, a)
-                flips.append(time.perf_counter())
-            elif isinstance(a, act.AnnotateRelease):
+            if isinstance(a, act.AnnotateRelease):
                 await self.cluster.annotate_release(namespace, a)
             elif isinstance(a, act.ClearCommands):
                 await self.cluster.clear_group_commands(view, a.keys)
