@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: demo test venv lint unit e2e cluster-up cluster-down crd manifests image bench clean
+.PHONY: demo demo-group test venv lint unit e2e cluster-up cluster-down crd manifests image bench clean
 
 $(BIN)/greenlight: pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -17,6 +17,9 @@ venv: $(BIN)/greenlight
 
 demo: venv                       ## local cluster + operator + a sample Release flipping blue -> green
 	hack/demo.sh
+
+demo-group: venv                 ## a release group: django + fastapi flipped together, then undone
+	hack/demo-group.sh
 
 test: venv                       ## everything CI runs: lint, types, layers, unit and e2e tests
 	hack/test.sh
