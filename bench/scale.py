@@ -109,6 +109,7 @@ def main() -> int:
     cli.add_argument("--namespace", default="bench-scale")
     cli.add_argument("--clients", type=int, default=8, help="parallel API writers")
     cli.add_argument("--workers", type=int, default=4, help="the operator's GREENLIGHT_WORKERS")
+    cli.add_argument("--skip-restart", action="store_true", help="stop after the storm phase")
     args = cli.parse_args()
     config.load_kube_config()
     ns, n = args.namespace, args.releases
@@ -165,6 +166,8 @@ def main() -> int:
         print(f"  probe applied after the storm: Healthy in {elapsed([probe])[0]:.2f} s; ", end="")
         print(operator.figures())
 
+        if args.skip_restart:
+            return 0
         live.quiet(seconds=5, timeout=300)
         operator.stop()
         others = live.modified.total() - live.modified["probe"]

@@ -15,7 +15,7 @@ from greenlight import metrics
 from greenlight.api import group as api_group
 from greenlight.api import release as api
 from greenlight.engine import naming
-from greenlight.kube import cluster, measure, observe, reconcile, workqueue
+from greenlight.kube import cluster, measure, observe, priority, reconcile, workqueue
 from greenlight.kube.settings import Settings
 
 log = logging.getLogger("greenlight")
@@ -73,13 +73,14 @@ def jobs(namespace: str, labels: kopf.Labels, body: kopf.Body, **_: Any) -> Any:
 
 @kopf.on.event("batch", "v1", "jobs", labels={naming.LABEL_CHECK: kopf.PRESENT})
 async def job_changed(
-    namespace: str, labels: kopf.Labels, memo: kopf.Memo, releases: kopf.Index,
+    namespace: str, labels: kopf.Labels, body: kopf.Body, memo: kopf.Memo, releases: kopf.Index,
     children: kopf.Index, jobs: kopf.Index, **_: Any,
 ) -> None:  # fmt: skip
     """A check's Job made progress: its Release records it."""
     memo["reconciler"].jobs = jobs
     if naming.LABEL_RELEASE in labels:
-        _wake(memo, releases, children, (namespace, labels[naming.LABEL_RELEASE]))
+        urgency = priority.job_event(observe.job_view(body))
+        _wake(memo, releases, children, (namespace, labels[naming.LABEL_RELEASE]), urgency)
 
 
 # Event handlers are coroutines: kopf would run plain functions in a thread pool, one hop each.
@@ -89,26 +90,30 @@ async def release_changed(
     services: kopf.Index, **_: Any,
 ) -> None:  # fmt: skip
     memo["reconciler"].services = services
-    _wake(memo, releases, children, (namespace, name))
+    key = (namespace, name)
+    _wake(memo, releases, children, key, priority.release_event(_indexed(releases, key)))
 
 
 @kopf.on.event("apps", "v1", "deployments", labels={naming.LABEL_RELEASE: kopf.PRESENT})
 async def child_changed(
-    namespace: str, labels: kopf.Labels, memo: kopf.Memo, releases: kopf.Index,
+    namespace: str, labels: kopf.Labels, body: kopf.Body, memo: kopf.Memo, releases: kopf.Index,
     children: kopf.Index, services: kopf.Index, **_: Any,
 ) -> None:  # fmt: skip
     memo["reconciler"].services = services
-    _wake(memo, releases, children, (namespace, labels[naming.LABEL_RELEASE]))
+    key = (namespace, labels[naming.LABEL_RELEASE])
+    urgency = priority.deployment_event(observe.deployment_view(body), _indexed(releases, key))
+    _wake(memo, releases, children, key, urgency)
 
 
 @kopf.on.event("", "v1", "services", labels={naming.LABEL_RELEASE: kopf.PRESENT})
 async def service_changed(
-    namespace: str, labels: kopf.Labels, memo: kopf.Memo, releases: kopf.Index,
+    namespace: str, labels: kopf.Labels, body: kopf.Body, memo: kopf.Memo, releases: kopf.Index,
     children: kopf.Index, services: kopf.Index, **_: Any,
 ) -> None:  # fmt: skip
     """A Service of ours changed (a hand edit, a re-apply): the Release repairs it."""
     memo["reconciler"].services = services
-    _wake(memo, releases, children, (namespace, labels[naming.LABEL_RELEASE]))
+    key = (namespace, labels[naming.LABEL_RELEASE])
+    _wake(memo, releases, children, key, priority.service_event(body, _indexed(releases, key)))
 
 
 @kopf.index(api.GROUP, api.VERSION, api_group.PLURAL)
@@ -137,9 +142,18 @@ async def group_changed(
     memo["queue"].add(("group", namespace, name))
 
 
-def _wake(memo: kopf.Memo, releases: kopf.Index, children: kopf.Index, key: Any) -> None:
+def _wake(
+    memo: kopf.Memo, releases: kopf.Index, children: kopf.Index, key: Any,
+    urgency: workqueue.Priority,
+) -> None:  # fmt: skip
+    """Queue the Release in the lane `kube/priority.py` chose for this event."""
     reconciler: reconcile.Reconciler = memo["reconciler"]
     reconciler.releases, reconciler.children = releases, children
-    memo["queue"].add(key)
+    memo["queue"].add(key, urgency)
+
+
+def _indexed(releases: kopf.Index, key: Any) -> reconcile.Indexed | None:
+    """The Release index's entry for a key (None: not in the index, e.g. deleted)."""
+    return next(iter(releases.get(key, ())), None)
     for group in reconciler.memberships.get(key, ()):  # its group decides on it too
         memo["queue"].add(("group", key[0], group))

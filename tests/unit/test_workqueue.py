@@ -13,7 +13,7 @@ from collections.abc import Hashable
 
 import pytest
 
-from greenlight.kube.workqueue import WorkQueue
+from greenlight.kube.workqueue import Priority, WorkQueue
 
 KEY = ("ns", "web")
 EARLY = 0.005  # asyncio may fire a timer up to its clock resolution early
@@ -200,3 +200,119 @@ async def test_stop_cancels_timers_and_retries(rec: Recorder) -> None:
     await q.stop()
     await asyncio.sleep(0.15)
     assert len(rec.calls) == 1
+
+
+# Priorities: user intent and due decisions before bulk churn (issue 12, part 2).
+
+URGENT, BULK = Priority.URGENT, Priority.BULK
+
+
+async def test_urgent_keys_are_served_before_bulk_ones_each_lane_in_order(rec: Recorder) -> None:
+    q = WorkQueue(rec)
+    for i in range(3):
+        q.add(("bulk", i), BULK)
+    q.add(("urgent", 0), URGENT)
+    q.add(("bulk", 3), BULK)
+    q.add(("urgent", 1), URGENT)
+    assert (len(q), q.depth(URGENT), q.depth(BULK)) == (6, 2, 4)
+    q.start(1)
+    await rec.until(6)
+    await q.stop()
+    assert [k for _, k in rec.calls] == [
+        ("urgent", 0), ("urgent", 1), ("bulk", 0), ("bulk", 1), ("bulk", 2), ("bulk", 3),
+    ]  # fmt: skip
+
+
+async def test_a_bulk_key_triggered_urgently_moves_ahead_and_still_runs_once(
+    rec: Recorder,
+) -> None:
+    q = WorkQueue(rec)
+    for i in range(3):
+        q.add(("ns", str(i)), BULK)
+    q.add(("ns", "2"), URGENT)  # e.g. its spec changed while its status churn waited
+    q.add(("ns", "2"), BULK)  # a later status event: coalesced, it stays urgent
+    q.add(("ns", "0"), BULK)
+    assert len(q) == 3
+    q.start(1)
+    await rec.until(3)
+    await settle()
+    await q.stop()
+    assert [k for _, k in rec.calls] == [("ns", "2"), ("ns", "0"), ("ns", "1")]
+
+
+async def test_a_storm_never_delays_an_urgent_key_behind_it(rec: Recorder) -> None:
+    """1,000 bulk keys queued; an urgent one added after them is the next one served."""
+    q = WorkQueue(rec)
+    q.start(2)
+    rec.gate.clear()
+    for i in range(1000):
+        q.add(("storm", i), BULK)
+    await asyncio.wait_for(rec.entered.wait(), 5)  # two workers hold two storm keys
+    q.add(KEY, URGENT)
+    rec.gate.set()
+    await rec.until(3)
+    await q.stop()
+    assert KEY in [k for _, k in rec.calls[:3]]
+
+
+async def test_a_rerun_after_a_trigger_mid_reconcile_takes_the_best_priority(
+    rec: Recorder,
+) -> None:
+    q = WorkQueue(rec)
+    q.start(1)
+    rec.gate.clear()
+    q.add(KEY, BULK)
+    await asyncio.wait_for(rec.entered.wait(), 5)
+    q.add(KEY, BULK)
+    q.add(KEY, URGENT)  # triggered urgently while it runs
+    q.add(KEY, BULK)
+    for i in range(3):
+        q.add(("storm", i), BULK)
+    rec.gate.set()
+    await rec.until(5)
+    await q.stop()
+    assert [k for _, k in rec.calls][:2] == [KEY, KEY], "the re-run goes ahead of the storm"
+    assert len(rec.calls) == 5, "the mid-reconcile triggers coalesce into one re-run"
+
+
+async def test_a_due_timer_is_urgent(rec: Recorder) -> None:
+    q = WorkQueue(rec)
+    for i in range(3):
+        q.add(("storm", i), BULK)
+    q.add_after(KEY, 0.0)
+    await asyncio.sleep(0.01)  # the timer fires before any worker runs
+    q.start(1)
+    await rec.until(4)
+    await q.stop()
+    assert rec.calls[0][1] == KEY
+
+
+async def test_a_retry_keeps_the_priority_it_ran_with(rec: Recorder) -> None:
+    q = WorkQueue(rec, retry_delay=0.01, max_backoff=0.01)
+    rec.fail = 1
+    q.add(KEY, URGENT)
+    q.start(1)
+    await rec.until(1)
+    rec.gate.clear()  # hold the worker while the retry comes due and the storm queues
+    for i in range(3):
+        q.add(("storm", i), BULK)
+    await asyncio.sleep(0.05)
+    rec.gate.set()
+    await rec.until(5)
+    await q.stop()
+    order = [k for _, k in rec.calls]
+    assert order[:3] == [KEY, ("storm", 0), KEY], order  # storm 0 was already in the worker
+
+
+async def test_stop_then_start_again_serves_new_keys_only(rec: Recorder) -> None:
+    """A leader that lost its lease stops its queue; in a new term it starts afresh."""
+    q = WorkQueue(rec)
+    q.add(("old", 1), BULK)
+    q.add_after(("old", 2), 0.01)
+    await q.stop()
+    q.start(1)
+    q.add(KEY, BULK)
+    await rec.until(1)
+    await asyncio.sleep(0.05)
+    await q.stop()
+    assert [k for _, k in rec.calls] == [KEY]

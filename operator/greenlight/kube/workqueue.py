@@ -1,20 +1,39 @@
-"""A keyed work queue: one reconcile per Release at a time, coalesced triggers, timed requeues.
+"""A keyed work queue: one reconcile per Release at a time, coalesced triggers, timed requeues,
+and two lanes so user intent is never stuck behind bulk churn.
 
 Triggers (Release events, child Deployment events, due times) only add a key; a key already
 waiting is not added twice, and a key triggered while being reconciled runs once more after.
-A failed reconcile is retried after a delay that doubles with each failure in a row, up to a cap;
-a reconcile that starts meanwhile (any trigger) replaces the pending retry.
+Each trigger has a priority (`kube/priority.py` decides it where the event is known): URGENT keys
+(a changed spec or command, a timer that is due, a candidate that just became ready) are served
+before any BULK key (status-only events, Deployment progress); within a lane, first come first
+served. A key waiting in the bulk lane that is triggered urgently moves to the urgent lane; a
+re-run after a trigger mid-reconcile gets the highest priority of those triggers. Timers fire
+URGENT (the earliest wins); a failed reconcile is retried, at the priority it ran with, after a
+delay that doubles with each failure in a row, up to a cap; a reconcile that starts meanwhile
+(any trigger) replaces the pending retry.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
+import enum
 import logging
 from collections.abc import Awaitable, Callable, Hashable
 
 from greenlight.kube.settings import Settings
 
 log = logging.getLogger("greenlight.queue")
+
+
+class Priority(enum.IntEnum):
+    """Which lane a trigger queues a key in; the lower is served first."""
+
+    URGENT = 0
+    """User intent and due decisions: a spec or command not yet acted on, a timer that is due, a
+    candidate (or rolling batch) that settled, a check's result."""
+    BULK = 1
+    """Churn: status-only events, Deployment progress, a new leader's catch-up of every key."""
 
 
 class WorkQueue:
@@ -26,24 +45,35 @@ class WorkQueue:
     ) -> None:
         self._handler = handler
         self.retry_delay, self.max_backoff = retry_delay, max_backoff
-        self._queue: asyncio.Queue[Hashable] = asyncio.Queue()
-        self._waiting: set[Hashable] = set()
-        self._active: set[Hashable] = set()
-        self._dirty: set[Hashable] = set()
+        self._lanes: tuple[collections.deque[Hashable], ...] = tuple(
+            collections.deque() for _ in Priority
+        )
+        """Keys in arrival order per priority; an entry whose key has since moved to a better
+        lane (or was served) is stale and skipped: `_waiting` is the truth."""
+        self._waiting: dict[Hashable, Priority] = {}
+        self._tokens = asyncio.Semaphore(0)
+        """One per lane entry added: a worker takes one, then the best waiting key (a token
+        whose entry went stale finds nothing, or a later key: never a missed wake-up)."""
+        self._active: dict[Hashable, Priority] = {}
+        self._dirty: dict[Hashable, Priority] = {}
         self._timers: dict[Hashable, asyncio.TimerHandle] = {}
         self._retries: dict[Hashable, asyncio.TimerHandle] = {}
         self._failures: dict[Hashable, int] = {}
         self._workers: list[asyncio.Task[None]] = []
 
-    def add(self, key: Hashable) -> None:
+    def add(self, key: Hashable, priority: Priority = Priority.URGENT) -> None:
         if key in self._active:
-            self._dirty.add(key)
-        elif key not in self._waiting:
-            self._waiting.add(key)
-            self._queue.put_nowait(key)
+            self._dirty[key] = min(priority, self._dirty.get(key, priority))
+            return
+        waiting = self._waiting.get(key)
+        if waiting is not None and waiting <= priority:
+            return  # coalesced: it waits once, in the better lane
+        self._waiting[key] = priority
+        self._lanes[priority].append(key)
+        self._tokens.release()
 
     def add_after(self, key: Hashable, delay: float) -> None:
-        """Reconcile `key` in `delay` seconds; an earlier timer for the key wins."""
+        """Reconcile `key` in `delay` seconds, URGENT; an earlier timer for the key wins."""
         loop = asyncio.get_running_loop()
         when = loop.time() + max(delay, 0.0)
         timer = self._timers.get(key)
@@ -55,11 +85,11 @@ class WorkQueue:
 
     def _fire(self, key: Hashable) -> None:
         self._timers.pop(key, None)
-        self.add(key)
+        self.add(key, Priority.URGENT)
 
-    def _retry(self, key: Hashable) -> None:
+    def _retry(self, key: Hashable, priority: Priority) -> None:
         self._retries.pop(key, None)
-        self.add(key)
+        self.add(key, priority)
 
     def backoff(self, failures: int) -> float:
         """Seconds before the retry after `failures` failures in a row."""
@@ -69,20 +99,50 @@ class WorkQueue:
         self._workers = [asyncio.create_task(self._work()) for _ in range(workers)]
 
     async def stop(self) -> None:
+        """Stop the workers (a reconcile in flight is cancelled) and every timer and retry;
+        waiting keys are dropped. The queue can be started again (a new leader term)."""
         for timer in (*self._timers.values(), *self._retries.values()):
             timer.cancel()
+        self._timers.clear()
+        self._retries.clear()
         for task in self._workers:
             task.cancel()
         await asyncio.gather(*self._workers, return_exceptions=True)
+        self._workers = []
+        self._waiting.clear()
+        self._dirty.clear()
+        self._active.clear()
+        self._failures.clear()
+        for lane in self._lanes:
+            lane.clear()
+        self._tokens = asyncio.Semaphore(0)
 
     def __len__(self) -> int:
-        return self._queue.qsize()
+        return len(self._waiting)
+
+    def depth(self, priority: Priority) -> int:
+        return sum(1 for p in self._waiting.values() if p == priority)
+
+    def _pop(self) -> tuple[Hashable, Priority] | None:
+        for priority, lane in zip(Priority, self._lanes, strict=True):
+            while lane:
+                key = lane.popleft()
+                if self._waiting.get(key) == priority:
+                    del self._waiting[key]
+                    return key, priority
+        return None
+
+    async def _next(self) -> tuple[Hashable, Priority]:
+        while True:
+            await self._tokens.acquire()
+            found = self._pop()
+            if found is not None:
+                return found
 
     async def _work(self) -> None:
         while True:
-            key = await self._queue.get()
-            self._waiting.discard(key)
-            self._active.add(key)
+            key, priority = await self._next()
+            self._active[key] = priority
             retry = self._retries.pop(key, None)
             if retry is not None:  # this run is the retry; a failure schedules a new one
                 retry.cancel()
@@ -99,12 +159,12 @@ class WorkQueue:
                     extra=_names(key),
                 )  # fmt: skip
                 loop = asyncio.get_running_loop()
-                self._retries[key] = loop.call_later(delay, self._retry, key)
+                self._retries[key] = loop.call_later(delay, self._retry, key, priority)
             finally:
-                self._active.discard(key)
-                if key in self._dirty:
-                    self._dirty.discard(key)
-                    self.add(key)
+                self._active.pop(key, None)
+                again = self._dirty.pop(key, None)
+                if again is not None:
+                    self.add(key, again)
 
 
 def _names(key: Hashable) -> dict[str, str]:

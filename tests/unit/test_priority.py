@@ -1,0 +1,131 @@
+"""The work queue's fairness policy (kube/priority.py): which events are user intent or a due
+decision (URGENT) and which are churn (BULK), from what kopf delivers and the Release index."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+
+from greenlight.engine import naming
+from greenlight.kube import observe, priority, reconcile
+from greenlight.kube.workqueue import Priority
+
+URGENT, BULK = Priority.URGENT, Priority.BULK
+
+BODY: dict[str, Any] = {
+    "metadata": {"name": "web", "namespace": "ns", "uid": "u-1", "generation": 2,
+                 "resourceVersion": "100"},
+    "spec": {
+        "replicas": 3,
+        "template": {
+            "metadata": {"labels": {"app": "web"}},
+            "spec": {"containers": [{"name": "web", "image": "app:1"}]},
+        },
+        "healthCheck": {"httpGet": {"path": "/healthz", "port": 8080}},
+        "service": {"name": "web", "ports": [{"port": 80, "targetPort": 8080}]},
+        "previewService": {"name": "web-preview"},
+    },
+    "status": {"observedGeneration": 2, "phase": "Healthy", "liveHash": "aaa",
+               "liveRevision": 1},
+}  # fmt: skip
+
+
+def indexed(**changes: Any) -> reconcile.Indexed:
+    body = copy.deepcopy(BODY)
+    for path, value in changes.items():
+        *parents, leaf = path.split("__")
+        node = body
+        for p in parents:
+            node = node.setdefault(p, {})
+        node[leaf] = value
+    return reconcile.index_release(body)
+
+
+def deployment(template_hash: str, want: int = 3, **status: int) -> dict[str, Any]:
+    full = {"observedGeneration": 1, "replicas": want, "updatedReplicas": want,
+            "readyReplicas": want, "availableReplicas": want}  # fmt: skip
+    return {
+        "metadata": {"name": f"web-{template_hash}", "generation": 1,
+                     "labels": {naming.LABEL_HASH: template_hash}},
+        "spec": {"replicas": want},
+        "status": {**full, **status},
+    }  # fmt: skip
+
+
+IN_FLIGHT = {"status__candidateHash": "bbb", "status__phase": "Progressing"}
+
+
+def test_a_status_only_event_is_bulk() -> None:
+    assert priority.release_event(indexed()) == BULK
+
+
+def test_a_spec_not_yet_acted_on_is_urgent() -> None:
+    assert priority.release_event(indexed(metadata__generation=3)) == URGENT
+
+
+@pytest.mark.parametrize("command", naming.COMMANDS)
+def test_a_command_waiting_to_be_consumed_is_urgent(command: str) -> None:
+    assert priority.release_event(indexed(metadata__annotations={command: "true"})) == URGENT
+
+
+def test_other_annotations_are_bulk() -> None:
+    assert priority.release_event(indexed(metadata__annotations={"team": "a"})) == BULK
+
+
+def test_a_deleted_or_invalid_release_is_urgent() -> None:
+    assert priority.release_event(None) == URGENT
+    invalid = indexed(spec__replicas="many")
+    assert invalid.view is None
+    assert priority.release_event(invalid) == URGENT
+
+
+def test_a_candidate_that_settled_is_urgent_its_progress_bulk() -> None:
+    rel = indexed(**IN_FLIGHT)
+    ready = observe.deployment_view(deployment("bbb"))
+    assert priority.deployment_event(ready, rel) == URGENT
+    for progress in (
+        {"availableReplicas": 2},
+        {"updatedReplicas": 0, "readyReplicas": 0, "availableReplicas": 0},
+        {"observedGeneration": 0},
+        {"replicas": 4},  # a surplus pod still terminating
+    ):
+        view = observe.deployment_view(deployment("bbb", **progress))
+        assert priority.deployment_event(view, rel) == BULK, progress
+
+
+def test_deployment_events_of_a_release_with_nothing_in_flight_are_bulk() -> None:
+    for d in (deployment("aaa"), deployment("old", want=0), deployment("aaa", replicas=1)):
+        assert priority.deployment_event(observe.deployment_view(d), indexed()) == BULK
+    assert priority.deployment_event(None, indexed(**IN_FLIGHT)) == BULK
+    assert priority.deployment_event(observe.deployment_view(deployment("b")), None) == BULK
+
+
+def service(name: str, selected: str | None) -> dict[str, Any]:
+    selector = {naming.LABEL_HASH: selected} if selected else {}
+    return {"metadata": {"name": name}, "spec": {"selector": selector}}
+
+
+def test_a_service_selecting_what_the_status_says_is_bulk_a_drifted_one_urgent() -> None:
+    rel = indexed(**IN_FLIGHT)
+    assert priority.service_event(service("web", "aaa"), rel) == BULK
+    assert priority.service_event(service("web-preview", "bbb"), rel) == BULK
+    assert priority.service_event(service("web", "bbb"), rel) == URGENT
+    assert priority.service_event(service("web", None), rel) == URGENT
+    assert priority.service_event(service("web-preview", "aaa"), rel) == URGENT
+    assert priority.service_event(service("web-preview", "aaa"), indexed()) == BULK
+    assert priority.service_event(service("other", "zzz"), rel) == BULK
+    assert priority.service_event(service("web", "zzz"), None) == BULK
+
+
+def test_a_finished_check_job_is_urgent_a_running_one_bulk() -> None:
+    labels = {naming.LABEL_CHECK: "migrate", naming.LABEL_STAGE: "prePromotion",
+              naming.LABEL_HASH: "bbb"}  # fmt: skip
+    job: dict[str, Any] = {"metadata": {"name": "j", "labels": labels}, "status": {}}
+    assert priority.job_event(observe.job_view(job)) == BULK
+    job["status"] = {"conditions": [{"type": "Complete", "status": "True"}]}
+    assert priority.job_event(observe.job_view(job)) == URGENT
+    job["status"] = {"conditions": [{"type": "Failed", "status": "True"}]}
+    assert priority.job_event(observe.job_view(job)) == URGENT
+    assert priority.job_event(None) == BULK
