@@ -15,7 +15,7 @@ from greenlight import metrics
 from greenlight.api import group as api_group
 from greenlight.api import release as api
 from greenlight.engine import naming
-from greenlight.kube import cluster, measure, observe, priority, reconcile, workqueue
+from greenlight.kube import cluster, leader, measure, observe, priority, reconcile, workqueue
 from greenlight.kube.settings import Settings
 
 log = logging.getLogger("greenlight")
@@ -27,6 +27,10 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     settings.posting.level = logging.WARNING
     settings.watching.server_timeout = ours.watch_server_timeout
     settings.networking.request_timeout = ours.request_timeout
+    if memo.get("exact_namespaces"):
+        # No namespace listing (the names are exact) and no CRD watch: a namespace-scoped
+        # install needs no cluster-wide permission (kopf still discovers resources at start).
+        settings.scanning.disabled = True
     kube = cluster.Cluster(await cluster.connect())
     runner = measure.Runner(kube.core, lambda key: queue.add(key))
     reconciler = reconcile.Reconciler(kube, ours.expectation_timeout, runner)
@@ -38,12 +42,20 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
             queue.add_after(key, after)
 
     queue = workqueue.WorkQueue(run, ours.retry_delay, ours.max_backoff)
-    queue.start(ours.workers)
     memo["reconciler"], memo["queue"], memo["runner"] = reconciler, queue, runner
+    lease: leader.Lease | None = memo.get("lease")  # `greenlight run`; `kopf run`: alone
+    if lease is None:
+        queue.start(ours.workers)
+    else:  # the workers run while this replica holds the Lease; kopf watches either way
+        known = lambda: reconciler.releases.keys()  # noqa: E731
+        leases = leader.LeaseApi(kube.core.api_client, lease.namespace, lease.name)
+        memo["leadership"] = leader.Leadership(leases, lease, ours, queue, known)
 
 
 @kopf.on.cleanup()
 async def cleanup(memo: kopf.Memo, **_: Any) -> None:
+    if "leadership" in memo:
+        await memo["leadership"].close()  # stops the workers, then releases the Lease
     await memo["queue"].stop()
     await memo["runner"].stop()
 
@@ -137,9 +149,9 @@ async def group_changed(
     known = memo.setdefault("group_members", {})
     members = set(spec.get("members") or [])
     for member in members | known.get((namespace, name), set()):
-        _wake(memo, releases, children, (namespace, member))
+        _wake(memo, releases, children, (namespace, member), workqueue.Priority.URGENT)
     known[(namespace, name)] = members
-    memo["queue"].add(("group", namespace, name))
+    memo["queue"].add(("group", namespace, name), workqueue.Priority.URGENT)
 
 
 def _wake(
@@ -150,10 +162,10 @@ def _wake(
     reconciler: reconcile.Reconciler = memo["reconciler"]
     reconciler.releases, reconciler.children = releases, children
     memo["queue"].add(key, urgency)
+    for group in reconciler.memberships.get(key, ()):  # its group decides on it too
+        memo["queue"].add(("group", key[0], group), urgency)
 
 
 def _indexed(releases: kopf.Index, key: Any) -> reconcile.Indexed | None:
     """The Release index's entry for a key (None: not in the index, e.g. deleted)."""
     return next(iter(releases.get(key, ())), None)
-    for group in reconciler.memberships.get(key, ()):  # its group decides on it too
-        memo["queue"].add(("group", key[0], group))

@@ -53,9 +53,9 @@ def installed(kube: Any, crd: None) -> Iterator[None]:
         kube.kubectl("delete", "--ignore-not-found", "--wait=true", "--timeout=120s", *_ref(doc))
 
 
-def service_account_kubeconfig(kube: Any, path: Path) -> Path:
-    """The current cluster, authenticated only as greenlight-system/greenlight."""
-    token = kube.kubectl("create", "token", "greenlight", "-n", SYSTEM_NS, "--duration=1h")
+def service_account_kubeconfig(kube: Any, path: Path, namespace: str = SYSTEM_NS) -> Path:
+    """The current cluster, authenticated only as the ServiceAccount `namespace`/greenlight."""
+    token = kube.kubectl("create", "token", "greenlight", "-n", namespace, "--duration=1h")
     current = yaml.safe_load(kube.kubectl("config", "view", "--raw", "--minify", "-o", "yaml"))
     cluster = current["clusters"][0]
     path.write_text(
@@ -83,7 +83,8 @@ def test_the_operator_needs_no_more_than_its_cluster_role(
     with log_path.open("w") as log:
         operator = subprocess.Popen(
             [str(Path(sys.executable).parent / "greenlight"), "run", "-n", releases.ns],
-            env={"KUBECONFIG": str(kubeconfig), "PATH": ""},
+            # the Lease where the chart's Role allows it (in a pod: the downward API sets it)
+            env={"KUBECONFIG": str(kubeconfig), "PATH": "", "POD_NAMESPACE": SYSTEM_NS},
             stdout=log,
             stderr=subprocess.STDOUT,
         )
@@ -151,18 +152,27 @@ def test_manifests_are_the_chart_rendered_with_its_defaults() -> None:
 def test_chart_values_reach_the_operator_and_the_api_server_accepts_them(kube: Any) -> None:
     rendered = render(
         "--namespace", "default", "--set", "image.tag=9.9.9",
-        "--set", "watchNamespaces={shop,web}", "--set", "aggregateToDefaultRoles=false",
+        "--set", "watchNamespaces={default,kube-public}", "--set", "aggregateToDefaultRoles=false",
         "--set", "settings.workers=8", "--set", "settings.maxBackoff=2.5",
         "--include-crds",
     )  # fmt: skip
     docs = [d for d in yaml.safe_load_all(rendered) if d]
     kinds = [d["kind"] for d in docs]
-    assert kinds.count("ClusterRole") == 1, "no aggregated user roles when disabled"
+    assert "ClusterRole" not in kinds and "ClusterRoleBinding" not in kinds, kinds
+    roles = [
+        (d["kind"], d["metadata"]["namespace"])
+        for d in docs
+        if d["kind"].startswith("Role") and d["metadata"]["name"] == "greenlight-operator"
+    ]
+    assert sorted(roles) == [
+        ("Role", "default"), ("Role", "kube-public"),
+        ("RoleBinding", "default"), ("RoleBinding", "kube-public"),
+    ]  # fmt: skip
     assert "CustomResourceDefinition" in kinds and "Namespace" not in kinds
     [deployment] = [d for d in docs if d["kind"] == "Deployment"]
     [container] = deployment["spec"]["template"]["spec"]["containers"]
     assert container["image"] == "ghcr.io/greenlight-dev/greenlight:9.9.9"
-    assert container["args"][-2:] == ["--namespace=shop", "--namespace=web"]
+    assert container["args"][-2:] == ["--namespace=default", "--namespace=kube-public"]
     assert {"--workers=8", "--max-backoff=2.5", "--retry-delay=1"} <= set(container["args"])
     kube.kubectl("apply", "--server-side", "--dry-run=server", "-f", "-", input=rendered)
 

@@ -96,8 +96,9 @@ async def test_a_failing_reconcile_is_logged_with_its_release(captured: io.Strin
 
 
 def test_every_operator_log_call_names_its_release() -> None:
-    """Each log call of the operator passes the Release as extras (namespace, release): a new
-    one without them would print a line that cannot be attributed among 100 Releases."""
+    """Each log call of the operator passes the Release as extras (namespace, release; leader
+    election's lines name the replica instead): a new one without them would print a line that
+    cannot be attributed among 100 Releases."""
     root = pathlib.Path(workqueue.__file__).resolve().parents[1]
     calls = []
     for path in [*root.glob("kube/*.py"), root / "handlers.py", *root.glob("engine/*.py")]:

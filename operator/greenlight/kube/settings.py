@@ -78,6 +78,38 @@ class Settings:
     """Seconds before kopf gives up on one API request (its watches, Events). A hung connection
     then fails and is retried instead of stalling the operator."""
 
+    lease_duration: float = _field(
+        15.0,
+        "GREENLIGHT_LEASE_DURATION",
+        "--lease-duration",
+        "Seconds a standby waits after the leader's last renewal before taking the Lease.",
+    )
+    """Seconds a standby replica waits, from the last renewal of the leader's Lease it saw,
+    before it takes the Lease (client-go's LeaseDuration). It bounds a failover after the leader
+    dies without releasing it (a crash, a lost node): the new leader acts after at most this
+    plus retry_period. Lower: faster failover, but a leader slowed down (CPU starved, a slow API
+    server) loses the Lease more easily. A clean shutdown releases the Lease: no wait then."""
+
+    renew_deadline: float = _field(
+        10.0,
+        "GREENLIGHT_RENEW_DEADLINE",
+        "--renew-deadline",
+        "Seconds the leader keeps acting without a successful renewal of its Lease.",
+    )
+    """Seconds the leader keeps acting after its last successful Lease renewal (client-go's
+    RenewDeadline); then it stops its workers, before any standby may take the Lease. Must be
+    below lease_duration: the gap is the margin for clock-rate differences and for stopping."""
+
+    retry_period: float = _field(
+        2.0,
+        "GREENLIGHT_RETRY_PERIOD",
+        "--retry-period",
+        "Seconds between attempts to take or renew the Lease.",
+    )
+    """Seconds between a replica's attempts to take the Lease, and between the leader's
+    renewals (client-go's RetryPeriod): one small write per period by the leader, one read by
+    each standby. Must be below renew_deadline (several attempts fit in it)."""
+
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         """Defaults, overridden by the environment variables of each field (GREENLIGHT_WORKERS,
@@ -96,6 +128,8 @@ class Settings:
                 raise ValueError(f"{f.metadata['flag']} ({f.metadata['env']}): must be > 0")
         if self.retry_delay > self.max_backoff:
             raise ValueError("--retry-delay must not exceed --max-backoff")
+        if not self.lease_duration > self.renew_deadline > self.retry_period:
+            raise ValueError("need --lease-duration > --renew-deadline > --retry-period")
 
     @classmethod
     def describe(cls, name: str) -> dict[str, Any]:
