@@ -24,7 +24,7 @@ from greenlight.api import group as api_group
 from greenlight.api import release as api
 from greenlight.engine import commands, history, naming
 
-app = typer.Typer(
+app: typer.Typer = typer.Typer(
     help="kubectl greenlight: show Releases, promote, abort, retry, undo, pause and resume them.",
     no_args_is_help=True,
 )
@@ -368,3 +368,7 @@ def resume(name: Name, namespace: Namespace = None, context: Context = None) -> 
 def version() -> None:
     """Print the version."""
     console.print(f"kubectl-greenlight {metadata.version('greenlight')}")
+
+
+# Commands that live in their own modules register themselves on `app` when imported.
+from greenlight.cli import status  # noqa: E402, F401
