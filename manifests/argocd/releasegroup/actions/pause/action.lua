@@ -1,0 +1,3 @@
+-- Hold: no flip, no new slot (spec.paused: true).
+obj.spec.paused = true
+return obj

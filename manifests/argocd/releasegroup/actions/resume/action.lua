@@ -1,0 +1,3 @@
+-- Go on (spec.paused: false).
+obj.spec.paused = false
+return obj

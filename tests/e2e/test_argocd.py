@@ -1,0 +1,94 @@
+"""Argo CD's view of a Release: manifests/argocd's health.lua evaluated (Lua 5.1) on the live
+object in every phase, and its actions' returned objects applied to the cluster as a patch, as
+Argo CD applies them, with the effect the plugin's commands have."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests import argocd
+from tests.e2e.helpers import wait_for
+from tests.e2e.support import NEVER_READY, Releases, release_manifest, with_image
+
+pytestmark = pytest.mark.usefixtures("operator")
+
+
+def reach(releases: Releases, phase: str, **fields: Any) -> dict[str, Any]:
+    """Wait for `phase` with the current generation observed; the live Release then."""
+    generation = releases.get("web")["metadata"]["generation"]
+    releases.wait_phase("web", phase, timeout=60, observedGeneration=generation, **fields)
+    return releases.get("web")
+
+
+def image(release: dict[str, Any]) -> str:
+    return str(release["spec"]["template"]["spec"]["containers"][0]["image"])
+
+
+def run_action(releases: Releases, name: str) -> dict[str, Any]:
+    """Run action `name` on the live Release and apply what it returns; the patch applied."""
+    before = releases.get("web")
+    assert argocd.discover(before)[name], f"{name} offered but disabled"
+    patch = argocd.merge_patch(before, argocd.act(name, before))
+    assert set(patch) <= {"metadata", "spec"}, patch
+    releases.kube.custom.patch_namespaced_custom_object(
+        "greenlight.dev", "v1alpha1", releases.ns, "releases", "web", patch
+    )
+    return dict(patch)
+
+
+def test_health_in_every_phase_and_actions_applied(releases: Releases) -> None:
+    manifest = release_manifest(
+        "web", "example/web:1", deadline=8, blue_green={"autoPromote": False}
+    )
+    releases.apply(manifest)
+    live = reach(releases, "Healthy", liveRevision=1)
+    assert argocd.health(live)["status"] == "Healthy"
+
+    # Progressing (pods not ready yet), then Paused: autoPromote false waits for a promote
+    releases.apply(with_image(manifest, "example/web:2", ready_after="4s"))
+    live = reach(releases, "Progressing", candidateRevision=2)
+    assert argocd.health(live)["status"] == "Progressing"
+    live = reach(releases, "Paused", candidateRevision=2)
+    assert argocd.health(live) == {"status": "Suspended", "message": live["status"]["message"]}
+    assert argocd.discover(live)["promote"] and not argocd.discover(live)["retry"]
+
+    assert run_action(releases, "promote") == {
+        "metadata": {"annotations": {"greenlight.dev/promote": "true"}}
+    }
+    live = reach(releases, "Healthy", liveRevision=2)
+    assert argocd.health(live)["status"] == "Healthy"
+
+    # abort a waiting candidate: Aborted, and Argo CD calls it Degraded; retry brings it back
+    releases.apply(with_image(manifest, "example/web:3"))
+    reach(releases, "Paused", candidateRevision=3)
+    run_action(releases, "abort")
+    live = reach(releases, "Aborted", liveRevision=2)
+    assert argocd.health(live)["status"] == "Degraded"
+    assert argocd.discover(live)["retry"] and not argocd.discover(live)["promote"]
+    run_action(releases, "retry")
+    reach(releases, "Paused", candidateRevision=3)
+    run_action(releases, "promote-skip-checks")
+    reach(releases, "Healthy", liveRevision=3)
+
+    # pause and resume: spec.paused, as `kubectl greenlight pause|resume` sets it
+    assert run_action(releases, "pause") == {"spec": {"paused": True}}
+    assert releases.get("web")["spec"]["paused"] is True
+    assert not argocd.discover(releases.get("web"))["pause"]
+    assert run_action(releases, "resume") == {"spec": {"paused": False}}
+    live = reach(releases, "Healthy", liveRevision=3)
+    assert live["spec"]["paused"] is False and argocd.health(live)["status"] == "Healthy"
+
+    # undo: the operator writes the previous revision's template back (then awaits a promote)
+    run_action(releases, "undo")
+    wait_for(lambda: image(releases.get("web")) == "example/web:2", 30, "template set back")
+    reach(releases, "Paused", candidateRevision=4)
+    run_action(releases, "promote")
+    live = reach(releases, "Healthy", liveRevision=4)
+    assert argocd.health(live)["status"] == "Healthy"
+
+    # Degraded: a candidate never ready past its progress deadline
+    releases.apply(with_image(manifest, "example/web:5", **NEVER_READY))
+    live = reach(releases, "Degraded", liveRevision=4)
+    assert argocd.health(live) == {"status": "Degraded", "message": live["status"]["message"]}
