@@ -79,11 +79,16 @@ def _free_port() -> int:
 class Operator:
     """`greenlight run -n NS` as a subprocess (log: $BENCH_LOG), with its metrics endpoint."""
 
-    def __init__(self, ns: str, workers: int = 4) -> None:
+    def __init__(self, ns: str, workers: int = 4, name: str | None = None) -> None:
+        """`name`: a replica's Lease identity (POD_ID) and Events' instance (HOSTNAME); its log
+        is then $BENCH_LOG with the name appended."""
         self.port = _free_port()
         self.log = os.environ.get("BENCH_LOG", "/tmp/greenlight-bench-operator.log")
         command = [str(BIN / "greenlight"), "run", "-n", ns, "--metrics-port", str(self.port)]
         env = {**os.environ, "GREENLIGHT_WORKERS": str(workers)}
+        if name is not None:
+            env.update(POD_ID=name, HOSTNAME=name)
+            self.log = f"{self.log}.{name}"
         with open(self.log, "w") as log:
             self.process = subprocess.Popen(command, stdout=log, stderr=log, env=env)
         self.seen: dict[str, float] = {}

@@ -7,7 +7,7 @@ every decision comes from `engine.plan` over what is observed now.
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, cast
 
 import kopf
 
@@ -47,7 +47,11 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     if lease is None:
         queue.start(ours.workers)
     else:  # the workers run while this replica holds the Lease; kopf watches either way
-        known = lambda: reconciler.releases.keys()  # noqa: E731
+
+        def known() -> list[Any]:  # every Release, and every group (it decides on members)
+            groups = [("group", *cast(tuple[str, str], key)) for key in reconciler.groups]
+            return [*reconciler.releases.keys(), *groups]
+
         leases = leader.LeaseApi(kube.core.api_client, lease.namespace, lease.name)
         memo["leadership"] = leader.Leadership(leases, lease, ours, queue, known)
 
