@@ -28,14 +28,24 @@ CTRD_SOCK=/run/greenlight-containerd/containerd.sock # hack/realnode's
 log() { printf '[image %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
 
+apt_install() { # apt_install <package...>: no service is started by the packages' scripts
+  local added= rc=0
+  if [[ ! -e /usr/sbin/policy-rc.d ]]; then # Debian's switch for "do not start daemons now"
+    printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d && added=1
+  fi
+  apt-get update -qq >&2 &&
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >&2 || rc=$?
+  [[ -z "$added" ]] || rm -f /usr/sbin/policy-rc.d
+  return "$rc"
+}
+
 [[ "$(id -u)" == 0 ]] || die "needs root (a Docker engine and mmdebstrap); see README 'Real node'"
 missing=()
 command -v dockerd >/dev/null || missing+=(docker.io)
 command -v mmdebstrap >/dev/null || missing+=(mmdebstrap)
 if ((${#missing[@]})); then
   log "installing ${missing[*]} from Debian's packages"
-  apt-get update -qq >&2
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+  apt_install "${missing[@]}"
 fi
 # Debian's client, matching its engine (a newer client on PATH negotiates down; either works)
 DOCKER=/usr/bin/docker
