@@ -27,6 +27,7 @@ if [[ -z "${KUBECONFIG:-}" ]]; then
   if [[ -z "${GREENLIGHT_REAL_NODE:-}" ]]; then # CI runs as root: there it is on, and must work
     GREENLIGHT_REAL_NODE=1
     [[ "$(id -u)" == 0 ]] || { GREENLIGHT_REAL_NODE=0; log "not root: no real node, its tests are skipped"; }
+    [[ "${CLUSTER:-kwok}" == kwok ]] || GREENLIGHT_REAL_NODE=0 # kind: its nodes are real already
   fi
   export GREENLIGHT_REAL_NODE
   if hack/cluster status 2>/dev/null; then
