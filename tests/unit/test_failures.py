@@ -21,7 +21,11 @@ def test_a_refused_action_is_a_condition_and_the_message_until_a_reconcile_succe
     [condition] = [c for c in failed.conditions if c.type == "ReconcileError"]
     assert (condition.status, condition.reason, condition.message) == ("True", "ApplyFailed", QUOTA)
     assert failed.message == f"cannot apply: {QUOTA}"
-    assert [c.type for c in failed.conditions] == ["Available", "Progressing", "ReconcileError"]
+    assert [c.type for c in failed.conditions] == [
+        "Available", "Progressing", "Reconciling", "Ready", "Stalled", "ReconcileError",
+    ]  # fmt: skip
+    stalled = {c.type: (c.status, c.reason) for c in failed.conditions}
+    assert stalled["Stalled"] == ("True", "ApplyFailed") and stalled["Ready"][0] == "False"
     assert failed.model_copy(
         update={"message": before.message, "conditions": before.conditions}
     ) == (before), "nothing else changes: the refused step did not happen"

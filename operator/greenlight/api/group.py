@@ -12,6 +12,7 @@ from typing import Literal
 import pydantic
 
 from greenlight.api.base import Model, Time, _rules
+from greenlight.api.release import Condition
 
 KIND = "ReleaseGroup"
 PLURAL = "releasegroups"
@@ -89,6 +90,9 @@ class GroupStatus(Model):
     history: list[GroupEntry] = pydantic.Field(default_factory=list)
     last_flip_spread_ms: float | None = pydantic.Field(
         default=None, description="First to last live Service moved in the last group flip."
+    )
+    conditions: list[Condition] = pydantic.Field(
+        default_factory=list, description="Ready, Reconciling, Stalled (kstatus conventions)."
     )
 
 

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from greenlight.api import group as api_group
 from greenlight.engine import actions as act
 from greenlight.engine import naming, snapshot
+from greenlight.engine import status as status_
 
 WAITING = "GroupWaiting"
 COMMANDS = (naming.COMMAND_PROMOTE, naming.COMMAND_ABORT, naming.COMMAND_RETRY, naming.COMMAND_UNDO)
@@ -105,16 +106,13 @@ def plan_group(gs: GroupSnapshot) -> GroupPlan:
     if problem is not None:
         if status.message != problem:
             events.append(act.RecordEvent("GroupInvalid", problem, "Warning"))
+        stalled = status_.conditions(
+            status_.kstatus("Degraded", "InvalidGroup", problem), status.conditions, now,
+            g.generation,
+        )  # fmt: skip
+        update = {"phase": "Degraded", "message": problem, "observed_generation": g.generation}
         return GroupPlan(
-            tuple(events),
-            status.model_copy(
-                update={
-                    "phase": "Degraded",
-                    "message": problem,
-                    "observed_generation": g.generation,
-                }
-            ),
-            None,
+            tuple(events), status.model_copy(update={**update, "conditions": stalled}), None
         )
     states = [_state(m) for m in gs.members]
     history = list(status.history)
@@ -211,8 +209,10 @@ def plan_group(gs: GroupSnapshot) -> GroupPlan:
         )
         for s in states
     ]
+    wanted = status_.kstatus(phase, phase, message)
     new = status.model_copy(
         update={
+            "conditions": status_.conditions(wanted, status.conditions, now, g.generation),
             "phase": phase,
             "message": message,
             "observed_generation": g.generation,

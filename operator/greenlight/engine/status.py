@@ -77,12 +77,37 @@ def _conditions(
             f"{live.available_replicas if live else 0}/{w.spec.replicas} live pods available",
         ),
         ("Progressing", progressing, w.reason or w.phase, w.message),
+        *kstatus(w.phase, w.reason, w.message),
     ]
+    return conditions(wanted, old, w.now, w.snap.release.generation)
+
+
+Wanted = tuple[str, bool, str, str]
+"""A condition as decided: (type, true?, reason, message)."""
+
+
+def kstatus(phase: str | None, reason: str, message: str) -> list[Wanted]:
+    """The conditions kstatus (Flux's health checks, `kubectl wait`, Argo CD) read:
+    Ready (the desired revision is live, fully available, nothing in flight), Reconciling (a
+    release is in progress, or held), Stalled (it cannot progress without someone: Degraded,
+    aborted, an invalid spec, a refused action)."""
+    reason = reason or phase or "Unknown"
+    return [
+        ("Ready", phase == "Healthy", reason, message),
+        ("Reconciling", phase in ("Progressing", "Paused"), reason, message),
+        ("Stalled", phase in ("Degraded", "Aborted"), reason, message),
+    ]
+
+
+def conditions(
+    wanted: list[Wanted], old: list[api.Condition], now: datetime.datetime, generation: int | None
+) -> list[api.Condition]:
+    """Conditions with lastTransitionTime kept while their status is unchanged."""
     out = []
     for type_, ok, reason, message in wanted:
         status: Any = "True" if ok else "False"
         before = next((c for c in old if c.type == type_), None)
-        since = before.last_transition_time if before and before.status == status else w.now
+        since = before.last_transition_time if before and before.status == status else now
         out.append(
             api.Condition(
                 type=type_,
@@ -90,10 +115,16 @@ def _conditions(
                 reason=reason,
                 message=message,
                 last_transition_time=since,
-                observed_generation=w.snap.release.generation,
+                observed_generation=generation,
             )
         )
     return out
+
+
+def invalid(message: str, old: list[api.Condition], now: datetime.datetime, generation: int | None
+            ) -> list[api.Condition]:  # fmt: skip
+    """The conditions of a Release whose spec cannot be acted on."""
+    return conditions(kstatus("Degraded", "InvalidSpec", message), old, now, generation)
 
 
 def apply_failed(
@@ -115,7 +146,17 @@ def apply_failed(
         last_transition_time=before.last_transition_time if before else now,
         observed_generation=generation,
     )
-    others = [c for c in status.conditions if c.type != "ReconcileError"]
+    stalled = conditions(
+        [("Ready", False, "ApplyFailed", error), ("Stalled", True, "ApplyFailed", error)],
+        status.conditions,
+        now,
+        generation,
+    )
+    replaced = {"ReconcileError", "Ready", "Stalled"}
+    others = [c for c in status.conditions if c.type not in replaced]
     return status.model_copy(
-        update={"message": f"cannot apply: {error}", "conditions": [*others, condition]}
+        update={
+            "message": f"cannot apply: {error}",
+            "conditions": [*others, *stalled, condition],
+        }
     )

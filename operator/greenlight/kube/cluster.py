@@ -218,7 +218,9 @@ class Cluster:
     async def patch_invalid(self, meta: Mapping[str, Any], status: api.ReleaseStatus) -> int:
         """Report an invalid spec without touching history or the live revision."""
         fields = status.model_dump(
-            by_alias=True, mode="json", include={"phase", "message", "observed_generation"}
+            by_alias=True,
+            mode="json",
+            include={"phase", "message", "observed_generation", "conditions"},
         )
         return await self._patch_status(meta["namespace"], meta["name"], {"status": fields})
 

@@ -169,3 +169,14 @@ def group_view(body: Mapping[str, Any]) -> group.GroupView | str:
         },
         resource_version=int(meta.get("resourceVersion") or 0),
     )
+
+
+def conditions(body: Mapping[str, Any]) -> list[api.Condition]:
+    """The readable conditions of any object's status (unreadable ones are dropped)."""
+    out = []
+    for c in (body.get("status") or {}).get("conditions") or []:
+        try:
+            out.append(api.Condition.model_validate(c))
+        except pydantic.ValidationError:
+            continue
+    return out

@@ -29,6 +29,8 @@ class Indexed:
     view: snapshot.ReleaseView | None
     error: str | None = None
     meta: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    conditions: list[api.Condition] = dataclasses.field(default_factory=list)
+    """An invalid Release's conditions as they are (their transition times are kept)."""
 
 
 def index_release(body: Mapping[str, Any]) -> Indexed:
@@ -37,7 +39,7 @@ def index_release(body: Mapping[str, Any]) -> Indexed:
     parsed = observe.release_view(body)
     if isinstance(parsed, str):
         keep = {k: meta.get(k) for k in ("name", "namespace", "uid", "generation")}
-        return Indexed(rv, None, parsed, keep)
+        return Indexed(rv, None, parsed, keep, observe.conditions(body))
     return Indexed(rv, parsed)
 
 
@@ -266,10 +268,14 @@ class Reconciler:
 
     async def _report_invalid(self, indexed: Indexed) -> None:
         meta = indexed.meta
+        message = indexed.error or "invalid spec"
         status = api.ReleaseStatus(
             phase="Degraded",
-            message=indexed.error or "invalid spec",
+            message=message,
             observed_generation=meta.get("generation"),
+            conditions=engine_status.invalid(
+                message, indexed.conditions, observe.now(), meta.get("generation")
+            ),
         )
         await self.cluster.patch_invalid(meta, status)
 
