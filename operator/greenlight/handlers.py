@@ -15,7 +15,16 @@ from greenlight import metrics
 from greenlight.api import group as api_group
 from greenlight.api import release as api
 from greenlight.engine import naming
-from greenlight.kube import cluster, leader, measure, observe, priority, reconcile, workqueue
+from greenlight.kube import (
+    cluster,
+    leader,
+    measure,
+    notify,
+    observe,
+    priority,
+    reconcile,
+    workqueue,
+)
 from greenlight.kube.settings import Settings
 
 log = logging.getLogger("greenlight")
@@ -33,7 +42,8 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
         settings.scanning.disabled = True
     kube = cluster.Cluster(await cluster.connect())
     runner = measure.Runner(kube.core, lambda key: queue.add(key))
-    reconciler = reconcile.Reconciler(kube, ours.expectation_timeout, runner)
+    notifier = notify.Notifier(kube.core)
+    reconciler = reconcile.Reconciler(kube, ours.expectation_timeout, runner, notifier)
 
     async def run(key: Any) -> None:
         metrics.QUEUE_DEPTH.set(len(queue))
@@ -43,6 +53,7 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
 
     queue = workqueue.WorkQueue(run, ours.retry_delay, ours.max_backoff)
     memo["reconciler"], memo["queue"], memo["runner"] = reconciler, queue, runner
+    memo["notifier"] = notifier
     lease: leader.Lease | None = memo.get("lease")  # `greenlight run`; `kopf run`: alone
     if lease is None:
         queue.start(ours.workers)
@@ -62,6 +73,7 @@ async def cleanup(memo: kopf.Memo, **_: Any) -> None:
         await memo["leadership"].close()  # stops the workers, then releases the Lease
     await memo["queue"].stop()
     await memo["runner"].stop()
+    await memo["notifier"].stop()
 
 
 @kopf.index(api.GROUP, api.VERSION, api.PLURAL)

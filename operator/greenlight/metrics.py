@@ -31,6 +31,11 @@ GROUP_FLIP_SPREAD = prom.Histogram(
     "A group flip: from its first member's live Service moved to its last.",
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1),
 )
+NOTIFICATIONS = prom.Counter(
+    "greenlight_notifications",
+    "Notifications by transition and result (sent, failed after its retries).",
+    ["event", "result"],
+)
 QUEUE_DEPTH = prom.Gauge("greenlight_queue_depth", "Releases waiting to be reconciled.")
 RELEASE_PHASE = prom.Gauge(
     "greenlight_release_phase",

@@ -218,6 +218,38 @@ def unique_names(checks: list[Check]) -> list[Check]:
     return checks
 
 
+# --- notifications ----------------------------------------------------------------------------
+
+NotifyEvent = Literal[
+    "Started", "AwaitingPromotion", "Promoted", "Aborted", "RolledBack", "Degraded"
+]
+NOTIFY_EVENTS: tuple[NotifyEvent, ...] = (
+    "Started", "AwaitingPromotion", "Promoted", "Aborted", "RolledBack", "Degraded",
+)  # fmt: skip
+
+
+class NotificationWebhook(Model):
+    url: str = pydantic.Field(max_length=2048, pattern=r"^https?://")
+    headers: list[Header] = pydantic.Field(default_factory=list, max_length=32)
+
+
+class Notification(Model):
+    """A message on chosen transitions, sent without holding the release (retried 3 times)."""
+
+    name: str = pydantic.Field(max_length=48, pattern=CHECK_NAME)
+    webhook: NotificationWebhook
+    format: Literal["json", "slack"] = pydantic.Field(
+        default="json",
+        description="json: {event, release, namespace, revision, phase, message, at};"
+        " slack: an incoming-webhook payload ({text}).",
+    )
+    on: list[NotifyEvent] = pydantic.Field(
+        default_factory=lambda: list(NOTIFY_EVENTS),
+        max_length=len(NOTIFY_EVENTS),
+        description="Which transitions (default: all).",
+    )
+
+
 # --- status -----------------------------------------------------------------------------------
 
 Verdict = Literal["Successful", "Failed", "Inconclusive", "Error"]

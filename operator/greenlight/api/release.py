@@ -808,6 +808,12 @@ class ReleaseSpec(Model):
     paused: bool = pydantic.Field(
         default=False, description="Hold the release: no flip, no new slot."
     )
+    notifications: list[gates.Notification] = pydantic.Field(
+        default_factory=list,
+        max_length=8,
+        description="Webhooks told of transitions (started, awaiting promotion, promoted,"
+        " aborted, rolled back, degraded).",
+    )
 
     @pydantic.model_validator(mode="after")
     def _spec_rules(self) -> ReleaseSpec:

@@ -125,6 +125,16 @@ class AnnotateRelease:
     value: str
 
 
+@dataclasses.dataclass(frozen=True)
+class Notify:
+    """Tell a configured webhook about a transition (sent in the background, retried)."""
+
+    notification: api_checks.Notification
+    event: str
+    message: str
+    payload: dict[str, Any]
+
+
 Action = (
     CreateDeployment
     | ScaleDeployment
@@ -138,4 +148,5 @@ Action = (
     | Measure
     | PointService
     | AnnotateRelease
+    | Notify
 )

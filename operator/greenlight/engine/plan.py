@@ -23,6 +23,7 @@ from greenlight.engine import (
     housekeeping,
     lifecycle,
     naming,
+    notify,
     rolling,
     services,
     snapshot,
@@ -43,12 +44,12 @@ def plan(snap: snapshot.Snapshot) -> Plan:
     """Read the snapshot, decide every safe step that is due now, and the next status."""
     w = Work(snap)
     if not guards.services_are_ours(w):
-        return status.finish(w)  # refused: nothing but the Release's own status changes
+        return _done(w)  # refused: nothing but the Release's own status changes
     template = naming.effective_template(w.spec)
     desired = naming.template_hash(template)
     guards.recover(w, desired)
     if commands.consume(w, desired):
-        return status.finish(w)
+        return _done(w)
     live = w.d.live_hash
     # A strategy switch takes effect at the next release, never mid-release (a newer spec
     # during a release continues it: a rolling release's pods of every revision still serve).
@@ -73,6 +74,12 @@ def plan(snap: snapshot.Snapshot) -> Plan:
         strategy.release(w, live, desired, template)
     housekeeping.tidy(w)
     services.point(w)
+    return _done(w)
+
+
+def _done(w: Work) -> Plan:
+    """Tell the notifications what changed; the next status."""
+    notify.transitions(w)
     return status.finish(w)
 
 

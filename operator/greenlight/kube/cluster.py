@@ -145,7 +145,13 @@ class Cluster:
                 )  # fmt: skip
             case act.RecordEvent():
                 await self.event(release, a)
-            case act.CreateJob() | act.Measure() | act.PointService() | act.AnnotateRelease():
+            case (
+                act.CreateJob()
+                | act.Measure()
+                | act.PointService()
+                | act.AnnotateRelease()
+                | act.Notify()
+            ):
                 pass  # the reconciler hands these to the check runner (create_job, measure)
 
     async def _patch_deployment(self, ns: str, name: str, patch: dict[str, Any]) -> None:

@@ -113,19 +113,7 @@ class Runner:
         return self._session
 
     async def _headers(self, namespace: str, headers: list[api_checks.Header]) -> dict[str, str]:
-        out = {}
-        for h in headers:
-            if h.value is not None:
-                out[h.name] = h.value
-                continue
-            assert h.value_from is not None and self._core is not None
-            ref = h.value_from.secret_key_ref
-            secret = await self._core.read_namespaced_secret(ref.name, namespace)
-            data = (secret.data or {}).get(ref.key)
-            if data is None:
-                raise ProviderError(f"Secret {ref.name} has no key {ref.key}")
-            out[h.name] = base64.b64decode(data).decode()
-        return out
+        return await resolve_headers(self._core, namespace, headers)
 
     async def _measure(self, namespace: str, m: act.Measure) -> Any:
         check = m.check
@@ -178,6 +166,25 @@ class Runner:
         if not values:
             return None
         return values[0] if len(values) == 1 else values
+
+
+async def resolve_headers(
+    core: client.CoreV1Api | None, namespace: str, headers: list[api_checks.Header]
+) -> dict[str, str]:
+    """Header values, those from Secrets read now (and shown nowhere else)."""
+    out = {}
+    for h in headers:
+        if h.value is not None:
+            out[h.name] = h.value
+            continue
+        assert h.value_from is not None and core is not None
+        ref = h.value_from.secret_key_ref
+        secret = await core.read_namespaced_secret(ref.name, namespace)
+        data = (secret.data or {}).get(ref.key)
+        if data is None:
+            raise ProviderError(f"Secret {ref.name} has no key {ref.key}")
+        out[h.name] = base64.b64decode(data).decode()
+    return out
 
 
 def _describe(e: Exception) -> str:

@@ -15,7 +15,7 @@ from greenlight.engine import actions as act
 from greenlight.engine import group, plan, snapshot
 from greenlight.engine import status as engine_status
 from greenlight.kube import cluster as kube_cluster
-from greenlight.kube import measure, observe
+from greenlight.kube import measure, notify, observe
 from greenlight.kube.settings import Settings
 
 log = logging.getLogger("greenlight.reconcile")
@@ -52,10 +52,13 @@ class Reconciler:
         cluster: kube_cluster.Cluster,
         expectation_timeout: float = Settings.expectation_timeout,
         runner: measure.Runner | None = None,
+        notifier: notify.Notifier | None = None,
     ) -> None:
         self.cluster = cluster
         self.expectation_timeout = expectation_timeout
         self.runner = runner or measure.Runner(None, lambda key: None)
+        self.notifier = notifier or notify.Notifier(None)
+        """Sends notifications in the background (never holding a reconcile)."""
         """Takes promotion-gate measurements off the workers; results come back here."""
         self.jobs: Index = {}
         """Check Jobs by Release: their state is a job check's measurement."""
@@ -204,6 +207,8 @@ class Reconciler:
         for a in result.actions:
             if isinstance(a, act.Measure):
                 self.runner.start(key, release.namespace, a)
+            elif isinstance(a, act.Notify):
+                self.notifier.send(release.namespace, a)
         metrics.set_phase(release.namespace, release.name, result.status.phase)
         for a in result.actions:
             if isinstance(a, act.RecordEvent):
