@@ -104,6 +104,13 @@ def crd(kind: str = release.KIND) -> dict[str, Any]:
             ["relgroup"],
             GROUP_COLUMNS,
         )
+    subresources: dict[str, Any] = {"status": {}}
+    if kind == release.KIND:  # `kubectl scale release`, a HorizontalPodAutoscaler
+        subresources["scale"] = {
+            "specReplicasPath": ".spec.replicas",
+            "statusReplicasPath": ".status.availableReplicas",  # the live revision's
+            "labelSelectorPath": ".status.selector",
+        }
     return {
         "apiVersion": "apiextensions.k8s.io/v1",
         "kind": "CustomResourceDefinition",
@@ -125,7 +132,7 @@ def crd(kind: str = release.KIND) -> dict[str, Any]:
                     "served": True,
                     "storage": True,
                     "schema": {"openAPIV3Schema": schema(model)},
-                    "subresources": {"status": {}},
+                    "subresources": subresources,
                     "additionalPrinterColumns": columns,
                 }
             ],

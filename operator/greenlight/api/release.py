@@ -904,6 +904,9 @@ class ReleaseStatus(Model):
         default_factory=list, description="Replica counts per revision with pods."
     )
     replicas: int = 0
+    selector: str = pydantic.Field(
+        default="", description="The live revision's pods (the scale subresource's selector)."
+    )
     ready_replicas: int = 0
     available_replicas: int = 0
     candidate_ready_replicas: int = 0

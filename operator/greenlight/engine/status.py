@@ -40,6 +40,9 @@ def finish(w: Work) -> Plan:
         message=w.message,
         observed_generation=w.snap.release.generation,
         replicas=w.spec.replicas,
+        selector=",".join(f"{k}={v}" for k, v in naming.pod_labels(w.name, w.d.live_hash).items())
+        if w.d.live_hash
+        else "",
         ready_replicas=live.ready_replicas if live else 0,
         available_replicas=live.available_replicas if live else 0,
         candidate_ready_replicas=candidate.ready_replicas if candidate else 0,
