@@ -11,6 +11,7 @@ import pytest
 from tests import argocd
 from tests.e2e.helpers import wait_for
 from tests.e2e.support import NEVER_READY, Releases, release_manifest, with_image
+from tests.e2e.test_groups import PAIR, pair
 
 pytestmark = pytest.mark.usefixtures("operator")
 
@@ -92,3 +93,48 @@ def test_health_in_every_phase_and_actions_applied(releases: Releases) -> None:
     releases.apply(with_image(manifest, "example/web:5", **NEVER_READY))
     live = reach(releases, "Degraded", liveRevision=4)
     assert argocd.health(live) == {"status": "Degraded", "message": live["status"]["message"]}
+
+
+def test_group_health_and_actions(releases: Releases, kube: Any, namespace: str) -> None:
+    manifests = pair(releases, kube, namespace, deadline=8)
+
+    def group() -> dict[str, Any]:
+        return dict(
+            kube.custom.get_namespaced_custom_object(
+                "greenlight.dev", "v1alpha1", namespace, "releasegroups", "shop"
+            )
+        )
+
+    def reach_group(phase: str) -> dict[str, Any]:
+        def reached() -> dict[str, Any] | None:
+            g = group()
+            st = g.get("status") or {}
+            seen = st.get("observedGeneration") == g["metadata"]["generation"]
+            return g if st.get("phase") == phase and seen else None
+
+        return wait_for(reached, 60, f"group phase {phase}")
+
+    def run_group_action(name: str) -> None:
+        before = group()
+        assert argocd.discover(before)[name], f"{name} offered but disabled"
+        patch = argocd.merge_patch(before, argocd.act(name, before))
+        kube.custom.patch_namespaced_custom_object(
+            "greenlight.dev", "v1alpha1", namespace, "releasegroups", "shop", patch
+        )
+
+    assert argocd.health(reach_group("Healthy"))["status"] == "Healthy"
+    run_group_action("pause")
+    for n, m in manifests.items():
+        releases.apply(with_image(m, f"example/{n}:2"))
+    held = reach_group("Paused")
+    assert argocd.health(held) == {"status": "Suspended", "message": held["status"]["message"]}
+    assert {releases.status(n)["liveRevision"] for n in PAIR} == {1}
+    run_group_action("resume")
+    assert argocd.health(reach_group("Healthy"))["status"] == "Healthy"
+    assert {releases.status(n)["liveRevision"] for n in PAIR} == {2}
+
+    # one member never ready past its deadline: the group is Degraded
+    releases.apply(with_image(manifests["django"], "example/django:3", **NEVER_READY))
+    failed = reach_group("Degraded")
+    assert argocd.health(failed) == {"status": "Degraded", "message": failed["status"]["message"]}
+    assert argocd.discover(failed)["retry"]
