@@ -88,9 +88,18 @@ def _api_error(e: ApiException, name: str, ns: str) -> str:
     return f"release {ns}/{name}: {e.status} {e.reason}"
 
 
+class Refused(typer.Exit):
+    """A command refused, or an API error, with its message: the CLI exits 1 once it has
+    printed it; the dashboard answers the click with it."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(1)
+        self.message = message
+
+
 def fail(message: str) -> NoReturn:
     errors.print(f"[red]error:[/red] {message}", highlight=False)
-    raise typer.Exit(1)
+    raise Refused(message)
 
 
 def status_of(release: dict[str, Any]) -> api.ReleaseStatus:
@@ -264,16 +273,22 @@ def _group(name: str) -> str | None:
 def _annotate(
     name: str, namespace: str | None, context: str | None, command: str, value: str
 ) -> None:
-    if (group_name := _group(name)) is not None:
-        groups = Releases(namespace, context, api_group.PLURAL)
-        gst = api_group.GroupStatus.model_validate(groups.get(group_name).get("status") or {})
+    group_name = _group(name)
+    plural = api.PLURAL if group_name is None else api_group.PLURAL
+    console.print(request(Releases(namespace, context, plural), group_name or name, command, value))
+
+
+def request(releases: Releases, name: str, command: str, value: str) -> str:
+    """Annotate a Release (or, with a ReleaseGroups client, a group) with `command` once its
+    preconditions hold, else fail() naming why; the line saying what was requested. The CLI and
+    the dashboard both send commands through here."""
+    if releases.plural == api_group.PLURAL:
+        gst = api_group.GroupStatus.model_validate(releases.get(name).get("status") or {})
         if command == "undo" and len(gst.history) < 2:
-            fail(f"group {groups.ns}/{group_name}: no earlier group entry to undo to")
+            fail(f"group {releases.ns}/{name}: no earlier group entry to undo to")
         key = commands.BY_NAME[command]
-        groups.patch(group_name, {"metadata": {"annotations": {key: value}}})
-        console.print(f"group {groups.ns}/{group_name}: {command} requested ({key}={value!r})")
-        return
-    releases = Releases(namespace, context)
+        releases.patch(name, {"metadata": {"annotations": {key: value}}})
+        return f"group {releases.ns}/{name}: {command} requested ({key}={value!r})"
     release = releases.get(name)
     st = status_of(release)
     undo_to = int(value) if command == "undo" and value else None
@@ -284,7 +299,7 @@ def _annotate(
         fail(f"release {releases.ns}/{name}: {problem}")
     key = commands.BY_NAME[command]
     releases.patch(name, {"metadata": {"annotations": {key: value}}})
-    console.print(f"release {releases.ns}/{name}: {command} requested ({key}={value!r})")
+    return f"release {releases.ns}/{name}: {command} requested ({key}={value!r})"
 
 
 def _undo_target_gone(
@@ -343,13 +358,16 @@ def undo(
 
 
 def _set_paused(name: str, namespace: str | None, context: str | None, paused: bool) -> None:
-    if (group_name := _group(name)) is not None:
-        name = group_name
+    group_name = _group(name)
     plural = api.PLURAL if group_name is None else api_group.PLURAL
-    releases = Releases(namespace, context, plural)
+    console.print(set_paused(Releases(namespace, context, plural), group_name or name, paused))
+
+
+def set_paused(releases: Releases, name: str, paused: bool) -> str:
+    """spec.paused of a Release (or a group); the line saying so."""
     releases.get(name)
     releases.patch(name, {"spec": {"paused": paused}})
-    console.print(f"release {releases.ns}/{name}: {'paused' if paused else 'resumed'}")
+    return f"release {releases.ns}/{name}: {'paused' if paused else 'resumed'}"
 
 
 @app.command()
@@ -371,4 +389,4 @@ def version() -> None:
 
 
 # Commands that live in their own modules register themselves on `app` when imported.
-from greenlight.cli import status  # noqa: E402, F401
+from greenlight.cli import dashboard, status  # noqa: E402, F401

@@ -177,12 +177,16 @@ Event = tuple[str, str, dict[str, Any]]
 
 
 class Watches:
-    """Watches of custom objects, each in a thread putting every change on `events`, reopened
+    """Watches of custom objects, each in a thread handing every change to `sink`, reopened
     as they end (server timeout; 410 Gone: then from the current state) until `close()`."""
 
-    def __init__(self, releases: plugin.Releases) -> None:
+    def __init__(
+        self, releases: plugin.Releases, sink: Callable[[Event], None] | None = None
+    ) -> None:
         self.releases = releases
         self.events: queue.Queue[Event] = queue.Queue()
+        self._put = sink or self.events.put
+        """Where changes go (called in the watch's thread); default: the `events` queue."""
         self._closed = threading.Event()
         self._open: set[watch.Watch] = set()
         self._lock = threading.Lock()
@@ -227,13 +231,13 @@ class Watches:
                     obj = event["object"]
                     version = obj.get("metadata", {}).get("resourceVersion", version)
                     if event["type"] in ("ADDED", "MODIFIED", "DELETED"):
-                        self.events.put((plural, event["type"], obj))
+                        self._put((plural, event["type"], obj))
             except ApiException as e:
                 if e.status == 410:
                     version = None
                     continue
                 if not self._closed.is_set():
-                    self.events.put(("error", f"watch {plural}: {e.status} {e.reason}", {}))
+                    self._put(("error", f"watch {plural}: {e.status} {e.reason}", {}))
                 return
             except (urllib3.exceptions.HTTPError, OSError, ValueError):
                 # The API server went away, or close() shut the socket: reconnect, or stop.
