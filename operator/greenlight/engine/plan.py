@@ -7,7 +7,10 @@ One reconcile reads as ordered steps, each in its own module:
 2. the strategy's step (`bluegreen`, `rolling`), or the steady state of the live revision;
 3. housekeeping: scale down and delete what is no longer needed;
 4. point the Services (`services`: the only place a selector moves);
-5. the next status (`status`).
+5. tell the notifications what changed (`notify`);
+6. the next status (`status`).
+
+A ReleaseGroup's decisions (when its members flip together) are `group.plan_group`.
 """
 
 from __future__ import annotations
