@@ -21,6 +21,7 @@ from greenlight.engine import naming
 from tests.e2e.browser import browser_fixture  # noqa: F401
 from tests.e2e.conftest import _kubectl_binary
 from tests.e2e.support import Releases, release_manifest, with_image
+from tests.e2e.test_groups import pair
 from tests.e2e.test_plugin import greenlight, plugin_env
 
 pytestmark = pytest.mark.usefixtures("operator")
@@ -160,3 +161,33 @@ def test_the_page_follows_a_flip_live_and_undo_flips_back(
     assert "Retired" in history and "example/web:2" in history, history
     assert browser.execute_script("return window.sameDocument") is True, "no reload"
     screenshot(browser, tmp_path, "dashboard.png")
+
+
+def test_a_group_is_shown_with_its_members_and_its_buttons_command_the_group(
+    releases: Releases, kube: Any, namespace: str, dashboard: str, browser: Any
+) -> None:
+    pair(releases, kube, namespace)
+    browser.get(dashboard)
+    card = 'section[data-group="shop"]'
+    until(browser, lambda d: "Healthy" in text(d, f"{card} .badge"), 30, "the group shown")
+    members = text(browser, f"{card} table")
+    assert "django" in members and "fastapi" in members, members
+    undo = browser.execute_script(
+        "const b = document.querySelector(arguments[0]); return [b.disabled, b.title]",
+        f'{card} button[data-command="undo"]',
+    )
+    assert undo == [True, f"group {namespace}/shop: no earlier group entry to undo to"]
+    click(browser, f'{card} button[data-command="pause"]')
+    until(browser, lambda d: "paused" in text(d, "#notice"), 10, "the answer shown")
+    assert (
+        releases.kube.custom.get_namespaced_custom_object(
+            "greenlight.dev", "v1alpha1", namespace, "releasegroups", "shop"
+        )["spec"]["paused"]
+        is True
+    )
+    until(
+        browser,
+        lambda d: text(d, f'{card} button[data-command="resume"]') == "Resume",
+        30,
+        "the page showing the group paused",
+    )

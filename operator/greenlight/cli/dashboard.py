@@ -159,6 +159,8 @@ class Dashboard:
         self.releases, self.groups, self.port = releases, groups, port
         self.objects: dict[tuple[str, str], dict[str, Any]] = {}
         self.pages: set[asyncio.Queue[bytes | None]] = set()
+        self.has_groups = True
+        """False when the cluster has no ReleaseGroup CRD: nothing to list or watch."""
 
     def seed(self) -> None:
         """The current objects, before the watch's first events (a page may come first)."""
@@ -169,7 +171,8 @@ class Dashboard:
                 )
             except ApiException as e:
                 if e.status == 404 and client.plural == api_group.PLURAL:
-                    continue  # no ReleaseGroup CRD: no groups
+                    self.has_groups = False
+                    continue
                 plugin.fail(f"list {client.plural} in {client.ns}: {e.status} {e.reason}")
             for obj in cast(dict[str, Any], found).get("items", []):
                 self.objects[(client.plural, obj["metadata"]["name"])] = obj
@@ -307,7 +310,8 @@ async def serve(dash: Dashboard) -> None:
         dash.releases, sink=lambda event: loop.call_soon_threadsafe(dash.changed, event)
     )
     watches.start(api.PLURAL)
-    watches.start(api_group.PLURAL)
+    if dash.has_groups:
+        watches.start(api_group.PLURAL)
     plugin.console.print(
         f"Greenlight dashboard for namespace {dash.releases.ns}: http://127.0.0.1:{dash.port}/"
         "  (Ctrl-C stops it)",
