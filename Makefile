@@ -54,7 +54,7 @@ manifests:                       ## render manifests/greenlight.yaml from charts
 bench: venv                      ## bench/*.py against $KUBECONFIG, else the local cluster (brought up)
 	@if [ -z "$$KUBECONFIG" ]; then hack/cluster status >/dev/null 2>&1 || hack/cluster up; fi
 	@[ -n "$$KUBECONFIG" ] || eval "$$(hack/cluster env)"; set -e; \
-	for b in flip_latency rolling_vs_deployment scale failover groups "checks flip-back" "checks idle"; do \
+	for b in flip_latency rolling_vs_deployment scale failover burst groups "checks flip-back" "checks idle"; do \
 	  echo "── bench/$$b"; set -- $$b; $(BIN)/python bench/$$1.py "$${@:2}"; done
 
 clean: cluster-down
