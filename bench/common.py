@@ -30,7 +30,7 @@ def kubectl(*args: str, input: str | None = None) -> str:
 def fresh_namespace(ns: str) -> None:
     """The CRD applied and established; `ns` deleted (waiting for it to go) and created anew."""
     kubectl("apply", "--server-side", "--force-conflicts", "-f", str(ROOT / "crds"))
-    kubectl("wait", "--for=condition=Established", "crd/releases.greenlight.dev")
+    subprocess.run([str(ROOT / "hack" / "wait-crds")], check=True)
     kubectl("delete", "namespace", ns, "--ignore-not-found", "--wait=true", "--timeout=300s")
     kubectl("create", "namespace", ns)
 

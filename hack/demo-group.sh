@@ -15,7 +15,7 @@ eval "$(hack/cluster env)"
 
 say "Installing the CRDs and starting the operator (log: $LOG)"
 kubectl apply --server-side --force-conflicts -f crds/ >/dev/null
-kubectl wait --for=condition=Established --timeout=60s crd/releases.greenlight.dev crd/releasegroups.greenlight.dev >/dev/null
+hack/wait-crds
 kubectl delete namespace "$NS" --ignore-not-found --wait=true >/dev/null
 kubectl create namespace "$NS" >/dev/null
 greenlight run -n "$NS" >"$LOG" 2>&1 &

@@ -34,7 +34,7 @@ if [[ "$REAL" == 1 ]]; then MANIFEST=examples/sample-app-release.yaml V1=sample-
 
 say "Installing the Release CRD and starting the operator (log: $LOG)"
 kubectl apply --server-side --force-conflicts -f crds/ >/dev/null
-kubectl wait --for=condition=Established --timeout=60s crd/releases.greenlight.dev >/dev/null
+hack/wait-crds  # kubectl wait fails at once on a CRD whose status is not there yet
 kubectl create namespace "$NS" --dry-run=client -o yaml | kubectl apply -f - >/dev/null
 greenlight run -n "$NS" >"$LOG" 2>&1 &
 OPERATOR=$!

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from kopf.testing import KopfRunner
-from kubernetes import watch
+from kubernetes import client, watch
 from kubernetes.client.exceptions import ApiException
 
 from greenlight.api import release as api
@@ -162,10 +162,19 @@ class Operator:
 @pytest.fixture(scope="session")
 def crd(kube: Any) -> None:
     kube.kubectl("apply", "--server-side", "--force-conflicts", "-f", "crds/")
-    kube.kubectl(
-        "wait", "--for=condition=Established", "--timeout=60s", "crd/releases.greenlight.dev",
-        "crd/releasegroups.greenlight.dev",
-    )  # fmt: skip
+
+    def established() -> bool:
+        # Not `kubectl wait`: on a CRD created a moment ago it fails at once ("status.conditions
+        # accessor error") instead of waiting for the status to appear.
+        api = client.ApiextensionsV1Api(kube.api)
+        for name in ("releases.greenlight.dev", "releasegroups.greenlight.dev"):
+            status = api.read_custom_resource_definition(name).status
+            conditions = (status.conditions if status else None) or []
+            if not any(c.type == "Established" and c.status == "True" for c in conditions):
+                return False
+        return True
+
+    wait_for(established, 60, "the CRDs Established")
 
 
 @pytest.fixture
