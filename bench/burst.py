@@ -17,7 +17,7 @@ from typing import Any
 import yaml
 from kubernetes import client, config, watch
 
-from common import Operator, blue_green_release, fresh_namespace, kubectl, percentile
+from common import Operator, blue_green_release, fresh_namespace, kubectl, percentile, wait
 
 LABEL_HASH = "greenlight.dev/template-hash"
 LABEL_RELEASE = "greenlight.dev/release"
@@ -104,14 +104,6 @@ def burst(n: int, replicas: int) -> tuple[list[float], list[float]]:
         watches.stop.set()
         operator.stop()
         kubectl("delete", "namespace", ns, "--wait=false")
-
-
-def wait(predicate: Any, what: str, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise SystemExit(f"timed out waiting for {what}")
-        time.sleep(0.05)
 
 
 def main() -> int:

@@ -27,7 +27,7 @@ from typing import Any
 import yaml
 from kubernetes import client, config, watch
 
-from common import Operator, blue_green_release, fresh_namespace, kubectl, percentile
+from common import Operator, blue_green_release, fresh_namespace, kubectl, percentile, wait
 
 LABEL_HASH = "greenlight.dev/template-hash"
 
@@ -156,14 +156,6 @@ def measured(ns: str) -> int:
         for r in releases_in(ns)
         if any(c.get("measurements") for c in (r.get("status") or {}).get("checks", []))
     )
-
-
-def wait(predicate: Any, what: str, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise SystemExit(f"timed out waiting for {what}")
-        time.sleep(0.05)
 
 
 def main() -> int:

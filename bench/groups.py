@@ -20,7 +20,7 @@ from typing import Any
 import yaml
 from kubernetes import client, config, watch
 
-from common import Operator, blue_green_release, fresh_namespace, kubectl, percentile
+from common import Operator, blue_green_release, fresh_namespace, kubectl, percentile, wait
 
 LABEL_HASH = "greenlight.dev/template-hash"
 LABEL_RELEASE = "greenlight.dev/release"
@@ -84,7 +84,7 @@ def run(size: int, rounds: int) -> tuple[list[float], list[float]]:
             blue_green_release(n, "example/app:0", 1) for n in names
         ]
         kubectl("apply", "-n", ns, "-f", "-", input=yaml.safe_dump_all(docs))
-        wait(lambda: len(watcher.selected) == size, "the first releases", 300)
+        wait(lambda: len(watcher.selected) == size, "the first releases", 300, interval=0.02)
         for r in range(1, rounds + 1):
             before = dict(watcher.selected)
             for d in docs[1:]:
@@ -94,6 +94,7 @@ def run(size: int, rounds: int) -> tuple[list[float], list[float]]:
                 lambda b=before: all(watcher.selected[n] != b[n] for n in names),
                 f"round {r}: every member flipped",
                 300,
+                interval=0.02,  # the spread is timed by the watch; this only ends the round
             )
             moved = [watcher.selected[n] for n in names]
             times = [t for t, _ in moved]
@@ -110,14 +111,6 @@ def run(size: int, rounds: int) -> tuple[list[float], list[float]]:
         operator.stop()
         kubectl("delete", "namespace", ns, "--wait=false")
     return spreads, ready_to_live
-
-
-def wait(predicate: Any, what: str, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise SystemExit(f"timed out waiting for {what}")
-        time.sleep(0.02)
 
 
 def main() -> int:

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Iterable, Mapping
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 import pydantic
 
 from greenlight.api import group as api_group
 from greenlight.api import release as api
 from greenlight.engine import group, naming, snapshot
+
+Spec = TypeVar("Spec", bound=pydantic.BaseModel)
+Status = TypeVar("Status", bound=pydantic.BaseModel)
 
 
 def deployment_view(body: Mapping[str, Any]) -> snapshot.DeploymentView | None:
@@ -112,14 +115,10 @@ def service_record(body: Mapping[str, Any]) -> dict[str, Any]:
 def release_view(body: Mapping[str, Any]) -> snapshot.ReleaseView | str:
     """The Release, or a message naming the invalid field (the CRD schema catches most)."""
     meta = body.get("metadata") or {}
-    try:
-        spec = api.ReleaseSpec.model_validate(body.get("spec") or {})
-    except pydantic.ValidationError as e:
-        return "; ".join(_field_error(err) for err in e.errors())
-    try:
-        status = api.ReleaseStatus.model_validate(body.get("status") or {})
-    except pydantic.ValidationError:
-        status = api.ReleaseStatus()  # unreadable status: start over from the world
+    parsed = _parse(body, api.ReleaseSpec, api.ReleaseStatus)
+    if isinstance(parsed, str):
+        return parsed
+    spec, status = parsed
     return snapshot.ReleaseView(
         name=meta["name"],
         namespace=meta["namespace"],
@@ -131,6 +130,22 @@ def release_view(body: Mapping[str, Any]) -> snapshot.ReleaseView | str:
             k: v for k, v in (meta.get("annotations") or {}).items() if k in naming.COMMANDS
         },
     )
+
+
+def _parse(
+    body: Mapping[str, Any], spec_model: type[Spec], status_model: type[Status]
+) -> tuple[Spec, Status] | str:
+    """The spec, or a message naming its invalid fields; an unreadable status starts over
+    from the world (an empty one)."""
+    try:
+        spec = spec_model.model_validate(body.get("spec") or {})
+    except pydantic.ValidationError as e:
+        return "; ".join(_field_error(err) for err in e.errors())
+    try:
+        status = status_model.model_validate(body.get("status") or {})
+    except pydantic.ValidationError:
+        status = status_model()
+    return spec, status
 
 
 def _field_error(err: Any) -> str:
@@ -149,14 +164,10 @@ def now() -> datetime.datetime:
 def group_view(body: Mapping[str, Any]) -> group.GroupView | str:
     """A ReleaseGroup, or a message naming the invalid field."""
     meta = body.get("metadata") or {}
-    try:
-        spec = api_group.GroupSpec.model_validate(body.get("spec") or {})
-    except pydantic.ValidationError as e:
-        return "; ".join(_field_error(err) for err in e.errors())
-    try:
-        status = api_group.GroupStatus.model_validate(body.get("status") or {})
-    except pydantic.ValidationError:
-        status = api_group.GroupStatus()
+    parsed = _parse(body, api_group.GroupSpec, api_group.GroupStatus)
+    if isinstance(parsed, str):
+        return parsed
+    spec, status = parsed
     return group.GroupView(
         name=meta["name"],
         namespace=meta["namespace"],
