@@ -1,13 +1,22 @@
-"""kopf wiring only: two indexes, two event handlers that wake a Release, the work queue.
+"""The operator's wiring: informers feed the indexes and wake Releases; the work queue runs.
 
-No kopf progress storage is used (no on.create/on.update): kopf never writes to a Release;
+kopf runs the process (start-up, clean-up, signals, the liveness probe) but watches nothing:
+`kube/informer.py` lists and watches Releases, ReleaseGroups and the Deployments, Services and
+check Jobs labelled with a Release, and `Feeds` turns each change into index entries and a
+wake-up in the lane `kube/priority.py` chooses. The workers start once every informer has
+applied its first list. No kopf progress storage is used: kopf never writes to a Release;
 every decision comes from `engine.plan` over what is observed now.
 """
 
 from __future__ import annotations
 
+import asyncio
+import fnmatch
+import functools
 import logging
-from typing import Any, cast
+import time
+from collections.abc import Hashable, Mapping
+from typing import Any
 
 import kopf
 
@@ -17,6 +26,7 @@ from greenlight.api import release as api
 from greenlight.engine import naming
 from greenlight.kube import (
     cluster,
+    informer,
     leader,
     measure,
     notify,
@@ -34,12 +44,7 @@ log = logging.getLogger("greenlight")
 async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
     ours: Settings = memo.get("settings") or Settings.from_env()  # `greenlight run` or `kopf run`
     settings.posting.level = logging.WARNING
-    settings.watching.server_timeout = ours.watch_server_timeout
-    settings.networking.request_timeout = ours.request_timeout
-    if memo.get("exact_namespaces"):
-        # No namespace listing (the names are exact) and no CRD watch: a namespace-scoped
-        # install needs no cluster-wide permission (kopf still discovers resources at start).
-        settings.scanning.disabled = True
+    settings.scanning.disabled = True  # kopf watches no resource (no CRD or namespace scans)
     kube = cluster.Cluster(await cluster.connect())
     runner = measure.Runner(kube.core, lambda key: queue.add(key))
     notifier = notify.Notifier(kube.core)
@@ -52,23 +57,46 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
             queue.add_after(key, after)
 
     queue = workqueue.WorkQueue(run, ours.retry_delay, ours.max_backoff)
+    feeds = Feeds(reconciler, queue, memo.get("namespaces") or [])
+    informers = feeds.informers(kube, ours)
     memo["reconciler"], memo["queue"], memo["runner"] = reconciler, queue, runner
     memo["notifier"] = notifier
+    memo["tasks"] = [asyncio.create_task(i.run(), name=i.name) for i in informers]
+    memo["tasks"].append(asyncio.create_task(_begin(memo, kube, ours, informers, feeds)))
+
+
+async def _begin(
+    memo: kopf.Memo,
+    kube: cluster.Cluster,
+    ours: Settings,
+    informers: list[informer.Informer],
+    feeds: Feeds,
+) -> None:
+    """Once every informer has listed: start the workers (or the election that starts them)."""
+    started = time.perf_counter()
+    await asyncio.gather(*(i.synced.wait() for i in informers))
+    reconciler: reconcile.Reconciler = memo["reconciler"]
+    log.info(
+        "caches filled in %.1f s: %d Releases, %d groups",
+        time.perf_counter() - started, len(reconciler.releases), len(reconciler.groups),
+        extra={"informer": "all"},
+    )  # fmt: skip
+    queue: workqueue.WorkQueue = memo["queue"]
     lease: leader.Lease | None = memo.get("lease")  # `greenlight run`; `kopf run`: alone
     if lease is None:
+        for key in feeds.known():  # what the lists queued keeps its lane; the rest is BULK
+            queue.add(key, workqueue.Priority.BULK)
         queue.start(ours.workers)
-    else:  # the workers run while this replica holds the Lease; kopf watches either way
-
-        def known() -> list[Any]:  # every Release, and every group (it decides on members)
-            groups = [("group", *cast(tuple[str, str], key)) for key in reconciler.groups]
-            return [*reconciler.releases.keys(), *groups]
-
+    else:  # the workers run while this replica holds the Lease; the informers run either way
         leases = leader.LeaseApi(kube.core.api_client, lease.namespace, lease.name)
-        memo["leadership"] = leader.Leadership(leases, lease, ours, queue, known)
+        memo["leadership"] = leader.Leadership(leases, lease, ours, queue, feeds.known)
 
 
 @kopf.on.cleanup()
 async def cleanup(memo: kopf.Memo, **_: Any) -> None:
+    for task in memo.get("tasks", []):
+        task.cancel()
+    await asyncio.gather(*memo.get("tasks", []), return_exceptions=True)
     if "leadership" in memo:
         await memo["leadership"].close()  # stops the workers, then releases the Lease
     await memo["queue"].stop()
@@ -76,112 +104,147 @@ async def cleanup(memo: kopf.Memo, **_: Any) -> None:
     await memo["notifier"].stop()
 
 
-@kopf.index(api.GROUP, api.VERSION, api.PLURAL)
-def releases(namespace: str, name: str, body: kopf.Body, **_: Any) -> Any:
-    return {(namespace, name): reconcile.index_release(body)}
+class Feeds:
+    """Each watched kind's changes into the Reconciler's indexes, and the keys they wake."""
+
+    def __init__(
+        self, reconciler: reconcile.Reconciler, queue: workqueue.WorkQueue, namespaces: list[str]
+    ) -> None:
+        self.reconciler, self.queue = reconciler, queue
+        self.releases, self.children, self.services = (informer.Index() for _ in range(3))
+        self.jobs, self.groups, self.memberships = (informer.Index() for _ in range(3))
+        r = reconciler  # it reads them
+        r.releases, r.children, r.services = self.releases, self.children, self.services
+        r.jobs, r.groups, r.memberships = self.jobs, self.groups, self.memberships
+        self.namespaces = namespaces
+        """Exact names get an informer each; none, or any pattern (kopf's `-n` globs, `!ns`
+        to exclude), watch the whole cluster and keep the matching namespaces."""
+        self.exact = bool(namespaces) and not any(set("*?[!,") & set(n) for n in namespaces)
+        self.members: dict[Hashable, set[str]] = {}
+        """Each group's members at its last event: one that leaves is woken too."""
+
+    def informers(self, kube: cluster.Cluster, settings: Settings) -> list[informer.Informer]:
+        release, check = naming.LABEL_RELEASE, naming.LABEL_CHECK
+        kinds = {
+            "releases": (self.release, _custom(kube, api.PLURAL)),
+            "releasegroups": (self.group, _custom(kube, api_group.PLURAL)),
+            "deployments": (self.deployment, _listers(kube.apps, "deployment", release)),
+            "services": (self.service, _listers(kube.core, "service", release)),
+            "jobs": (self.job, _listers(kube.batch, "job", check)),
+        }
+        scopes: list[str | None] = list(self.namespaces) if self.exact else [None]
+        return [
+            informer.Informer(
+                f"{kind}/{ns or '*'}",
+                functools.partial(namespaced, ns) if ns else everywhere,
+                self._scoped(handler),
+                settings.watch_server_timeout,
+                settings.request_timeout,
+            )
+            for kind, (handler, (namespaced, everywhere)) in kinds.items()
+            for ns in scopes
+        ]
+
+    def known(self) -> list[Hashable]:
+        """Every Release, and every group (it decides on its members)."""
+        groups = [("group", *key) for key in self.groups if isinstance(key, tuple)]
+        return [*self.releases, *groups]
+
+    def _scoped(self, handler: informer.Handler) -> informer.Handler:
+        if self.exact or not self.namespaces:
+            return handler
+        include = [n for n in self.namespaces if not n.startswith("!")]
+        exclude = [n[1:] for n in self.namespaces if n.startswith("!")]
+
+        def scoped(kind: str, body: Mapping[str, Any]) -> None:
+            ns = (body.get("metadata") or {}).get("namespace") or ""
+            if any(fnmatch.fnmatchcase(ns, p) for p in include) and not any(
+                fnmatch.fnmatchcase(ns, p) for p in exclude
+            ):
+                handler(kind, body)
+
+        return scoped
+
+    def release(self, kind: str, body: Mapping[str, Any]) -> None:
+        meta = body["metadata"]
+        key = (meta["namespace"], meta["name"])
+        entry = None if kind == "DELETED" else {key: reconcile.index_release(body)}
+        self.releases.put(meta["uid"], entry)
+        self._wake(key, priority.release_event(self._indexed(key)))
+
+    def deployment(self, kind: str, body: Mapping[str, Any]) -> None:
+        meta = body["metadata"]
+        key = (meta["namespace"], meta["labels"][naming.LABEL_RELEASE])
+        view = observe.deployment_view(body) if kind != "DELETED" else None
+        self.children.put(meta["uid"], {key: view} if view else None)
+        self._wake(key, priority.deployment_event(view, self._indexed(key)))
+
+    def service(self, kind: str, body: Mapping[str, Any]) -> None:
+        """A Service of ours changed (a hand edit, a re-apply): the Release repairs it."""
+        meta = body["metadata"]
+        entry = {(meta["namespace"], meta["name"]): observe.service_record(body)}
+        self.services.put(meta["uid"], None if kind == "DELETED" else entry)
+        key = (meta["namespace"], meta["labels"][naming.LABEL_RELEASE])
+        self._wake(key, priority.service_event(body, self._indexed(key)))
+
+    def job(self, kind: str, body: Mapping[str, Any]) -> None:
+        """A check's Job made progress: its Release records it."""
+        meta = body["metadata"]
+        release = (meta.get("labels") or {}).get(naming.LABEL_RELEASE)
+        view = observe.job_view(body) if kind != "DELETED" else None
+        entry = {(meta["namespace"], release): view} if view and release else None
+        self.jobs.put(meta["uid"], entry)
+        if release:
+            self._wake((meta["namespace"], release), priority.job_event(view))
+
+    def group(self, kind: str, body: Mapping[str, Any]) -> None:
+        """A group changed: it and its members (those that left too: they go on alone)."""
+        meta = body["metadata"]
+        ns, name, uid = meta["namespace"], meta["name"], meta["uid"]
+        members = set((body.get("spec") or {}).get("members") or [])
+        gone = kind == "DELETED"
+        self.groups.put(uid, None if gone else {(ns, name): observe.group_view(body)})
+        self.memberships.put(uid, None if gone else {(ns, m): name for m in members})
+        for member in members | self.members.get((ns, name), set()):
+            self._wake((ns, member), workqueue.Priority.URGENT)
+        if gone:
+            self.members.pop((ns, name), None)
+        else:
+            self.members[(ns, name)] = members
+        self.queue.add(("group", ns, name), workqueue.Priority.URGENT)
+
+    def _wake(self, key: Hashable, urgency: workqueue.Priority) -> None:
+        self.queue.add(key, urgency)
+        ns = key[0] if isinstance(key, tuple) else ""
+        for group in self.memberships.get(key, ()):  # its group decides on it too
+            self.queue.add(("group", ns, group), urgency)
+
+    def _indexed(self, key: Hashable) -> reconcile.Indexed | None:
+        """The Release index's entry for a key (None: not in the index, e.g. deleted)."""
+        return next(iter(self.releases.get(key, ())), None)
 
 
-@kopf.index("apps", "v1", "deployments", labels={naming.LABEL_RELEASE: kopf.PRESENT})
-def children(namespace: str, labels: kopf.Labels, body: kopf.Body, **_: Any) -> Any:
-    view = observe.deployment_view(body)
-    return {(namespace, labels[naming.LABEL_RELEASE]): view} if view else None
+def _custom(kube: cluster.Cluster, plural: str) -> tuple[informer.Lister, informer.Lister]:
+    c = kube.custom
+    return (
+        functools.partial(
+            c.list_namespaced_custom_object_without_preload_content, api.GROUP, api.VERSION,
+            plural=plural,
+        ),
+        functools.partial(
+            c.list_cluster_custom_object_without_preload_content, api.GROUP, api.VERSION, plural
+        ),
+    )  # fmt: skip
 
 
-@kopf.index("", "v1", "services", labels={naming.LABEL_RELEASE: kopf.PRESENT})
-def services(namespace: str, name: str, body: kopf.Body, **_: Any) -> Any:
-    return {(namespace, name): observe.service_record(body)}
-
-
-@kopf.index("batch", "v1", "jobs", labels={naming.LABEL_CHECK: kopf.PRESENT})
-def jobs(namespace: str, labels: kopf.Labels, body: kopf.Body, **_: Any) -> Any:
-    view = observe.job_view(body)
-    release = labels.get(naming.LABEL_RELEASE)
-    return {(namespace, release): view} if view and release else None
-
-
-@kopf.on.event("batch", "v1", "jobs", labels={naming.LABEL_CHECK: kopf.PRESENT})
-async def job_changed(
-    namespace: str, labels: kopf.Labels, body: kopf.Body, memo: kopf.Memo, releases: kopf.Index,
-    children: kopf.Index, jobs: kopf.Index, **_: Any,
-) -> None:  # fmt: skip
-    """A check's Job made progress: its Release records it."""
-    memo["reconciler"].jobs = jobs
-    if naming.LABEL_RELEASE in labels:
-        urgency = priority.job_event(observe.job_view(body))
-        _wake(memo, releases, children, (namespace, labels[naming.LABEL_RELEASE]), urgency)
-
-
-# Event handlers are coroutines: kopf would run plain functions in a thread pool, one hop each.
-@kopf.on.event(api.GROUP, api.VERSION, api.PLURAL)
-async def release_changed(
-    namespace: str, name: str, memo: kopf.Memo, releases: kopf.Index, children: kopf.Index,
-    services: kopf.Index, **_: Any,
-) -> None:  # fmt: skip
-    memo["reconciler"].services = services
-    key = (namespace, name)
-    _wake(memo, releases, children, key, priority.release_event(_indexed(releases, key)))
-
-
-@kopf.on.event("apps", "v1", "deployments", labels={naming.LABEL_RELEASE: kopf.PRESENT})
-async def child_changed(
-    namespace: str, labels: kopf.Labels, body: kopf.Body, memo: kopf.Memo, releases: kopf.Index,
-    children: kopf.Index, services: kopf.Index, **_: Any,
-) -> None:  # fmt: skip
-    memo["reconciler"].services = services
-    key = (namespace, labels[naming.LABEL_RELEASE])
-    urgency = priority.deployment_event(observe.deployment_view(body), _indexed(releases, key))
-    _wake(memo, releases, children, key, urgency)
-
-
-@kopf.on.event("", "v1", "services", labels={naming.LABEL_RELEASE: kopf.PRESENT})
-async def service_changed(
-    namespace: str, labels: kopf.Labels, body: kopf.Body, memo: kopf.Memo, releases: kopf.Index,
-    children: kopf.Index, services: kopf.Index, **_: Any,
-) -> None:  # fmt: skip
-    """A Service of ours changed (a hand edit, a re-apply): the Release repairs it."""
-    memo["reconciler"].services = services
-    key = (namespace, labels[naming.LABEL_RELEASE])
-    _wake(memo, releases, children, key, priority.service_event(body, _indexed(releases, key)))
-
-
-@kopf.index(api.GROUP, api.VERSION, api_group.PLURAL)
-def groups(namespace: str, name: str, body: kopf.Body, **_: Any) -> Any:
-    return {(namespace, name): observe.group_view(body)}
-
-
-@kopf.index(api.GROUP, api.VERSION, api_group.PLURAL)
-def memberships(namespace: str, name: str, spec: kopf.Spec, **_: Any) -> Any:
-    return {(namespace, member): name for member in spec.get("members") or []}
-
-
-@kopf.on.event(api.GROUP, api.VERSION, api_group.PLURAL)
-async def group_changed(
-    namespace: str, name: str, spec: kopf.Spec, memo: kopf.Memo, releases: kopf.Index,
-    children: kopf.Index, groups: kopf.Index, memberships: kopf.Index, **_: Any,
-) -> None:  # fmt: skip
-    """A group changed: it and its members (those that left too: they go on alone)."""
-    reconciler: reconcile.Reconciler = memo["reconciler"]
-    reconciler.groups, reconciler.memberships = groups, memberships
-    known = memo.setdefault("group_members", {})
-    members = set(spec.get("members") or [])
-    for member in members | known.get((namespace, name), set()):
-        _wake(memo, releases, children, (namespace, member), workqueue.Priority.URGENT)
-    known[(namespace, name)] = members
-    memo["queue"].add(("group", namespace, name), workqueue.Priority.URGENT)
-
-
-def _wake(
-    memo: kopf.Memo, releases: kopf.Index, children: kopf.Index, key: Any,
-    urgency: workqueue.Priority,
-) -> None:  # fmt: skip
-    """Queue the Release in the lane `kube/priority.py` chose for this event."""
-    reconciler: reconcile.Reconciler = memo["reconciler"]
-    reconciler.releases, reconciler.children = releases, children
-    memo["queue"].add(key, urgency)
-    for group in reconciler.memberships.get(key, ()):  # its group decides on it too
-        memo["queue"].add(("group", key[0], group), urgency)
-
-
-def _indexed(releases: kopf.Index, key: Any) -> reconcile.Indexed | None:
-    """The Release index's entry for a key (None: not in the index, e.g. deleted)."""
-    return next(iter(releases.get(key, ())), None)
+def _listers(api_: Any, kind: str, label: str) -> tuple[informer.Lister, informer.Lister]:
+    """(list in a namespace, list everywhere), of objects carrying `label`."""
+    return (
+        functools.partial(
+            getattr(api_, f"list_namespaced_{kind}_without_preload_content"), label_selector=label
+        ),
+        functools.partial(
+            getattr(api_, f"list_{kind}_for_all_namespaces_without_preload_content"),
+            label_selector=label,
+        ),
+    )

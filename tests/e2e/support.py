@@ -3,14 +3,15 @@ fails a test when live traffic drops or a flip selects a revision that is not fu
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import threading
 import time
 from collections.abc import Iterator
 from typing import Any
 
+import kopf
 import pytest
-from kopf.testing import KopfRunner
 from kubernetes import client, watch
 from kubernetes.client.exceptions import ApiException
 
@@ -142,21 +143,45 @@ def _ready(endpoint_slice: Any) -> int:
 
 
 class Operator:
-    """The operator, in-process (kopf's KopfRunner), watching one namespace."""
+    """The operator, in-process (kopf in a thread, as `greenlight run -n NAMESPACE` runs it)."""
 
     def __init__(self, namespace: str) -> None:
         self.namespace = namespace
-        self.runner: KopfRunner | None = None
+        self.thread: threading.Thread | None = None
+        self.error: BaseException | None = None
+        self._stop = threading.Event()
 
     def start(self) -> None:
-        args = ["run", "--standalone", "-n", self.namespace, "-m", "greenlight.handlers"]
-        self.runner = KopfRunner(args, timeout=60)
-        self.runner.__enter__()
+        import greenlight.handlers  # noqa: F401  (registers the handlers)
+
+        self._stop = threading.Event()
+        ready = threading.Event()
+        memo = kopf.Memo(namespaces=[self.namespace])
+
+        def main() -> None:
+            try:
+                operator = kopf.operator(
+                    standalone=True, clusterwide=True, memo=memo, stop_flag=self._stop,
+                    ready_flag=ready,
+                )  # fmt: skip
+                asyncio.run(operator)
+            except BaseException as e:  # re-raised by stop(): the test fails
+                self.error = e
+                ready.set()
+
+        self.thread = threading.Thread(target=main, daemon=True)
+        self.thread.start()
+        ready.wait(60)
 
     def stop(self) -> None:
-        if self.runner is not None:
-            self.runner.__exit__(None, None, None)
-            self.runner = None
+        if self.thread is None:
+            return
+        self._stop.set()
+        self.thread.join(60)
+        alive, self.thread = self.thread.is_alive(), None
+        if self.error is not None:
+            raise RuntimeError("the operator failed") from self.error
+        assert not alive, "the operator did not stop within 60 s"
 
 
 @pytest.fixture(scope="session")

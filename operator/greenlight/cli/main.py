@@ -99,15 +99,9 @@ def run(
     logs.configure(json=log_json, verbose=verbose)
     kopf.run(
         standalone=True,
-        clusterwide=not namespace,
-        namespaces=namespace,
+        clusterwide=True,  # kopf itself watches nothing: handlers.py's informers do, in these
         liveness_endpoint=f"http://0.0.0.0:{health_port}/healthz" if health_port else None,
-        # handlers.startup reads it; exact namespaces need no cluster-wide scanning
-        memo=kopf.Memo(
-            settings=settings,
-            lease=lease,
-            exact_namespaces=bool(namespace) and all(not set("*?!,") & set(ns) for ns in namespace),
-        ),
+        memo=kopf.Memo(settings=settings, lease=lease, namespaces=list(namespace)),
     )
 
 
