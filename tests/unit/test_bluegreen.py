@@ -18,6 +18,10 @@ def released(image: str = "app:1", **kw: object) -> World:
     return w
 
 
+def reason(w: World) -> str:
+    return next(c.reason for c in w.status.conditions if c.type == "Progressing")
+
+
 def test_first_release_creates_deployment_and_fills_live_service_directly() -> None:
     w = World(spec("app:1"))
     p = w.reconcile()
@@ -187,6 +191,93 @@ def test_replica_change_mid_release_resizes_candidate_not_live() -> None:
     w.settle()
     w.reconcile()
     assert w.live_hash() == hash_of(w.spec)
+
+
+def test_scale_down_mid_release_sizes_the_candidate_to_the_live_slot_until_the_flip() -> None:
+    """An HPA (or kubectl scale) lowers spec.replicas while green comes up: blue keeps serving
+    with its 5, green is brought to 5 before the flip, and only then settles to 2."""
+    w = released("app:1", replicas=5)
+    blue = hash_of(w.spec)
+    w.set_spec(spec("app:2", replicas=5))
+    green = hash_of(w.spec)
+    w.reconcile()
+    w.settle(w.by_hash(green).name, available=3)
+    w.set_spec(spec("app:2", replicas=2))
+    p = w.reconcile()
+    assert not [a for a in p.actions if isinstance(a, act.ScaleDeployment)], "no slot shrinks"
+    assert w.by_hash(green).spec_replicas == 5 and w.by_hash(blue).spec_replicas == 5
+    assert w.live_hash() == blue
+    assert w.status.message == "revision 2 (green): 3/5 pods available (sized to the live slot's 5)"
+    w.settle(w.by_hash(green).name, available=4)
+    w.reconcile()
+    assert w.live_hash() == blue, "4 of 5: no flip, although spec.replicas is 2"
+    w.settle()
+    w.reconcile()
+    assert w.live_hash() == green and w.status.phase == "Healthy"
+    assert w.by_hash(blue).spec_replicas == 5, "the old slot stays warm at its size"
+    w.reconcile()
+    assert w.by_hash(green).spec_replicas == 2, "after the flip the live slot follows the spec"
+    w.settle()
+    w.reconcile()
+    assert w.status.phase == "Healthy" and w.status.available_replicas == 2
+
+
+def test_scale_up_mid_release_grows_only_the_candidate_and_the_flip_waits_for_it() -> None:
+    w = released("app:1", replicas=2)
+    blue = hash_of(w.spec)
+    w.set_spec(spec("app:2", replicas=2))
+    green = hash_of(w.spec)
+    w.reconcile()
+    w.settle()
+    w.set_spec(spec("app:2", replicas=2, auto_promote=False))  # ready, waiting for a promote
+    w.reconcile()
+    assert reason(w) == "WaitingForPromotion"
+    w.set_spec(spec("app:2", replicas=4, auto_promote=False))  # the HPA scales up
+    p = w.reconcile()
+    scaled = [(a.name, a.replicas) for a in p.actions if isinstance(a, act.ScaleDeployment)]
+    assert scaled == [(w.by_hash(green).name, 4)]
+    assert w.by_hash(blue).spec_replicas == 2
+    assert w.status.message == "revision 2 (green): 2/4 pods available"
+    w.annotations[naming.COMMAND_PROMOTE] = "true"
+    w.reconcile()
+    assert w.live_hash() == blue, "promoted, but 2 of 4: no flip"
+    w.settle()
+    w.reconcile()
+    assert w.live_hash() == green and w.by_hash(green).available_replicas == 4
+
+
+def test_the_flip_waits_while_the_live_slot_still_counts_more_available_pods() -> None:
+    """A scale-down of the live slot whose status still counts the old pods (5 available of 3)
+    when a release starts: the candidate is sized 3, and flips once that count has settled."""
+    w = released("app:1", replicas=5)
+    blue = hash_of(w.spec)
+    w.set_spec(spec("app:1", replicas=3))
+    w.reconcile()  # blue scaled to 3; its status still says 5 available
+    w.set_spec(spec("app:2", replicas=3))
+    green = hash_of(w.spec)
+    w.reconcile()
+    w.settle(w.by_hash(green).name)
+    w.reconcile()
+    assert w.live_hash() == blue and w.by_hash(green).spec_replicas == 3
+    assert "the live slot still counts 5 available" in w.status.message
+    w.settle(w.by_hash(blue).name)
+    w.reconcile()
+    assert w.live_hash() == green
+
+
+def test_a_group_member_is_ready_only_at_the_live_slot_size() -> None:
+    w = released("app:1", replicas=4)
+    w.group = "shop"
+    w.set_spec(spec("app:2", replicas=4))
+    green = hash_of(w.spec)
+    w.reconcile()
+    w.set_spec(spec("app:2", replicas=1))
+    w.settle(w.by_hash(green).name, available=1)
+    w.reconcile()
+    assert reason(w) == "CandidateProgressing"
+    w.settle()
+    w.reconcile()
+    assert reason(w) == "GroupWaiting" and w.by_hash(green).spec_replicas == 4
 
 
 def test_undo_to_warm_revision_flips_without_new_pods() -> None:

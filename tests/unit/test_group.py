@@ -140,6 +140,27 @@ def test_neither_flips_until_both_are_ready_then_both_flip_in_one_plan() -> None
     assert "Promoted" in shop.worlds["django"].events()
 
 
+def test_a_member_scaled_down_mid_release_flips_at_its_live_slot_size() -> None:
+    """An HPA lowers django's replicas mid-release: its candidate stays at the live slot's 3,
+    the group sees it ready at that size (not at spec.replicas) and flips both."""
+    shop = Shop.released()
+    shop.release("django", "django:2")
+    shop.release("fastapi", "fastapi:2")
+    shop.step()
+    shop.release("django", "django:2", replicas=1)
+    shop.step()
+    for w in shop.worlds.values():
+        w.settle()
+    shop.tick(10)  # the settle window
+    for _ in range(3):
+        shop.step()
+    assert shop.live() == {"django": 2, "fastapi": 2}
+    django = shop.worlds["django"]
+    assert django.by_hash(django.status.live_hash or "").available_replicas == 3
+    django.reconcile()
+    assert django.by_hash(django.status.live_hash or "").spec_replicas == 1, "then it settles"
+
+
 def test_one_member_never_ready_aborts_both_and_live_is_untouched() -> None:
     shop = Shop.released()
     v1 = {n: shop.selected(n) for n in MEMBERS}

@@ -125,10 +125,20 @@ def test_invariants_hold_for_any_history(ops: list[tuple[str, Any]]) -> None:
         aborted = [e.template_hash for e in w.status.history if e.outcome == "Aborted"]
 
         if live_after is not None and live_after != live_before and live_before is not None:
-            # 1. a flip only ever selects a fully available revision
+            # 1. a flip only ever selects a fully available revision, of at least spec.replicas
+            # pods, and never fewer available than the live slot had just before (7.)
             target = before.deployment(live_after)
-            assert target is not None and target.fully_available(before.release.spec.replicas)
+            assert target is not None and target.fully_available(target.spec_replicas)
+            assert target.spec_replicas >= before.release.spec.replicas
+            old = before.deployment(live_before)
+            assert target.available_replicas >= (old.available_replicas if old else 0)
             assert target.available_replicas > 0
+        in_flight = before.release.status.candidate_hash and w.status.candidate_hash
+        if live_before is not None and live_after == live_before and in_flight:
+            # 7. a replica change mid-release resizes the candidate, never the live slot
+            was = before.deployment(live_before)
+            if was is not None and w.status.strategy == "blueGreen":
+                assert w.by_hash(live_before).spec_replicas >= was.spec_replicas
         if live_after is not None:
             # the live Service pins exactly one revision by its hash
             assert selector_after == naming.pod_labels("web", live_after)
@@ -164,9 +174,51 @@ def test_a_settled_release_always_goes_live(first: int, second: int) -> None:
         w.reconcile()
         w.settle()
     w.set_spec(spec("app:2", replicas=second))
-    for _ in range(3):
+    for _ in range(4):  # (fewer replicas: sized like the live slot, then settled after the flip)
         w.reconcile()
         w.settle()
     assert w.status.phase == "Healthy"
     assert w.status.live_color == "green"
     assert w.by_hash(w.live_hash() or "").spec_replicas == second
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.integers(1, 6),
+    st.lists(st.tuples(st.integers(1, 8), st.integers(0, 8)), min_size=1, max_size=6),
+)
+def test_a_resize_mid_release_never_flips_to_fewer_pods(
+    first: int, resizes: list[tuple[int, int]]
+) -> None:
+    """kubectl scale or an HPA writes spec.replicas while a blue-green candidate comes up (its
+    pods partly available): the live slot keeps its size, the candidate follows spec.replicas but
+    never below the live slot's, and at the flip it has at least as many pods available as the
+    live slot had just before."""
+    w = World(spec("app:1", replicas=first))
+    for _ in range(2):
+        w.reconcile()
+        w.settle()
+    live = w.live_hash()
+    assert live is not None
+    w.set_spec(spec("app:2", replicas=first))
+    steps = [*resizes, (resizes[-1][0], 8), (resizes[-1][0], 8), (resizes[-1][0], 8)]
+    for replicas, available in steps:
+        if replicas != w.spec.replicas:
+            w.set_spec(spec("app:2", replicas=replicas))
+        serving = w.by_hash(live).available_replicas
+        candidate = w.status.candidate_hash
+        w.reconcile()
+        if w.live_hash() != live:  # the flip
+            assert candidate is not None and w.live_hash() == candidate
+            assert w.by_hash(candidate).available_replicas >= serving
+            break
+        candidate = w.status.candidate_hash
+        assert candidate is not None
+        assert w.by_hash(live).spec_replicas == first
+        assert w.by_hash(candidate).spec_replicas == max(replicas, first)
+        w.settle(w.by_hash(candidate).name, available)
+    assert w.live_hash() != live and w.status.phase == "Healthy"
+    for _ in range(2):
+        w.reconcile()
+        w.settle()
+    assert w.by_hash(w.live_hash() or "").spec_replicas == w.spec.replicas

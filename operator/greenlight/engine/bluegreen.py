@@ -1,4 +1,8 @@
-"""Blue-green: bring the candidate up beside the live slot, flip when every pod is available."""
+"""Blue-green: bring the candidate up beside the live slot, flip when every pod is available.
+
+The candidate is sized to `lifecycle.candidate_size`: spec.replicas, or the live slot's size if
+that is larger; a replica change mid-release (kubectl scale, an HPA) resizes the candidate and
+never the live slot, so the flip never lands traffic on fewer pods than served it."""
 
 from __future__ import annotations
 
@@ -19,15 +23,26 @@ def release(w: Work, live: str | None, desired: str, template: dict[str, Any]) -
         w.outcome("Paused", "paused (spec.paused): the new revision waits to be created", "Paused")
         return
 
-    c, started = lifecycle.start_candidate(w, "blueGreen", live, desired, template, spec.replicas)
+    live_d = w.snap.deployment(live)
+    size = lifecycle.candidate_size(spec.replicas, live_d)
+    c, started = lifecycle.start_candidate(w, "blueGreen", live, desired, template, size)
     label = f"revision {c.revision} ({c.color})"
     if started:
         w.event("Progressing", f"{label} is coming up beside the live slot")
 
     d = w.snap.deployment(desired)
-    if d is None or not d.fully_available(spec.replicas):
+    if not lifecycle.ready_to_flip(d, size, live_d):
         c.available_since = None
-        progress = f"{d.available_replicas if d else 0}/{spec.replicas}"
+        progress = f"{d.available_replicas if d else 0}/{size}"
+        if size > spec.replicas:
+            progress += f" pods available (sized to the live slot's {size})"
+        elif d is not None and d.fully_available(size) and live_d is not None:
+            progress += (
+                f" pods available; the live slot still counts {live_d.available_replicas}"
+                " available (a scale-down of it settling)"
+            )
+        else:
+            progress += " pods available"
         if lifecycle.held(w):
             c.since = None  # the progress deadline does not run while held
             w.outcome("Paused", f"paused (spec.paused); {label}: {progress}", "Paused")
@@ -36,11 +51,10 @@ def release(w: Work, live: str | None, desired: str, template: dict[str, Any]) -
                 w,
                 desired,
                 "ProgressDeadlineExceeded",
-                f"{progress} pods available after"
-                f" progressDeadlineSeconds={spec.progress_deadline_seconds}",
+                f"{progress} after progressDeadlineSeconds={spec.progress_deadline_seconds}",
             )
         else:
-            w.outcome("Progressing", f"{label}: {progress} pods available", "CandidateProgressing")
+            w.outcome("Progressing", f"{label}: {progress}", "CandidateProgressing")
         return
     _promote_when_due(w, c, label)
 

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 
 from greenlight.api import group as api_group
 from greenlight.engine import actions as act
-from greenlight.engine import naming, snapshot
+from greenlight.engine import lifecycle, naming, snapshot
 from greenlight.engine import status as status_
 
 WAITING = "GroupWaiting"
@@ -80,7 +80,9 @@ def _state(m: Member) -> _State:
     desired = naming.template_hash(naming.effective_template(r.spec))
     st = r.status
     deployment = next((d for d in m.deployments if d.template_hash == st.candidate_hash), None)
-    available = deployment is not None and deployment.fully_available(r.spec.replicas)
+    live = next((d for d in m.deployments if d.template_hash == st.live_hash), None)
+    size = lifecycle.candidate_size(r.spec.replicas, live)
+    available = lifecycle.ready_to_flip(deployment, size, live)
     waiting = (
         any(c.type == "Progressing" and c.reason == WAITING for c in st.conditions)
         and st.phase == "Progressing"

@@ -53,7 +53,9 @@ def recover(w: Work, desired: str) -> None:
         # The status lost the live revision: the Service selects it, its Deployment numbers it.
         _recovered_live(w, d)
         return
-    if w.d.candidate_hash == selected and d.fully_available(w.spec.replicas):
+    live = w.snap.deployment(w.d.live_hash)
+    size = lifecycle.candidate_size(w.spec.replicas, live)
+    if w.d.candidate_hash == selected and lifecycle.ready_to_flip(d, size, live):
         # flipped by its group (say so), or a flip whose status write was lost
         lifecycle.promote(w, selected, event=w.snap.group is not None)
     # Anything else the Service selects is drift: the Services step puts it back.

@@ -7,7 +7,7 @@ import datetime
 from typing import Any
 
 from greenlight.api import release as api
-from greenlight.engine import history, naming
+from greenlight.engine import history, naming, snapshot
 from greenlight.engine.draft import Candidate, Draft, RollingProgress, StrategyName, Work
 
 
@@ -19,6 +19,29 @@ def held(w: Work) -> bool:
 def deadline_passed(w: Work, since: datetime.datetime) -> bool:
     """progressDeadlineSeconds have passed since `since` (if not, wake up when they have)."""
     return w.past(since, w.spec.progress_deadline_seconds)
+
+
+def candidate_size(replicas: int, live: snapshot.DeploymentView | None) -> int:
+    """Blue-green: how many pods the candidate brings up while `live` serves.
+
+    spec.replicas (what `kubectl scale` or an HPA last wrote), but never fewer than the live
+    slot's own size: the live Deployment keeps its replicas until the flip (a change mid-release
+    resizes only the candidate), so traffic never moves to fewer pods than served it. After the
+    flip the new live slot follows spec.replicas again (`plan._steady`)."""
+    return max(replicas, live.spec_replicas if live is not None else 0)
+
+
+def ready_to_flip(
+    candidate: snapshot.DeploymentView | None, size: int, live: snapshot.DeploymentView | None
+) -> bool:
+    """Every one of the candidate's `size` pods is available (invariant 1), and no fewer than
+    the live slot has available now (more than its size only while a scale-down of it is still
+    counted: the flip waits for that count to settle)."""
+    return (
+        candidate is not None
+        and candidate.fully_available(size)
+        and candidate.available_replicas >= (live.available_replicas if live is not None else 0)
+    )
 
 
 def start_candidate(

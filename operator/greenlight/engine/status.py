@@ -70,14 +70,17 @@ def finish(w: Work) -> Plan:
 def _conditions(
     w: Work, live: snapshot.DeploymentView | None, old: list[api.Condition]
 ) -> list[api.Condition]:
-    available = live is not None and live.fully_available(w.spec.replicas)
+    want = w.spec.replicas
+    if live is not None and w.d.candidate is not None and w.d.strategy == "blueGreen":
+        want = live.spec_replicas  # the live slot keeps its size until the flip
+    available = live is not None and live.fully_available(want)
     progressing = w.phase in ("Progressing", "Paused")
     wanted = [
         (
             "Available",
             available,
             "LiveRevisionAvailable" if available else "LiveRevisionUnavailable",
-            f"{live.available_replicas if live else 0}/{w.spec.replicas} live pods available",
+            f"{live.available_replicas if live else 0}/{want} live pods available",
         ),
         ("Progressing", progressing, w.reason or w.phase, w.message),
         *kstatus(w.phase, w.reason, w.message),
