@@ -2,17 +2,21 @@
 
 On a real cluster, with the operator as a subprocess:
 
-  1. create   N one-replica Releases at once; time until every one is Healthy (its first
-              revision live), and each Release's own create -> Healthy time
-  2. idle     with N Releases present, release a new image of one "probe" Release R times;
+  1. create   N one-replica Releases at once (and the probes); time until every one is Healthy
+              (its first revision live), and each Release's own create -> Healthy time
+  2. idle     with N Releases present, release a new image of one probe R times;
               apply -> Healthy on the new revision, each time
-  3. storm    release a new image of all N at once, and of the probe just after; how long the
-              probe waits behind the storm, and until all N are live on their second revision
-  4. restart  once all is quiet, restart the operator and release the probe at once: how soon
+  3. storm    release a new image of all N at once; meanwhile release each of P probes, and
+              undo each of U Releases whose previous revision is warm. Per probe: its
+              candidate Deployment fully available -> live Service flipped; per undo:
+              undo annotation applied -> live Service back on the previous revision (both from
+              an outside watch of the probes' Deployments and Services); and until all N
+              are live on their second revision
+  4. restart  once all is quiet, restart the operator and release a probe at once: how soon
               it is Healthy, how long until every Release was reconciled once, and how many
               of the others that rewrote (a level-triggered restart should rewrite none)
 
-Figures: medians and p95 of the per-Release times, the operator's peak RSS (VmHWM) and CPU
+Figures: medians and p95/p99 of the per-Release times, the operator's peak RSS (VmHWM) and CPU
 seconds (utime + stime) in each phase, and its reconciles (from its /metrics).
 
     hack/cluster up && eval "$(hack/cluster env)"
@@ -26,6 +30,7 @@ import collections
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 from kubernetes import client, config, watch
 
@@ -39,6 +44,52 @@ from common import (
     kubectl,
     percentile,
 )
+
+LABEL_RELEASE, LABEL_HASH = "greenlight.dev/release", "greenlight.dev/template-hash"
+
+
+class Probes:
+    """An outside watch of some Releases' Deployments and Services: when each template hash
+    was first fully available, and each live Service's selector changes."""
+
+    def __init__(self, ns: str, names: list[str]) -> None:
+        self.ns, self.selector = ns, f"{LABEL_RELEASE} in ({','.join(names)})"
+        self.available: dict[str, float] = {}
+        self.flips: dict[str, list[tuple[float, str]]] = collections.defaultdict(list)
+        for target in (self._deployments, self._services):
+            threading.Thread(target=target, daemon=True).start()
+
+    def _stream(self, fn: Any) -> Any:
+        while True:
+            yield from watch.Watch().stream(fn, self.ns, label_selector=self.selector)
+
+    def _deployments(self) -> None:
+        for e in self._stream(client.AppsV1Api().list_namespaced_deployment):
+            d = e["object"]
+            want, st = d.spec.replicas, d.status
+            full = (
+                want > 0
+                and (st.observed_generation or 0) >= d.metadata.generation
+                and st.updated_replicas == want == st.available_replicas == st.replicas
+            )
+            h = d.metadata.labels.get(LABEL_HASH)
+            if full and h not in self.available:
+                self.available[h] = time.perf_counter()
+
+    def _services(self) -> None:
+        for e in self._stream(client.CoreV1Api().list_namespaced_service):
+            svc = e["object"]
+            h = (svc.spec.selector or {}).get(LABEL_HASH)
+            seen = self.flips[svc.metadata.name]
+            if h and (not seen or seen[-1][1] != h):
+                seen.append((time.perf_counter(), h))
+
+    def live(self, service: str) -> str | None:
+        seen = self.flips.get(service)
+        return seen[-1][1] if seen else None
+
+    def selected_after(self, service: str, h: str, after: float) -> float | None:
+        return next((t for t, x in self.flips.get(service, []) if x == h and t >= after), None)
 
 
 class Live:
@@ -95,10 +146,12 @@ class Live:
                 self.changed.wait(min(left, 1.0))
 
 
-def stats(seconds: list[float]) -> str:
+def stats(seconds: list[float], unit: str = "s", scale: float = 1.0) -> str:
+    v = [x * scale for x in seconds]
+    f = ".0f" if unit == "ms" else ".2f"
     return (
-        f"median {sorted(seconds)[len(seconds) // 2]:.2f} s, p95 {percentile(seconds, 95):.2f} s, "
-        f"max {max(seconds):.2f} s"
+        f"median {sorted(v)[len(v) // 2]:{f}} {unit}, p95 {percentile(v, 95):{f}} {unit}, "
+        f"p99 {percentile(v, 99):{f}} {unit}, max {max(v):{f}} {unit}"
     )
 
 
@@ -106,24 +159,32 @@ def main() -> int:
     cli = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     cli.add_argument("--releases", type=int, default=1000)
     cli.add_argument("--probes", type=int, default=10, help="idle-phase releases of the probe")
+    cli.add_argument("--storm-probes", type=int, default=10, help="Releases released mid-storm")
+    cli.add_argument("--undos", type=int, default=10, help="Releases undone mid-storm")
     cli.add_argument("--namespace", default="bench-scale")
     cli.add_argument("--clients", type=int, default=8, help="parallel API writers")
     cli.add_argument("--workers", type=int, default=4, help="the operator's GREENLIGHT_WORKERS")
-    cli.add_argument("--skip-restart", action="store_true", help="stop after the storm phase")
+    cli.add_argument(
+        "--phases", default="idle,storm,restart", help="of idle,storm,restart (create: always)"
+    )
     args = cli.parse_args()
+    phases = set(args.phases.split(","))
     config.load_kube_config()
     ns, n = args.namespace, args.releases
     fresh_namespace(ns)
     custom = client.CustomObjectsApi()
     pool = ThreadPoolExecutor(args.clients)
     names = [f"app-{i:05d}" for i in range(n)]
+    probes = [f"probe-{i}" for i in range(max(args.storm_probes, 1))]
+    undos = [f"undo-{i}" for i in range(args.undos)]
     started: dict[tuple[str, int], float] = {}
 
     def create(name: str) -> None:
         started[(name, 1)] = time.perf_counter()
-        custom.create_namespaced_custom_object(
-            GROUP, VERSION, ns, PLURAL, blue_green_release(name, "example/app:1", 1)
-        )
+        body = blue_green_release(name, "example/app:1", 1)
+        if name.startswith("undo-"):  # the previous revision stays warm for the undo
+            body["spec"]["strategy"]["blueGreen"]["scaleDownDelaySeconds"] = 3600
+        custom.create_namespaced_custom_object(GROUP, VERSION, ns, PLURAL, body)
 
     def set_image(name: str, revision: int) -> None:
         started[(name, revision)] = time.perf_counter()
@@ -134,58 +195,101 @@ def main() -> int:
     def elapsed(keys: list[tuple[str, int]]) -> list[float]:
         return [live.healthy[k] - started[k] for k in keys]
 
+    def hash_of(name: str) -> str:
+        got = custom.get_namespaced_custom_object(GROUP, VERSION, ns, PLURAL, name)
+        return str(got["status"]["liveHash"])
+
     operator = Operator(ns, args.workers)
     live = Live(custom, ns)
+    outside = Probes(ns, probes + undos)
     try:
         begin = time.perf_counter()
-        list(pool.map(create, [*names, "probe"]))
-        first = [(x, 1) for x in [*names, "probe"]]
-        live.wait(first, timeout=60 + n)
+        everyone = [*names, *probes, *undos]
+        list(pool.map(create, everyone))
+        first = [(x, 1) for x in everyone]
+        live.wait(first, timeout=60 + len(everyone))
         total = max(live.healthy[k] for k in first) - begin
-        print(f"create: {n + 1} Releases Healthy in {total:.1f} s ({(n + 1) / total:.1f}/s);")
+        print(f"create: {len(everyone)} Releases Healthy in {total:.1f} s", end=" ")
+        print(f"({len(everyone) / total:.1f}/s);")
         print(f"  per Release create -> Healthy {stats(elapsed(first))};", end=" ")
-        print(operator.figures())
+        print(operator.figures(), flush=True)
+        revision = {x: 1 for x in everyone}
 
-        probes = []
-        for revision in range(2, args.probes + 2):
-            set_image("probe", revision)
-            live.wait([("probe", revision)], timeout=60)
-            probes.append(("probe", revision))
-        print(f"idle: probe apply -> Healthy on the new revision, {len(probes)} releases: ", end="")
-        print(f"{stats(elapsed(probes))}; {operator.figures()}")
+        def release(name: str) -> tuple[str, int]:
+            revision[name] += 1
+            set_image(name, revision[name])
+            return name, revision[name]
 
-        begin = time.perf_counter()
-        list(pool.map(lambda x: set_image(x, 2), names))
-        probe = ("probe", args.probes + 2)
-        set_image(*probe)
-        second = [(x, 2) for x in names]
-        live.wait([probe, *second], timeout=60 + 2 * n)
-        total = max(live.healthy[k] for k in second) - begin
-        print(f"storm: {n} Releases live on revision 2 in {total:.1f} s ({n / total:.1f}/s);")
-        print(f"  per Release apply -> Healthy {stats(elapsed(second))};")
-        print(f"  probe applied after the storm: Healthy in {elapsed([probe])[0]:.2f} s; ", end="")
-        print(operator.figures())
+        if "idle" in phases:
+            idle = []
+            for _ in range(args.probes):
+                idle.append(release(probes[0]))
+                live.wait([idle[-1]], timeout=60)
+            print(f"idle: probe apply -> Healthy on the new revision, {len(idle)} releases: ")
+            print(f"  {stats(elapsed(idle))}; {operator.figures()}", flush=True)
 
-        if args.skip_restart:
+        if "storm" in phases:
+            first_hash = {x: hash_of(x) for x in undos}
+            undone = [release(x) for x in undos]
+            live.wait(undone, timeout=120)
+            live.quiet(seconds=3, timeout=300)
+            operator.figures()
+            begin = time.perf_counter()
+            storm = pool.map(release, names)  # lazily: the probes go in while it runs
+            time.sleep(0.5)
+            commands: dict[str, float] = {}
+            candidates: dict[str, tuple[str, int]] = {}
+            for probe, undo in zip(probes, [*undos, *[None] * len(probes)], strict=False):
+                candidates[probe] = release(probe)
+                if undo is not None:
+                    commands[undo] = time.perf_counter()
+                    kubectl("annotate", "-n", ns, f"release/{undo}", "greenlight.dev/undo=")
+                time.sleep(1.0)
+            second = list(storm)
+            live.wait([*second, *candidates.values()], timeout=60 + 2 * n)
+            total = max(live.healthy[k] for k in second) - begin
+            flips, undo_times = [], []
+            for probe, key in candidates.items():
+                h = hash_of(probe)
+                at = outside.selected_after(probe, h, started[key])
+                assert at is not None and h in outside.available, (probe, h)
+                flips.append(at - outside.available[h])
+            deadline = time.monotonic() + 120
+            while len(undo_times) < len(commands) and time.monotonic() < deadline:
+                undo_times = [
+                    at - t
+                    for x, t in commands.items()
+                    if (at := outside.selected_after(x, first_hash[x], t)) is not None
+                ]
+                time.sleep(0.2)
+            print(f"storm: {n} Releases live on revision 2 in {total:.1f} s ({n / total:.1f}/s);")
+            print(f"  per Release apply -> Healthy {stats(elapsed(second))};")
+            print(
+                f"  {len(flips)} probes released mid-storm: candidate available -> flipped ", end=""
+            )
+            print(stats(flips, "ms", 1000) + ";")
+            print(f"  {len(undo_times)} of {len(commands)} undos mid-storm: annotated -> ", end="")
+            print(f"live Service back {stats(undo_times, 'ms', 1000) if undo_times else '-'};")
+            print(f"  apply -> Healthy of the probes {stats(elapsed(list(candidates.values())))};")
+            print(f"  {operator.figures()}", flush=True)
+
+        if "restart" not in phases:
             return 0
         live.quiet(seconds=5, timeout=300)
         operator.stop()
-        others = live.modified.total() - live.modified["probe"]
+        others = live.modified.total() - live.modified[probes[0]]
         begin = time.perf_counter()
         operator = Operator(ns, args.workers)
-        probe = ("probe", args.probes + 3)
-        set_image(*probe)
+        probe = release(probes[0])
         live.wait([probe], timeout=60 + n)
-        while operator.reconciled() < n + 1:
+        while operator.reconciled() < len(everyone):
             time.sleep(0.1)
         caught_up = time.perf_counter() - begin
-        writes = live.modified.total() - live.modified["probe"] - others
+        writes = live.modified.total() - live.modified[probes[0]] - others
         print("restart: a probe applied as the operator starts is Healthy in ", end="")
-        print(
-            f"{elapsed([probe])[0]:.2f} s; all {n + 1} reconciled once in {caught_up:.1f} s, ",
-            end="",
-        )
-        print(f"rewriting {writes} of the other Releases; {operator.figures()}")
+        print(f"{elapsed([probe])[0]:.2f} s; all {len(everyone)} reconciled once in ", end="")
+        print(f"{caught_up:.1f} s, rewriting {writes} of the other Releases;", end=" ")
+        print(operator.figures(), flush=True)
     finally:
         operator.stop()
         kubectl("delete", "namespace", ns, "--wait=false")

@@ -170,7 +170,8 @@ class Feeds:
         key = (meta["namespace"], meta["name"])
         entry = None if kind == "DELETED" else {key: reconcile.index_release(body)}
         self.releases.put(meta["uid"], entry)
-        self._wake(key, priority.release_event(self._indexed(key)))
+        urgency = priority.release_event(self._indexed(key), self.children.get(key, ()))
+        self._wake(key, urgency)
 
     def deployment(self, kind: str, body: Mapping[str, Any]) -> None:
         meta = body["metadata"]

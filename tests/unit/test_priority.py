@@ -1,5 +1,6 @@
 """The work queue's fairness policy (kube/priority.py): which events are user intent or a due
-decision (URGENT) and which are churn (BULK), from what kopf delivers and the Release index."""
+decision (URGENT), which move live traffic now (TRAFFIC) and which are churn (BULK), from what
+the informers deliver and the Release index."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from greenlight.engine import naming
 from greenlight.kube import observe, priority, reconcile
 from greenlight.kube.workqueue import Priority
 
-URGENT, BULK = Priority.URGENT, Priority.BULK
+TRAFFIC, URGENT, BULK = Priority.TRAFFIC, Priority.URGENT, Priority.BULK
 
 BODY: dict[str, Any] = {
     "metadata": {"name": "web", "namespace": "ns", "uid": "u-1", "generation": 2,
@@ -65,9 +66,23 @@ def test_a_spec_not_yet_acted_on_is_urgent() -> None:
     assert priority.release_event(indexed(metadata__generation=3)) == URGENT
 
 
+def test_a_spec_set_back_to_a_warm_revision_goes_first() -> None:
+    """An undo writes the template of a revision whose pods are all up: the flip is due now.
+    A revision short of pods, or another one, waits with the other specs."""
+    rel = indexed(metadata__generation=3)
+    assert rel.view is not None
+    desired = naming.template_hash(naming.effective_template(rel.view.spec))
+    warm = observe.deployment_view(deployment(desired))
+    short = observe.deployment_view(deployment(desired, availableReplicas=2))
+    other = observe.deployment_view(deployment("other"))
+    assert priority.release_event(rel, [other, warm]) == TRAFFIC
+    assert priority.release_event(rel, [short, other]) == URGENT
+    assert priority.release_event(indexed(), [warm]) == BULK  # acted on already
+
+
 @pytest.mark.parametrize("command", naming.COMMANDS)
-def test_a_command_waiting_to_be_consumed_is_urgent(command: str) -> None:
-    assert priority.release_event(indexed(metadata__annotations={command: "true"})) == URGENT
+def test_a_command_waiting_to_be_consumed_goes_first(command: str) -> None:
+    assert priority.release_event(indexed(metadata__annotations={command: "true"})) == TRAFFIC
 
 
 def test_other_annotations_are_bulk() -> None:
@@ -81,10 +96,10 @@ def test_a_deleted_or_invalid_release_is_urgent() -> None:
     assert priority.release_event(invalid) == URGENT
 
 
-def test_a_candidate_that_settled_is_urgent_its_progress_bulk() -> None:
+def test_a_candidate_that_settled_goes_first_its_progress_is_bulk() -> None:
     rel = indexed(**IN_FLIGHT)
     ready = observe.deployment_view(deployment("bbb"))
-    assert priority.deployment_event(ready, rel) == URGENT
+    assert priority.deployment_event(ready, rel) == TRAFFIC
     for progress in (
         {"availableReplicas": 2},
         {"updatedReplicas": 0, "readyReplicas": 0, "availableReplicas": 0},
@@ -107,25 +122,25 @@ def service(name: str, selected: str | None) -> dict[str, Any]:
     return {"metadata": {"name": name}, "spec": {"selector": selector}}
 
 
-def test_a_service_selecting_what_the_status_says_is_bulk_a_drifted_one_urgent() -> None:
+def test_a_service_selecting_what_the_status_says_is_bulk_a_drifted_one_goes_first() -> None:
     rel = indexed(**IN_FLIGHT)
     assert priority.service_event(service("web", "aaa"), rel) == BULK
     assert priority.service_event(service("web-preview", "bbb"), rel) == BULK
-    assert priority.service_event(service("web", "bbb"), rel) == URGENT
-    assert priority.service_event(service("web", None), rel) == URGENT
-    assert priority.service_event(service("web-preview", "aaa"), rel) == URGENT
+    assert priority.service_event(service("web", "bbb"), rel) == TRAFFIC
+    assert priority.service_event(service("web", None), rel) == TRAFFIC
+    assert priority.service_event(service("web-preview", "aaa"), rel) == TRAFFIC
     assert priority.service_event(service("web-preview", "aaa"), indexed()) == BULK
     assert priority.service_event(service("other", "zzz"), rel) == BULK
     assert priority.service_event(service("web", "zzz"), None) == BULK
 
 
-def test_a_finished_check_job_is_urgent_a_running_one_bulk() -> None:
+def test_a_finished_check_job_goes_first_a_running_one_is_bulk() -> None:
     labels = {naming.LABEL_CHECK: "migrate", naming.LABEL_STAGE: "prePromotion",
               naming.LABEL_HASH: "bbb"}  # fmt: skip
     job: dict[str, Any] = {"metadata": {"name": "j", "labels": labels}, "status": {}}
     assert priority.job_event(observe.job_view(job)) == BULK
     job["status"] = {"conditions": [{"type": "Complete", "status": "True"}]}
-    assert priority.job_event(observe.job_view(job)) == URGENT
+    assert priority.job_event(observe.job_view(job)) == TRAFFIC
     job["status"] = {"conditions": [{"type": "Failed", "status": "True"}]}
-    assert priority.job_event(observe.job_view(job)) == URGENT
+    assert priority.job_event(observe.job_view(job)) == TRAFFIC
     assert priority.job_event(None) == BULK

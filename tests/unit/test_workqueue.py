@@ -204,7 +204,7 @@ async def test_stop_cancels_timers_and_retries(rec: Recorder) -> None:
 
 # Priorities: user intent and due decisions before bulk churn (issue 12, part 2).
 
-URGENT, BULK = Priority.URGENT, Priority.BULK
+TRAFFIC, URGENT, BULK = Priority.TRAFFIC, Priority.URGENT, Priority.BULK
 
 
 async def test_urgent_keys_are_served_before_bulk_ones_each_lane_in_order(rec: Recorder) -> None:
@@ -220,6 +220,25 @@ async def test_urgent_keys_are_served_before_bulk_ones_each_lane_in_order(rec: R
     await q.stop()
     assert [k for _, k in rec.calls] == [
         ("urgent", 0), ("urgent", 1), ("bulk", 0), ("bulk", 1), ("bulk", 2), ("bulk", 3),
+    ]  # fmt: skip
+
+
+async def test_a_flip_or_undo_goes_ahead_of_a_storm_of_new_specs(rec: Recorder) -> None:
+    """1,000 releases of a new image (URGENT: each creates Deployments) are waiting; an undo or
+    a due flip (TRAFFIC) added after them is the next one served, then the specs in order."""
+    q = WorkQueue(rec)
+    q.start(1)
+    rec.gate.clear()
+    for i in range(1000):
+        q.add(("spec", i), URGENT)
+    await asyncio.wait_for(rec.entered.wait(), 5)  # the worker holds ("spec", 0)
+    q.add(("ns", "undo"), TRAFFIC)
+    q.add(("spec", 5), TRAFFIC)  # its candidate became ready: it moves up, once
+    rec.gate.set()
+    await rec.until(5)
+    await q.stop()
+    assert [k for _, k in rec.calls[:5]] == [
+        ("spec", 0), ("ns", "undo"), ("spec", 5), ("spec", 1), ("spec", 2),
     ]  # fmt: skip
 
 

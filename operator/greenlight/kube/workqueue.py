@@ -1,16 +1,18 @@
 """A keyed work queue: one reconcile per Release at a time, coalesced triggers, timed requeues,
-and two lanes so user intent is never stuck behind bulk churn.
+and three lanes so user intent is never stuck behind bulk churn.
 
 Triggers (Release events, child Deployment events, due times) only add a key; a key already
 waiting is not added twice, and a key triggered while being reconciled runs once more after.
-Each trigger has a priority (`kube/priority.py` decides it where the event is known): URGENT keys
-(a changed spec or command, a timer that is due, a candidate that just became ready) are served
-before any BULK key (status-only events, Deployment progress); within a lane, first come first
-served. A key waiting in the bulk lane that is triggered urgently moves to the urgent lane; a
-re-run after a trigger mid-reconcile gets the highest priority of those triggers. Timers fire
-URGENT (the earliest wins); a failed reconcile is retried, at the priority it ran with, after a
-delay that doubles with each failure in a row, up to a cap; a reconcile that starts meanwhile
-(any trigger) replaces the pending retry.
+Each trigger has a priority (`kube/priority.py` decides it where the event is known): TRAFFIC
+keys (a command such as undo or abort, a candidate that just became ready to flip, a live
+Service to repair) go first, then URGENT keys (a changed spec, a timer that is due), then BULK
+keys (status-only events, Deployment progress); within a lane, first come first served. So a
+storm of new specs (each one creates Deployments: slow) never delays a flip or an undo, which
+are one Service write each. A key waiting in a lower lane that is triggered with a higher
+priority moves up; a re-run after a trigger mid-reconcile gets the highest priority of those
+triggers. Timers fire URGENT (the earliest wins); a failed reconcile is retried, at the
+priority it ran with, after a delay that doubles with each failure in a row, up to a cap; a
+reconcile that starts meanwhile (any trigger) replaces the pending retry.
 """
 
 from __future__ import annotations
@@ -29,10 +31,14 @@ log = logging.getLogger("greenlight.queue")
 class Priority(enum.IntEnum):
     """Which lane a trigger queues a key in; the lower is served first."""
 
-    URGENT = 0
-    """User intent and due decisions: a spec or command not yet acted on, a timer that is due, a
-    candidate (or rolling batch) that settled, a check's result."""
-    BULK = 1
+    TRAFFIC = 0
+    """A decision that moves live traffic now, one Service write: a command waiting (undo,
+    abort, promote), a candidate (or rolling batch) that settled, a finished check Job, a live
+    Service that drifted."""
+    URGENT = 1
+    """User intent and due times: a spec not acted on yet, a deletion, a timer that is due, a
+    check's measurement."""
+    BULK = 2
     """Churn: status-only events, Deployment progress, a new leader's catch-up of every key."""
 
 
