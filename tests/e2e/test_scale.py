@@ -4,13 +4,19 @@ spec.replicas; its status half reads the live revision."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
+from greenlight.api import release as api
 from greenlight.engine import naming
+from tests.e2e.conftest import CLUSTER, KubectlError
 from tests.e2e.helpers import wait_for
+from tests.e2e.metrics_api import APISERVICE, MetricsAPI
 from tests.e2e.support import NEVER_READY, Releases, release_manifest, with_image
 
 pytestmark = pytest.mark.usefixtures("operator")
@@ -119,3 +125,76 @@ def test_kubectl_scale_down_mid_release_keeps_the_candidate_at_the_live_slot_siz
     # then the live slot follows spec.replicas
     releases.wait_phase("web", "Healthy", liveRevision=2, availableReplicas=1, timeout=30)
     assert releases.deployments("web")[green].spec.replicas == 1
+
+
+# -- a HorizontalPodAutoscaler: the control plane's own controller, fed by metrics we serve --
+
+
+def _local_kwok(kubeconfig: str) -> bool:
+    """The API server runs on this host (hack/cluster's kwok cluster): it can reach us."""
+    if os.environ.get("CLUSTER", "kwok") != "kwok":
+        return False
+    env = subprocess.run([CLUSTER, "env"], capture_output=True, text=True, check=False).stdout
+    return env.strip() == f"export KUBECONFIG={kubeconfig}"
+
+
+@pytest.fixture
+def metrics(kube: Any, kubeconfig: str, namespace: str) -> Iterator[MetricsAPI]:
+    if not _local_kwok(kubeconfig):
+        pytest.skip("serves metrics.k8s.io from this host: needs the local kwok cluster")
+    try:
+        kube.kubectl("get", "apiservice", APISERVICE)
+        pytest.skip(f"{APISERVICE} exists already (a metrics-server?): not replacing it")
+    except KubectlError:
+        pass
+    api = MetricsAPI(kube)
+    try:
+        api.register(namespace)
+        wait_for(api.available, 30, f"APIService {APISERVICE} Available")
+        yield api
+    finally:
+        api.close()
+
+
+def test_an_hpa_resizes_the_candidate_mid_release(
+    kube: Any, namespace: str, releases: Releases, metrics: MetricsAPI
+) -> None:
+    """autoscaling/v2 on the Release's /scale, memory per pod from the metrics API: 2 live pods
+    at 250Mi against a target of 100Mi make the HPA ask for 5 while v2 comes up; green grows to 5,
+    blue keeps its 2, and the flip waits for all 5."""
+    _, blue, green = _released_with_a_held_candidate(releases, 2)
+    metrics.memory[namespace] = "250Mi"
+    hpa = {
+        "apiVersion": "autoscaling/v2",
+        "kind": "HorizontalPodAutoscaler",
+        "metadata": {"name": "web"},
+        "spec": {
+            "scaleTargetRef": {"apiVersion": f"{api.GROUP}/{api.VERSION}", "kind": api.KIND,
+                               "name": "web"},
+            "minReplicas": 1,
+            "maxReplicas": 10,
+            "metrics": [{"type": "Resource", "resource": {
+                "name": "memory", "target": {"type": "AverageValue", "averageValue": "100Mi"}}}],
+        },
+    }  # fmt: skip
+    kube.apply(hpa, namespace=namespace)
+    wait_for(lambda: releases.get("web")["spec"]["replicas"] == 5, 90, "the HPA scales web to 5")
+    status = json.loads(kube.kubectl("get", "-n", namespace, "hpa/web", "-o", "json"))["status"]
+    [current] = status["currentMetrics"]
+    assert current["resource"]["current"]["averageValue"] in ("250Mi", "262144k", "262144000")
+    live_pods = ",".join(f"{k}={v}" for k, v in naming.pod_labels("web", blue).items())
+    assert any(f"labelSelector={live_pods}" in r for r in metrics.requests), (
+        "the HPA measured the live revision's pods (the scale selector)",
+        metrics.requests[-5:],
+    )
+    wait_for(lambda: releases.deployments("web")[green].spec.replicas == 5, 30, "green at 5")
+    assert releases.deployments("web")[blue].spec.replicas == 2, "the live slot is not resized"
+    metrics.memory[namespace] = "100Mi"  # at the target from now on: the HPA holds 5
+    wait_for(lambda: len(_candidate_pods(kube, namespace, green)) == 5, 30, "5 green pods")
+    pods = _candidate_pods(kube, namespace, green)
+    _make_ready(kube, namespace, pods[:4])
+    releases.wait_phase("web", "Progressing", message="revision 2 (green): 4/5 pods available")
+    _stays_live(releases, blue)
+    _make_ready(kube, namespace, pods[4:])
+    st = releases.wait_phase("web", "Healthy", liveRevision=2, availableReplicas=5, timeout=30)
+    assert st["liveHash"] == green and releases.get("web")["spec"]["replicas"] == 5
