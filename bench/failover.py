@@ -1,20 +1,25 @@
-"""Leader failover: two operator replicas, the leader killed with SIGKILL, and how long until
-the new leader acts.
+"""Leader failover: two operator replicas, the leader killed with SIGKILL (or stopped with
+SIGTERM), and how long until the new leader acts.
 
-With N Releases Healthy under two `greenlight run` replicas (default Lease settings unless
-given), each round: SIGKILL the Lease holder and at the same moment release a new image of a
-"probe" Release; from an outside watch, time from the kill to
+With N Releases Healthy under two `greenlight run` replicas (default Lease settings), each
+round: SIGKILL the Lease holder and at the same moment release a new image of a "probe" Release;
+from an outside watch, time from the kill to
   takeover      the Lease naming the other replica,
   first action  the probe's new Deployment created (the new leader's first write for it),
   Healthy       the probe live on its new revision.
 The killed replica is then started again (a fresh standby) for the next round. What sets the
-figure: a standby takes the Lease `--lease-duration` after it last *saw* the leader renew
-(renewals every `--retry-period`, so the last one was 0 to retry-period before the kill), at its
-next try (every retry-period): expect lease-duration - retry-period .. lease-duration +
-retry-period, then one reconcile.
+figure: the standby watches the Lease, times the leader's last renewal by its own clock when the
+watch delivers it, and takes the Lease `--lease-duration` (15 s) after that, to the moment.
+Renewals come every `--retry-period` (2 s), so the last one landed 0 to 2 s before the kill:
+expect lease-duration - retry-period .. lease-duration (13-15 s, 14 s on average), plus one
+Lease read and write, then one reconcile of the probe (queued while standing by, URGENT).
+
+`--signal TERM` stops the leader as a rolling update or a drain does: it stops its workers and
+releases the Lease, and the standby's watch sees the release: expect well under a second plus
+the old leader's shutdown.
 
     hack/cluster up && eval "$(hack/cluster env)"
-    .venv/bin/python bench/failover.py --releases 20 --rounds 3
+    .venv/bin/python bench/failover.py --releases 20 --rounds 3 [--signal TERM]
 """
 
 from __future__ import annotations
@@ -77,6 +82,7 @@ def main() -> int:
     cli.add_argument("--releases", type=int, default=20)
     cli.add_argument("--rounds", type=int, default=3)
     cli.add_argument("--namespace", default="bench-failover")
+    cli.add_argument("--signal", choices=("KILL", "TERM"), default="KILL")
     args = cli.parse_args()
     config.load_kube_config()
     ns = args.namespace
@@ -123,7 +129,7 @@ def main() -> int:
                         time.sleep(0.2)
             time.sleep(4)  # ... and has seen the leader renew (two retry periods) before the kill
             before = set(watcher.deployments)
-            replicas[leader].process.send_signal(signal.SIGKILL)
+            replicas[leader].process.send_signal(getattr(signal, f"SIG{args.signal}"))
             killed = time.perf_counter()
             revision = n + 1
             new = blue_green_release("probe", f"example/app:{revision}", 1)
@@ -142,7 +148,7 @@ def main() -> int:
             row = {"takeover": took, "first action": acted, "Healthy": live}
             for k, t in row.items():
                 figures[k].append(t - killed)
-            print(f"round {n}: {leader} killed; {holder} took the Lease after "
+            print(f"round {n}: {leader} sent SIG{args.signal}; {holder} took the Lease after "
                   f"{took - killed:.2f} s, created the probe's Deployment after "
                   f"{acted - killed:.2f} s, probe Healthy after {live - killed:.2f} s")  # fmt: skip
             replicas[leader].process.wait()
@@ -150,7 +156,8 @@ def main() -> int:
             fresh = f"replica-{n + 1}"
             replicas[fresh] = Operator(ns, name=fresh)
         print(
-            "failover (SIGKILL of the leader, default Lease settings unless given): median "
+            f"failover (SIG{args.signal} to the leader, default Lease settings unless given):"
+            " median "
             + ", ".join(f"{k} {statistics.median(v):.2f} s" for k, v in figures.items())
             + f" over {args.rounds} rounds"
         )

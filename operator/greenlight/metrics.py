@@ -36,10 +36,16 @@ NOTIFICATIONS = prom.Counter(
     "Notifications by transition and result (sent, failed after its retries).",
     ["event", "result"],
 )
+LEADER = prom.Gauge(
+    "greenlight_leader",
+    "1 while this replica acts (holds the Lease, or runs without leader election), else 0.",
+)
+LEADER.set(1)  # without leader election nothing else sets it; kube.leader.Leadership sets 0
 QUEUE_DEPTH = prom.Gauge("greenlight_queue_depth", "Releases waiting to be reconciled.")
 RELEASE_PHASE = prom.Gauge(
     "greenlight_release_phase",
-    '1 for each Release\'s current phase (alert on phase="Degraded"); gone with the Release.',
+    '1 for each Release\'s current phase (alert on phase="Degraded"); gone with the Release,'
+    " and exported by the leader only.",
     ["namespace", "name", "phase"],
 )
 _phases: dict[tuple[str, str], str] = {}
@@ -53,3 +59,10 @@ def set_phase(namespace: str, name: str, phase: str | None) -> None:
     if phase is not None:
         _phases[(namespace, name)] = phase
         RELEASE_PHASE.labels(namespace, name, phase).set(1)
+
+
+def forget_phases() -> None:
+    """Drop every Release's phase: this replica stopped leading (the new leader exports them)."""
+    for (namespace, name), phase in _phases.items():
+        RELEASE_PHASE.remove(namespace, name, phase)
+    _phases.clear()

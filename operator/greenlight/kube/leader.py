@@ -1,16 +1,22 @@
 """Leader election on a coordination.k8s.io/v1 Lease, with client-go's semantics.
 
-Every replica runs an `Elector`. A candidate tries to take the Lease every `retry_period`; it
-may when the Lease is free, or when the holder's record has not changed for `lease_duration`
-by the candidate's own clock (it never compares its clock with the holder's: like client-go it
-times how long it has *observed* the same record). The leader renews every `retry_period`; when
-no renewal has succeeded for `renew_deadline` (each attempt bounded by what is left of it) it
-stops acting (`on_stopped`: the work queue's workers) and becomes a candidate again. As
-`renew_deadline < lease_duration`, a leader cut off from the API server stops before any other
-replica can take the Lease: the others wait `lease_duration` from the moment *they* saw its last
-renewal, which is after the leader sent it, and the leader counts `renew_deadline` from the
-moment it sent it. A clean shutdown releases the Lease (holder cleared) so a standby takes over
-at its next try instead of after `lease_duration`.
+Every replica runs an `Elector`. A candidate may take the Lease when it is free, or when the
+holder's record has not changed for `lease_duration` by the candidate's own clock (it never
+compares its clock with the holder's: like client-go it times how long it has *observed* the same
+record). Unlike client-go, which sees the record only when it polls (every `retry_period`: the
+last renewal is then timed up to one period late and the expiry acted on up to one period late),
+the candidate also watches the Lease: it times a renewal when the watch delivers it and tries
+at the very moment the record it saw expires (and at least every `retry_period`, a read, in case
+the watch stalls). A failover after a leader's crash is then `lease_duration` after its last
+renewal, i.e. `lease_duration - retry_period` to `lease_duration` after the crash, plus one
+request. The leader renews every `retry_period`; when no renewal has succeeded for
+`renew_deadline` (each attempt bounded by what is left of it) it stops acting (`on_stopped`: the
+work queue's workers) and becomes a candidate again. As `renew_deadline < lease_duration`, a
+leader cut off from the API server stops before any other replica can take the Lease: the others
+wait `lease_duration` from the moment *they* saw its last renewal, which is after the leader sent
+it, and the leader counts `renew_deadline` from the moment it sent it. A clean shutdown
+(SIGTERM: client-go's ReleaseOnCancel) stops the workers, then releases the Lease (holder
+cleared): the standby's watch sees it and takes over at once instead of after `lease_duration`.
 
 Why our own loop and not kopf's peering: see docs/design.md (The shell: Two replicas).
 """
@@ -18,13 +24,16 @@ Why our own loop and not kopf's peering: see docs/design.md (The shell: Two repl
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import datetime
+import json
 import logging
 import time
-from collections.abc import Awaitable, Callable, Hashable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Iterable
 from typing import Any, Protocol
 
+from greenlight import metrics
 from greenlight.kube import workqueue
 from greenlight.kube.settings import Settings
 
@@ -36,12 +45,19 @@ class Conflict(Exception):
 
 
 class Leases(Protocol):
-    """The three calls the elector makes (kube.leader.LeaseApi over the API server; a fake in
-    the unit tests). `get` returns the Lease's spec as a dict and its resourceVersion, or None."""
+    """The calls the elector makes (kube.leader.LeaseApi over the API server; a fake in the unit
+    tests). `get` returns the Lease's spec as a dict and its resourceVersion, or None; `watch`
+    yields the same for every change from its start (the Lease as it is first), until the
+    connection ends."""
 
     async def get(self) -> tuple[dict[str, Any], str] | None: ...
     async def create(self, spec: dict[str, Any]) -> str: ...
     async def replace(self, spec: dict[str, Any], resource_version: str) -> str: ...
+    def watch(self) -> AsyncIterator[tuple[dict[str, Any], str] | None]: ...
+
+
+_MARGIN = 0.001
+"""Seconds past the computed expiry a candidate tries at (a timer may fire a hair early)."""
 
 
 def _now() -> str:
@@ -51,6 +67,19 @@ def _now() -> str:
 def _micro_time(t: datetime.datetime) -> str:
     """A MicroTime as the API server writes it (always six fractional digits)."""
     return t.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+@dataclasses.dataclass(frozen=True)
+class _Seen:
+    """The Lease as this replica last saw it change."""
+
+    version: str
+    """Its resourceVersion ("" when there is no Lease)."""
+    at: float
+    """When we first saw this version, by our own clock (never the holder's renewTime)."""
+    holder: str
+    duration: float
+    """The holder's leaseDurationSeconds (a released Lease says 1 s, with no holder)."""
 
 
 class Elector:
@@ -74,27 +103,88 @@ class Elector:
         self.leading = False
         self._names = {"replica": identity}
         """Log extras: these lines are about this replica, not a Release."""
-        self._observed: tuple[str, float] | None = None
-        """The resourceVersion of the Lease as we last saw it change, and when (our clock)."""
+        self._seen: _Seen | None = None
+        self._changed = asyncio.Event()
+        """Set whenever `_seen` changes (a watch event or one of our own reads and writes)."""
 
     async def run(self) -> None:
         """Forever: wait for the Lease, lead until a renewal is overdue, stop, and again."""
-        while True:
+        follow = asyncio.create_task(self._follow())
+        try:
             while True:
-                renewed = self.clock()
-                if await self._attempt(self.retry_period):
-                    break
-                await asyncio.sleep(self.retry_period)
-            self.leading = True
-            log.info("%s leads (Lease acquired)", self.identity, extra=self._names)
+                while True:
+                    renewed = self.clock()
+                    if await self._attempt(self.retry_period):
+                        break
+                    await self._next_try()
+                self.leading = True
+                log.info("%s leads (Lease acquired)", self.identity, extra=self._names)
+                try:
+                    await self.on_started()
+                    await self._renew(renewed)
+                finally:
+                    self.leading = False
+                    await self.on_stopped()  # also on cancellation: never act after we stop
+                log.warning("%s stopped leading: no renewal for %.1fs", self.identity,
+                            self.renew_deadline, extra=self._names)  # fmt: skip
+        finally:
+            follow.cancel()
+            await asyncio.gather(follow, return_exceptions=True)
+
+    def expires_in(self) -> float | None:
+        """Seconds until the Lease as last seen may be taken (<= 0: now; None: not seen yet).
+        Free or ours: now. Held by another: `leaseDurationSeconds` after we first saw its
+        current version, by our clock."""
+        seen = self._seen
+        if seen is None:
+            return None
+        if not seen.holder or seen.holder == self.identity:
+            return 0.0
+        return seen.at + seen.duration - self.clock()
+
+    async def _next_try(self) -> None:
+        """A candidate's wait before its next try: until the Lease as seen expires (to the
+        moment: a watch keeps `_seen` current, so the last renewal is timed when it lands, not
+        at our next poll), and at most `retry_period` (client-go's poll: a read also catches a
+        renewal a stalled watch missed). A change seen meanwhile recomputes the expiry."""
+        deadline = self.clock() + self.retry_period
+        while True:
+            self._changed.clear()
+            left = self.expires_in()
+            if left is not None and left <= 0:
+                return
+            wait = deadline - self.clock()
+            if left is not None:
+                wait = min(wait, left + _MARGIN)
+            if wait <= 0:
+                return
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._changed.wait(), wait)
+
+    def _see(self, found: tuple[dict[str, Any], str] | None) -> None:
+        spec: dict[str, Any] = {}
+        version = ""
+        if found is not None:
+            spec, version = found
+        if self._seen is not None and self._seen.version == version:
+            return
+        holder = str(spec.get("holderIdentity") or "")
+        # the holder's own lease duration, as client-go (a released Lease says 1 s)
+        duration = float(str(spec.get("leaseDurationSeconds") or self.lease_duration))
+        self._seen = _Seen(version, self.clock(), holder, duration)
+        self._changed.set()
+
+    async def _follow(self) -> None:
+        """Keep `_seen` current from a watch of the Lease (restarted after any failure)."""
+        while True:
             try:
-                await self.on_started()
-                await self._renew(renewed)
-            finally:
-                self.leading = False
-                await self.on_stopped()  # also on cancellation: never act after we stop
-            log.warning("%s stopped leading: no renewal for %.1fs", self.identity,
-                        self.renew_deadline, extra=self._names)  # fmt: skip
+                async for found in self.leases.watch():
+                    self._see(found)
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:  # the polls in _attempt still see the Lease
+                log.debug("%s: Lease watch failed: %s", self.identity, e, extra=self._names)
+            await asyncio.sleep(self.retry_period)
 
     async def _renew(self, renewed: float) -> None:
         """Returns once `renew_deadline` has passed since the last renewal that succeeded."""
@@ -124,6 +214,7 @@ class Elector:
     async def _try_acquire_or_renew(self) -> bool:
         now = _now()
         found = await self.leases.get()
+        self._see(found)
         if found is None:
             spec = {
                 "holderIdentity": self.identity,
@@ -132,17 +223,13 @@ class Elector:
                 "renewTime": now,
                 "leaseTransitions": 0,
             }
-            self._observed = (await self.leases.create(spec), self.clock())
+            self._see((spec, await self.leases.create(spec)))
             return True
         spec, rv = found
-        if self._observed is None or self._observed[0] != rv:
-            self._observed = (rv, self.clock())
-        holder = spec.get("holderIdentity") or ""
-        mine = holder == self.identity
-        # the holder's own lease duration, as client-go (a released Lease says 1 s)
-        duration = float(str(spec.get("leaseDurationSeconds") or self.lease_duration))
-        if holder and not mine and self._observed[1] + duration > self.clock():
+        left = self.expires_in()
+        if left is not None and left > 0:
             return False  # held, and renewed within its duration of our watching
+        mine = spec.get("holderIdentity") == self.identity
         new = {
             **spec,
             "holderIdentity": self.identity,
@@ -152,7 +239,7 @@ class Elector:
         if not mine:
             new["acquireTime"] = now
             new["leaseTransitions"] = int(str(spec.get("leaseTransitions") or 0)) + 1
-        self._observed = (await self.leases.replace(new, rv), self.clock())
+        self._see((new, await self.leases.replace(new, rv)))
         return True
 
     async def release(self) -> None:
@@ -215,6 +302,31 @@ class LeaseApi:
         }
         return await self._write(self.api.replace_namespaced_lease(self.name, self.namespace, body))
 
+    async def watch(self) -> AsyncIterator[tuple[dict[str, Any], str] | None]:
+        """One watch connection (the server ends it after a minute; the elector reconnects),
+        read as plain JSON lines: the Lease as it is, then each change (None: deleted)."""
+        from kubernetes.aio.client.exceptions import ApiException
+
+        response = await self.api.list_namespaced_lease_without_preload_content(
+            self.namespace,
+            field_selector=f"metadata.name={self.name}",
+            watch=True,
+            timeout_seconds=60,
+        )
+        try:
+            while line := await response.content.readline():
+                event = json.loads(line)
+                lease = event.get("object") or {}
+                if event.get("type") == "ERROR":
+                    raise ApiException(status=lease.get("code"), reason=lease.get("message"))
+                if event.get("type") == "DELETED":
+                    yield None
+                elif event.get("type") in ("ADDED", "MODIFIED"):
+                    spec = {k: v for k, v in (lease.get("spec") or {}).items() if v is not None}
+                    yield spec, str(lease["metadata"]["resourceVersion"])
+        finally:
+            response.close()
+
     async def _write(self, call: Awaitable[Any]) -> str:
         from kubernetes.aio.client.exceptions import ApiException
 
@@ -241,7 +353,9 @@ class Leadership:
     """The work queue runs only while this replica holds the Lease. kopf keeps watching either
     way, so a standby's indexes stay warm and its events still queue keys (without workers);
     on taking the Lease it queues every Release it knows (BULK: anything queued by an event
-    keeps its own lane) and starts the workers; on losing it, it stops them."""
+    keeps its own lane) and starts the workers; on losing it, it stops them and drops the
+    per-Release phase gauges it exported (the next leader exports its own; a stale copy here
+    would keep an alert firing). `greenlight_leader` says which replica leads."""
 
     def __init__(
         self,
@@ -261,15 +375,20 @@ class Leadership:
             settings.renew_deadline,
             settings.retry_period,
         )
+        metrics.LEADER.set(0)
         self.task = asyncio.create_task(self.elector.run())
 
     async def _started(self) -> None:
+        metrics.LEADER.set(1)
         for key in list(self.known()):
             self.queue.add(key, workqueue.Priority.BULK)
         self.queue.start(self.workers)
 
     async def _stopped(self) -> None:
-        await self.queue.stop()
+        await self.queue.stop()  # no reconcile runs past here: none sets a phase again
+        metrics.forget_phases()
+        metrics.QUEUE_DEPTH.set(0)  # the queue dropped what waited
+        metrics.LEADER.set(0)
 
     async def close(self) -> None:
         """Stop acting, then release the Lease for a standby to take at once."""
