@@ -1,7 +1,9 @@
 """Two operator replicas, one leader: the leader is killed (SIGKILL) in the middle of 20
 releases; the standby takes the Lease and finishes them. An outside watcher follows the Lease,
 every live Service's selector and the Events: no action is done twice (one flip per revision,
-one history entry per revision) and the standby does nothing while the leader holds the Lease.
+one history entry per revision, one Event per decision: a step the killed leader recorded an
+Event for and the new leader redoes, its status write lost, is not recorded again) and the
+standby does nothing while the leader holds the Lease.
 
 The replicas are `greenlight run -n NS` subprocesses (as in a pod: POD_ID names each, HOSTNAME
 is the Events' reportingInstance), with short Lease durations so the test does not wait 15 s;
@@ -83,10 +85,13 @@ class Outside:
         """Each new holder of the Lease, with the acquireTime it wrote (its own clock)."""
         self.selected: dict[str, list[str]] = {}
         """Per live Service, every template hash its selector moved to, in order."""
+        self.events: dict[str, tuple[str, str, str, str]] = {}
+        """Every Event created, by name: (involved object, reason, message, reporter)."""
         self._stop = threading.Event()
         self._threads = [
             threading.Thread(target=self._follow_lease, daemon=True),
             threading.Thread(target=self._follow_services, daemon=True),
+            threading.Thread(target=self._follow_events, daemon=True),
         ]
         for t in self._threads:
             t.start()
@@ -124,6 +129,21 @@ class Outside:
             seen = self.selected.setdefault(name, [])
             if selected and (not seen or seen[-1] != selected):
                 seen.append(selected)
+
+    def _follow_events(self) -> None:
+        for event in self._stream(self.kube.core.list_namespaced_event):
+            e = event["object"]
+            involved = f"{e.involved_object.kind}/{e.involved_object.name}"
+            seen = (involved, e.reason, e.message, e.reporting_instance or "")
+            self.events.setdefault(e.metadata.name, seen)
+
+    def duplicates(self) -> list[tuple[str, ...]]:
+        """Events of one object with the same reason and message, each with its reporters: in
+        this test every Event is about one step of one revision, so it happens once."""
+        by: dict[tuple[str, str, str], list[str]] = {}
+        for involved, reason, message, reporter in self.events.values():
+            by.setdefault((involved, reason, message), []).append(reporter)
+        return [(*k, *v) for k, v in by.items() if len(v) > 1]
 
     def stop(self) -> None:
         self._stop.set()
@@ -201,6 +221,10 @@ def test_the_standby_finishes_what_a_killed_leader_started_and_nothing_twice(
     [(_, b_acquired)] = [(h, t) for h, t in outside.holders if h == "replica-b"]
     assert b_acquired is not None and b_acquired >= killed - datetime.timedelta(seconds=1)
     events = kube.core.list_namespaced_event(ns).items
+    for e in events:  # any the watch had not delivered when it stopped
+        involved = f"{e.involved_object.kind}/{e.involved_object.name}"
+        seen = (involved, e.reason, e.message, e.reporting_instance or "")
+        outside.events.setdefault(e.metadata.name, seen)
     by_b = [e for e in events if e.reporting_instance == "replica-b"]
     assert by_b, "the new leader recorded the rest"
     since = b_acquired.replace(microsecond=0)  # an Event's time has whole seconds
@@ -209,5 +233,8 @@ def test_the_standby_finishes_what_a_killed_leader_started_and_nothing_twice(
     late = [e.reason for e in events if e.reporting_instance == "replica-a"
             and e.first_timestamp > killed]  # fmt: skip
     assert late == []
+    reasons = {reason for _, reason, _, _ in outside.events.values()}
+    assert {"Progressing", "Promoted"} <= reasons, reasons
+    assert outside.duplicates() == [], "an Event recorded twice"
     log = (tmp_path / "replica-b.log").read_text()
     assert "replica-b leads" in log, log[-2000:]

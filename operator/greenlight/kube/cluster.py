@@ -6,10 +6,10 @@ Everything here is async (kubernetes.aio), so kopf's event loop is never blocked
 from __future__ import annotations
 
 import datetime
+import hashlib
 import json
 import logging
 import os
-import uuid
 from collections.abc import Mapping
 from typing import Any
 
@@ -52,6 +52,23 @@ def _describe(a: act.Action) -> str:
             return f"undo to revision {a.revision}"
         case _:
             return type(a).__name__
+
+
+def event_name(release: snapshot.ReleaseView | group.GroupView, a: act.RecordEvent) -> str:
+    """`<name>.<digest>`: the same for the same decision on the same state. The digest covers
+    the object's uid, spec generation, command annotations and status as observed (what a
+    reconcile decides from; the status changes with every step recorded) and the Event's
+    reason, type and message. So an identical Event on an identical state is recorded once,
+    whoever posts it; a step recorded in status, a new command or a new spec make a new one."""
+    decided_on = {
+        "uid": release.uid,
+        "generation": release.generation,
+        "annotations": release.annotations,
+        "status": release.status.model_dump(mode="json", exclude_none=True),
+        "event": [a.reason, a.type, a.message],
+    }
+    digest = hashlib.sha256(json.dumps(decided_on, sort_keys=True).encode()).hexdigest()
+    return f"{release.name}.{digest[:16]}"
 
 
 def _api_message(e: ApiException) -> str:
@@ -245,10 +262,14 @@ class Cluster:
     async def event(
         self, release: snapshot.ReleaseView | group.GroupView, a: act.RecordEvent
     ) -> None:
+        """Record the Event once: its name is a digest of the decision (`event_name`), so a
+        decision taken again on the same state (a new leader redoing the step a killed one
+        did before its status write, or a retry after a failed status write) posts the same
+        name and the API server refuses it (409 AlreadyExists, ignored)."""
         now = datetime.datetime.now(datetime.UTC)
         kind = api.KIND if isinstance(release, snapshot.ReleaseView) else api_group.KIND
         body = {
-            "metadata": {"name": f"{release.name}.{uuid.uuid4().hex[:16]}"},
+            "metadata": {"name": event_name(release, a)},
             "involvedObject": {
                 "apiVersion": f"{api.GROUP}/{api.VERSION}",
                 "kind": kind,
@@ -270,4 +291,7 @@ class Cluster:
             await self.core.create_namespaced_event(release.namespace, body)
         except ApiException as e:  # events are best effort; never fail a reconcile on them
             names = {"namespace": release.namespace, "release": release.name}
+            if e.status == 409:  # this decision's Event is already recorded
+                log.debug("event %s already recorded", a.reason, extra=names)
+                return
             log.warning("event %s not recorded: %s", a.reason, e.reason, extra=names)
