@@ -72,6 +72,7 @@ def test_alert_rules_pass_promtool_unit_tests(tmp_path: Path) -> None:
         "GreenlightReleaseDegraded",
         "GreenlightReleaseStuckProgressing",
         "GreenlightOperatorDown",
+        "GreenlightNoLeader",
         "GreenlightReconcileErrors",
     }
     result = promtool(tmp_path, groups)

@@ -103,3 +103,4 @@ def test_every_queried_metric_is_exported(source: object) -> None:
 def test_the_alerts_cover_the_issues_cases() -> None:
     used = set().union(*(metric_names(q) for q in rule_queries()))
     assert {"greenlight_release_phase", "greenlight_reconciles_total", "up"} <= used
+    assert "greenlight_leader" in used, "an alert when replicas are up but none leads"
