@@ -23,7 +23,7 @@ import kopf
 from greenlight import metrics
 from greenlight.api import group as api_group
 from greenlight.api import release as api
-from greenlight.engine import naming
+from greenlight.engine import naming, snapshot
 from greenlight.kube import (
     cluster,
     informer,
@@ -58,6 +58,7 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
 
     queue = workqueue.WorkQueue(run, ours.retry_delay, ours.max_backoff)
     feeds = Feeds(reconciler, queue, memo.get("namespaces") or [])
+    kube.written = feeds.written
     informers = feeds.informers(kube, ours)
     memo["reconciler"], memo["queue"], memo["runner"] = reconciler, queue, runner
     memo["notifier"] = notifier
@@ -113,8 +114,10 @@ class Feeds:
         self.reconciler, self.queue = reconciler, queue
         self.releases, self.children, self.services = (informer.Index() for _ in range(3))
         self.jobs, self.groups, self.memberships = (informer.Index() for _ in range(3))
+        self.replicasets = informer.Index()
         r = reconciler  # it reads them
         r.releases, r.children, r.services = self.releases, self.children, self.services
+        r.replicasets = self.replicasets
         r.jobs, r.groups, r.memberships = self.jobs, self.groups, self.memberships
         self.namespaces = namespaces
         """Exact names get an informer each; none, or any pattern (kopf's `-n` globs, `!ns`
@@ -129,6 +132,7 @@ class Feeds:
             "releases": (self.release, _custom(kube, api.PLURAL)),
             "releasegroups": (self.group, _custom(kube, api_group.PLURAL)),
             "deployments": (self.deployment, _listers(kube.apps, "deployment", release)),
+            "replicasets": (self.replicaset, _listers(kube.apps, "replica_set", release)),
             "services": (self.service, _listers(kube.core, "service", release)),
             "jobs": (self.job, _listers(kube.batch, "job", check)),
         }
@@ -168,17 +172,59 @@ class Feeds:
     def release(self, kind: str, body: Mapping[str, Any]) -> None:
         meta = body["metadata"]
         key = (meta["namespace"], meta["name"])
-        entry = None if kind == "DELETED" else {key: reconcile.index_release(body)}
-        self.releases.put(meta["uid"], entry)
+        if kind == "DELETED":
+            self.releases.put(meta["uid"], None)
+        else:
+            self._index_release(key, meta["uid"], body)
         urgency = priority.release_event(self._indexed(key), self.children.get(key, ()))
         self._wake(key, urgency)
+
+    def written(self, body: Mapping[str, Any]) -> None:
+        """A Release as our own status write left it: indexed at once, and queued when its
+        next step moves traffic now (an undo's flip to the warm revision it set back); its watch
+        event comes later and wakes it as any event does."""
+        meta = body["metadata"]
+        key = (meta["namespace"], meta["name"])
+        self._index_release(key, meta["uid"], body)
+        urgency = priority.release_event(self._indexed(key), self.children.get(key, ()))
+        if urgency == workqueue.Priority.TRAFFIC:
+            self._wake(key, urgency)
+
+    def _index_release(self, key: Hashable, uid: str, body: Mapping[str, Any]) -> None:
+        """Index a Release, unless the index already has a newer version (our own write's,
+        ahead of the watch)."""
+        entry = reconcile.index_release(body)
+        now = self._indexed(key)
+        if now is None or now.resource_version <= entry.resource_version:
+            self.releases.put(uid, {key: entry})
 
     def deployment(self, kind: str, body: Mapping[str, Any]) -> None:
         meta = body["metadata"]
         key = (meta["namespace"], meta["labels"][naming.LABEL_RELEASE])
         view = observe.deployment_view(body) if kind != "DELETED" else None
         self.children.put(meta["uid"], {key: view} if view else None)
-        self._wake(key, priority.deployment_event(view, self._indexed(key)))
+        self._wake(key, priority.deployment_event(self._current(key, view), self._indexed(key)))
+
+    def replicaset(self, kind: str, body: Mapping[str, Any]) -> None:
+        """A Deployment's ReplicaSet: its pods became available a hop before the Deployment
+        says so (`observe.deployments_of`)."""
+        meta = body["metadata"]
+        key = (meta["namespace"], meta["labels"][naming.LABEL_RELEASE])
+        view = observe.replicaset_view(body) if kind != "DELETED" else None
+        self.replicasets.put(meta["uid"], {key: view} if view else None)
+        if view is not None:
+            owner = next((d for d in self.children.get(key, ()) if d.name == view.deployment), None)
+            self._wake(
+                key, priority.deployment_event(self._current(key, owner), self._indexed(key))
+            )
+
+    def _current(
+        self, key: Hashable, view: snapshot.DeploymentView | None
+    ) -> snapshot.DeploymentView | None:
+        """A Deployment as the engine will see it: with its ReplicaSet's counts when current."""
+        if view is None:
+            return None
+        return observe.deployments_of([view], self.replicasets.get(key, ()))[0]
 
     def service(self, kind: str, body: Mapping[str, Any]) -> None:
         """A Service of ours changed (a hand edit, a re-apply): the Release repairs it."""

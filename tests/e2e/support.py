@@ -294,24 +294,29 @@ class ZeroDowntime:
                 return
 
     def _check_flip(self, template_hash: str) -> None:
+        """At the flip, every pod of the selected revision is Ready (the operator may act on
+        its ReplicaSet's status, before the Deployment's own status says so)."""
         self.flips.append(template_hash)
-        found = self.kube.apps.list_namespaced_deployment(
-            self.ns, label_selector=f"{naming.LABEL_HASH}={template_hash}"
-        ).items
+        selector = f"{naming.LABEL_HASH}={template_hash}"
+        found = self.kube.apps.list_namespaced_deployment(self.ns, label_selector=selector).items
         if len(found) != 1:
             self.problems.append(f"flip to {template_hash}: {len(found)} Deployments")
             return
-        d = found[0]
-        want, st = d.spec.replicas, d.status
-        ok = (
-            (st.observed_generation or 0) >= d.metadata.generation
-            and st.updated_replicas == want
-            and st.available_replicas == want
+        want = found[0].spec.replicas
+        pods = [
+            p
+            for p in self.kube.core.list_namespaced_pod(self.ns, label_selector=selector).items
+            if p.metadata.deletion_timestamp is None
+        ]
+        ready = sum(
+            1
+            for p in pods
+            if any(c.type == "Ready" and c.status == "True" for c in p.status.conditions or [])
         )
-        if not ok:
+        if not (ready == len(pods) >= want):
             self.problems.append(
-                f"flip to {template_hash} while its Deployment was not fully available: "
-                f"want {want}, updated {st.updated_replicas}, available {st.available_replicas}"
+                f"flip to {template_hash} while its pods were not all Ready: want {want}, "
+                f"{len(pods)} pods, {ready} Ready"
             )
 
 

@@ -10,8 +10,8 @@ import hashlib
 import json
 import logging
 import os
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, cast
 
 from kubernetes.aio import client, config
 from kubernetes.aio.client.exceptions import ApiException
@@ -98,6 +98,9 @@ class Cluster:
         self.custom = client.CustomObjectsApi(api_client)
         self.batch = client.BatchV1Api(api_client)
         self.instance = os.environ.get("HOSTNAME", "greenlight")
+        self.written: Callable[[Mapping[str, Any]], None] | None = None
+        """Told each Release as our status write left it (the write's response): the
+        indexes need not wait for its watch event to take the next step."""
 
     # -- reading -----------------------------------------------------------------------------
     async def service(
@@ -257,6 +260,8 @@ class Cluster:
             if e.status == 404:  # deleted meanwhile
                 return 0
             raise
+        if self.written is not None:
+            self.written(cast(Mapping[str, Any], result))
         return int(result["metadata"]["resourceVersion"])  # type: ignore[index]
 
     async def event(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 from collections.abc import Iterable, Mapping
 from typing import Any, TypeVar, cast
@@ -153,8 +154,69 @@ def _field_error(err: Any) -> str:
     return f"{path}: {err['msg']}"
 
 
-def deployments_of(views: Iterable[snapshot.DeploymentView]) -> tuple[snapshot.DeploymentView, ...]:
-    return tuple(sorted(views, key=lambda d: d.name))
+@dataclasses.dataclass(frozen=True)
+class ReplicaSetView:
+    """A Deployment's ReplicaSet: its pods' availability, one controller hop before the
+    Deployment's own status says the same (kept small: it lives in an index)."""
+
+    deployment: str
+    spec_replicas: int
+    generation: int
+    observed_generation: int
+    replicas: int
+    ready_replicas: int
+    available_replicas: int
+
+
+def replicaset_view(body: Mapping[str, Any]) -> ReplicaSetView | None:
+    """A ReplicaSet controlled by a Deployment, or None."""
+    meta = body.get("metadata") or {}
+    owner = next(
+        (o for o in meta.get("ownerReferences") or []
+         if o.get("kind") == "Deployment" and o.get("controller")),
+        None,
+    )  # fmt: skip
+    if owner is None:
+        return None
+    status = body.get("status") or {}
+    return ReplicaSetView(
+        deployment=owner["name"],
+        spec_replicas=int((body.get("spec") or {}).get("replicas", 1)),
+        generation=int(meta.get("generation") or 1),
+        observed_generation=int(status.get("observedGeneration") or 0),
+        replicas=int(status.get("replicas") or 0),
+        ready_replicas=int(status.get("readyReplicas") or 0),
+        available_replicas=int(status.get("availableReplicas") or 0),
+    )
+
+
+def deployments_of(
+    views: Iterable[snapshot.DeploymentView], replicasets: Iterable[ReplicaSetView] = ()
+) -> tuple[snapshot.DeploymentView, ...]:
+    """A Release's Deployments by name, each with its pod counts from its ReplicaSet when that
+    is current: the Deployment controller has seen the Deployment's spec (so it has set the
+    ReplicaSet's replicas), the ReplicaSet controller has seen that, and the Deployment has
+    only this ReplicaSet (its template never changes: every pod is up to date). The
+    ReplicaSet's status is what the Deployment's own status is later copied from, one
+    controller hop (hundreds of milliseconds under a burst) earlier."""
+    owned: dict[str, list[ReplicaSetView]] = {}
+    for r in replicasets:
+        owned.setdefault(r.deployment, []).append(r)
+    found = []
+    for d in views:
+        sets = owned.get(d.name, [])
+        if len(sets) == 1 and d.observed_generation >= d.generation:
+            r = sets[0]
+            if r.observed_generation >= r.generation and r.spec_replicas == d.spec_replicas:
+                d = dataclasses.replace(
+                    d,
+                    replicas=r.replicas,
+                    updated_replicas=r.replicas,
+                    ready_replicas=r.ready_replicas,
+                    available_replicas=r.available_replicas,
+                )
+        found.append(d)
+    return tuple(sorted(found, key=lambda d: d.name))
 
 
 def now() -> datetime.datetime:

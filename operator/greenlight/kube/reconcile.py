@@ -68,6 +68,8 @@ class Reconciler:
         """Group names by member (namespace, Release name)."""
         self.releases: Index = {}
         self.children: Index = {}
+        self.replicasets: Index = {}
+        """Our Deployments' ReplicaSets by Release: their pods' availability comes first."""
         self.services: Index = {}
         """Services labelled with a Release, by (namespace, name): their watch wakes the
         Release, so a hand edit is repaired at once. Others (foreign) are read with a GET."""
@@ -89,6 +91,9 @@ class Reconciler:
             return after
         finally:
             metrics.RECONCILES.labels(result).inc()
+
+    def deployments(self, key: Hashable) -> tuple[snapshot.DeploymentView, ...]:
+        return observe.deployments_of(self.children.get(key, ()), self.replicasets.get(key, ()))
 
     def group_of(self, namespace: str, name: str) -> str | None:
         return min(self.memberships.get((namespace, name), ()), default=None)
@@ -114,7 +119,7 @@ class Reconciler:
                 group.Member(
                     name=member,
                     release=release,
-                    deployments=observe.deployments_of(self.children.get((namespace, member), ())),
+                    deployments=self.deployments((namespace, member)),
                     live_service=live,
                     other_groups=tuple(sorted(others)),
                 )
@@ -164,7 +169,7 @@ class Reconciler:
         if indexed.view is None:
             await self._report_invalid(indexed)
             return "invalid", None
-        deployments = observe.deployments_of(self.children.get(key, ()))
+        deployments = self.deployments(key)
         waiting = self._still_expected(key, deployments)
         if waiting is not None:
             return "expecting", waiting  # the Deployment events that satisfy it wake us sooner

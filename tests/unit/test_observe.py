@@ -1,0 +1,58 @@
+"""A Deployment's pod counts come from its ReplicaSet when that is current (one controller hop
+earlier than the Deployment's own status), and from the Deployment otherwise."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from greenlight.kube import observe
+
+pytestmark = pytest.mark.unit
+
+
+def deployment(want: int = 3, available: int = 1, generation: int = 2, seen: int = 2) -> Any:
+    body = {
+        "metadata": {"name": "web-abc", "generation": generation,
+                     "labels": {"greenlight.dev/template-hash": "abc"}},
+        "spec": {"replicas": want},
+        "status": {"observedGeneration": seen, "replicas": want, "updatedReplicas": want,
+                   "readyReplicas": available, "availableReplicas": available},
+    }  # fmt: skip
+    return observe.deployment_view(body)
+
+
+def replicaset(want: int = 3, available: int = 3, owner: str = "web-abc", seen: int = 1) -> Any:
+    body = {
+        "metadata": {"name": f"{owner}-x", "generation": 1, "ownerReferences": [
+            {"kind": "Deployment", "name": owner, "controller": True}]},
+        "spec": {"replicas": want},
+        "status": {"observedGeneration": seen, "replicas": want, "readyReplicas": available,
+                   "availableReplicas": available},
+    }  # fmt: skip
+    return observe.replicaset_view(body)
+
+
+def test_a_current_replicaset_says_first_that_every_pod_is_available() -> None:
+    (d,) = observe.deployments_of([deployment()], [replicaset()])
+    assert d.fully_available(3) and d.ready_replicas == 3
+    assert not deployment().fully_available(3)
+
+
+@pytest.mark.parametrize(
+    "d, sets",
+    [
+        (deployment(generation=3, seen=2), [replicaset()]),  # Deployment controller behind
+        (deployment(), [replicaset(want=2, available=2)]),  # ReplicaSet not yet resized
+        (deployment(), [replicaset(seen=0)]),  # ReplicaSet controller behind
+        (deployment(), [replicaset(), replicaset()]),  # two: a hand-edited template
+        (deployment(), [replicaset(owner="web-other")]),  # another revision's
+    ],
+)
+def test_otherwise_the_deployments_own_status_counts(d: Any, sets: list[Any]) -> None:
+    assert observe.deployments_of([d], sets) == (d,)
+
+
+def test_a_replicaset_without_a_controlling_deployment_is_ignored() -> None:
+    assert observe.replicaset_view({"metadata": {"name": "x"}, "spec": {}}) is None
