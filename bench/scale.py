@@ -54,6 +54,7 @@ class Probes:
 
     def __init__(self, ns: str, names: list[str]) -> None:
         self.ns, self.selector = ns, f"{LABEL_RELEASE} in ({','.join(names)})"
+        self.created: dict[str, float] = {}
         self.available: dict[str, float] = {}
         self.flips: dict[str, list[tuple[float, str]]] = collections.defaultdict(list)
         for target in (self._deployments, self._services):
@@ -73,6 +74,7 @@ class Probes:
                 and st.updated_replicas == want == st.available_replicas == st.replicas
             )
             h = d.metadata.labels.get(LABEL_HASH)
+            self.created.setdefault(h, time.perf_counter())
             if full and h not in self.available:
                 self.available[h] = time.perf_counter()
 
@@ -248,12 +250,14 @@ def main() -> int:
             second = list(storm)
             live.wait([*second, *candidates.values()], timeout=60 + 2 * n)
             total = max(live.healthy[k] for k in second) - begin
-            flips, undo_times = [], []
+            flips, undo_times, queued, rollout = [], [], [], []
             for probe, key in candidates.items():
                 h = hash_of(probe)
                 at = outside.selected_after(probe, h, started[key])
                 assert at is not None and h in outside.available, (probe, h)
                 flips.append(at - outside.available[h])
+                queued.append(outside.created[h] - started[key])
+                rollout.append(outside.available[h] - outside.created[h])
             deadline = time.monotonic() + 120
             while len(undo_times) < len(commands) and time.monotonic() < deadline:
                 undo_times = [
@@ -270,7 +274,9 @@ def main() -> int:
             print(stats(flips, "ms", 1000) + ";")
             print(f"  {len(undo_times)} of {len(commands)} undos mid-storm: annotated -> ", end="")
             print(f"live Service back {stats(undo_times, 'ms', 1000) if undo_times else '-'};")
-            print(f"  apply -> Healthy of the probes {stats(elapsed(list(candidates.values())))};")
+            print(f"  apply -> Healthy of the probes {stats(elapsed(list(candidates.values())))}:")
+            print(f"    apply -> candidate Deployment created {stats(queued)},")
+            print(f"    created -> all its pods available {stats(rollout)};")
             print(f"  {operator.figures()}", flush=True)
 
         if "restart" not in phases:
