@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from greenlight.kube import informer
 from greenlight.kube.informer import Index, Informer
 
 pytestmark = pytest.mark.unit
@@ -56,12 +57,17 @@ class Server:
                 await asyncio.Event().wait()  # the stream stays open, quiet
             lines = b"".join(json.dumps(e).encode() + b"\n" for e in self.watches.pop(0))
             return Response(lines)
-        self.calls.append(("list", None))
-        items = self.lists.pop(0)
+        self.calls.append(("list", kw.get("_continue")))
+        items = self.lists[0]
+        start, limit = int(kw.get("_continue") or 0), kw["limit"]
         rv = max((int(i["metadata"]["resourceVersion"]) for i in items), default=1)
-        return Response(
-            json.dumps({"metadata": {"resourceVersion": str(rv)}, "items": items}).encode()
-        )
+        meta = {"resourceVersion": str(rv)}
+        if start + limit < len(items):
+            meta["continue"] = str(start + limit)
+        else:
+            self.lists.pop(0)
+        body = {"metadata": meta, "items": items[start : start + limit]}
+        return Response(json.dumps(body).encode())
 
 
 async def follow(server: Server) -> list[tuple[str, str, str]]:
@@ -118,6 +124,14 @@ async def test_a_failing_handler_does_not_stop_the_others() -> None:
     await asyncio.wait_for(server.done.wait(), 5)
     task.cancel()
     assert calls == ["a", "b"]
+
+
+async def test_a_long_list_comes_in_pages(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(informer, "PAGE", 2)
+    server = Server(lists=[[obj(f"o{i}", 10 + i) for i in range(5)]], watches=[])
+    seen = await follow(server)
+    assert [name for _, name, _ in seen] == ["o0", "o1", "o2", "o3", "o4"]
+    assert server.calls == [("list", None), ("list", "2"), ("list", "4"), ("watch", "14")]
 
 
 def test_an_index_gathers_values_by_key_and_forgets_an_objects_old_keys() -> None:

@@ -22,6 +22,9 @@ from typing import Any
 
 log = logging.getLogger("greenlight.informer")
 
+PAGE = 500
+"""Objects per list request."""
+
 Handler = Callable[[str, Mapping[str, Any]], None]
 """(event type: ADDED, MODIFIED or DELETED; the object). Synchronous: it updates indexes and
 queues keys, never awaits."""
@@ -104,20 +107,27 @@ class Informer:
                 delay = min(delay * 2, 30.0)
 
     async def _list(self) -> str:
-        response = await self.lister(_request_timeout=self.request_timeout * 4)
-        try:
-            data = json.loads(await _body(response))
-        finally:
-            response.release()
+        """List in pages (bounded memory at 10,000s of objects), one consistent snapshot."""
         listed: set[str] = set()
-        for item in data.get("items") or []:
-            meta = item.get("metadata") or {}
-            uid = meta.get("uid", "")
-            listed.add(uid)
-            before = self._seen.get(uid)
-            if before is not None and before[0] == meta.get("resourceVersion"):
-                continue  # a relist: unchanged
-            self._event("MODIFIED" if before else "ADDED", item)
+        token: str | None = None
+        while True:
+            page = {"limit": PAGE, "_continue": token} if token else {"limit": PAGE}
+            response = await self.lister(_request_timeout=self.request_timeout * 4, **page)
+            try:
+                data = json.loads(await _body(response))
+            finally:
+                response.release()
+            for item in data.get("items") or []:
+                meta = item.get("metadata") or {}
+                uid = meta.get("uid", "")
+                listed.add(uid)
+                before = self._seen.get(uid)
+                if before is not None and before[0] == meta.get("resourceVersion"):
+                    continue  # a relist: unchanged
+                self._event("MODIFIED" if before else "ADDED", item)
+            token = (data.get("metadata") or {}).get("continue")
+            if not token:
+                break
         for uid in [uid for uid in self._seen if uid not in listed]:
             self._event("DELETED", {"metadata": self._seen[uid][1]})
         return str(data["metadata"]["resourceVersion"])
