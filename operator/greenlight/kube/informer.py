@@ -112,7 +112,7 @@ class Informer:
         token: str | None = None
         while True:
             page = {"limit": PAGE, "_continue": token} if token else {"limit": PAGE}
-            response = await self.lister(_request_timeout=self.request_timeout * 4, **page)
+            response = await self.lister(_request_timeout=self.request_timeout, **page)
             try:
                 data = json.loads(await _body(response))
             finally:

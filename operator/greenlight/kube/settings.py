@@ -63,20 +63,21 @@ class Settings:
         300,
         "GREENLIGHT_WATCH_SERVER_TIMEOUT",
         "--watch-server-timeout",
-        "Seconds the API server keeps one watch open before kopf re-opens it.",
+        "Seconds the API server keeps one watch open before the informer re-opens it.",
     )
-    """Seconds the API server keeps one watch request open before kopf re-opens it. Without a
-    limit a watch silently stalled by a proxy or load balancer can go unnoticed; too short and
-    kopf re-lists more often."""
+    """Seconds the API server keeps one watch request open before the informer re-opens it (from
+    the last resourceVersion seen, no relist). Without a limit a watch silently stalled by a
+    proxy or load balancer can go unnoticed."""
 
     request_timeout: float = _field(
         30.0,
         "GREENLIGHT_REQUEST_TIMEOUT",
         "--request-timeout",
-        "Seconds before kopf gives up on one API request.",
+        "Seconds an informer waits for a list page, or beyond a watch's end, before retrying.",
     )
-    """Seconds before kopf gives up on one API request (its watches, Events). A hung connection
-    then fails and is retried instead of stalling the operator."""
+    """Seconds before an informer gives up on one list page, or on a watch that outlived the
+    server's timeout by this much. A hung connection then fails and is retried (re-listed if
+    its resourceVersion is too old by then) instead of stalling the operator."""
 
     lease_duration: float = _field(
         15.0,
