@@ -350,7 +350,7 @@ class Lease:
 
 
 class Leadership:
-    """The work queue runs only while this replica holds the Lease. kopf keeps watching either
+    """The work queue runs only while this replica holds the Lease. The informers watch either
     way, so a standby's indexes stay warm and its events still queue keys (without workers);
     on taking the Lease it queues every Release it knows (BULK: anything queued by an event
     keeps its own lane) and starts the workers; on losing it, it stops them and drops the
