@@ -163,10 +163,9 @@ class Cluster:
                     api.GROUP, api.VERSION, ns, api.PLURAL, release.name, patch,
                     _content_type=MERGE,
                 )  # fmt: skip
-            case act.RecordEvent():
-                await self.event(release, a)
             case (
-                act.CreateJob()
+                act.RecordEvent()  # the reconciler posts them alongside the status write
+                | act.CreateJob()
                 | act.Measure()
                 | act.PointService()
                 | act.AnnotateRelease()

@@ -203,10 +203,19 @@ class Reconciler:
                 refused = await self.cluster.create_job(release, a)
                 if refused is not None:
                     self.runner.record_error(key, a, refused)
+        # The Events alongside the status write: both only once every action succeeded, and
+        # the next reconcile (a burst's next flip) does not wait for them one after another.
+        events = [
+            self.cluster.event(release, a) for a in result.actions if isinstance(a, act.RecordEvent)
+        ]
         if result.status != release.status:
-            rv = await self.cluster.patch_status(release, result.status)
+            rv, *_ = await asyncio.gather(
+                self.cluster.patch_status(release, result.status), *events
+            )
             if rv:
                 self._written[key] = rv
+        else:
+            await asyncio.gather(*events)
         self.runner.consumed(key, snap.results)  # recorded (or not needed): forget them
         _count_measurements(release.status, result.status)
         for a in result.actions:
