@@ -1,0 +1,110 @@
+"""handlers.Feeds: each watched change into the indexes and a wake-up in its lane."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any, cast
+
+import pytest
+
+from greenlight import handlers
+from greenlight.engine import naming
+from greenlight.kube import reconcile
+from greenlight.kube.workqueue import Priority, WorkQueue
+
+pytestmark = pytest.mark.unit
+
+KEY = ("ns", "web")
+RELEASE: dict[str, Any] = {
+    "metadata": {"name": "web", "namespace": "ns", "uid": "u-1", "generation": 2,
+                 "resourceVersion": "300"},
+    "spec": {
+        "replicas": 2,
+        "template": {"metadata": {"labels": {"app": "web"}},
+                     "spec": {"containers": [{"name": "web", "image": "app:1"}]}},
+        "healthCheck": {"httpGet": {"path": "/healthz", "port": 8080}},
+        "service": {"name": "web", "ports": [{"port": 80, "targetPort": 8080}]},
+    },
+    "status": {"observedGeneration": 2, "phase": "Healthy", "liveHash": "aaa", "liveRevision": 1},
+}  # fmt: skip
+
+
+async def nothing(key: Any) -> None:
+    pass
+
+
+def feeds() -> handlers.Feeds:
+    return handlers.Feeds(reconcile.Reconciler(cast(Any, None)), WorkQueue(nothing), ["ns"])
+
+
+def release(rv: int, **status: Any) -> dict[str, Any]:
+    body = copy.deepcopy(RELEASE)
+    body["metadata"]["resourceVersion"] = str(rv)
+    body["status"].update(status)
+    return body
+
+
+def deployment(h: str, available: int, uid: str = "d-1") -> dict[str, Any]:
+    labels = {naming.LABEL_RELEASE: "web", naming.LABEL_HASH: h}
+    return {
+        "metadata": {"name": f"web-{h}", "namespace": "ns", "uid": uid, "generation": 1,
+                     "labels": labels},
+        "spec": {"replicas": 2},
+        "status": {"observedGeneration": 1, "replicas": 2, "updatedReplicas": 2,
+                   "readyReplicas": available, "availableReplicas": available},
+    }  # fmt: skip
+
+
+def replicaset(h: str, available: int) -> dict[str, Any]:
+    labels = {naming.LABEL_RELEASE: "web", naming.LABEL_HASH: h}
+    return {
+        "metadata": {"name": f"web-{h}-x", "namespace": "ns", "uid": f"rs-{h}", "generation": 1,
+                     "labels": labels, "ownerReferences": [
+                         {"kind": "Deployment", "name": f"web-{h}", "controller": True}]},
+        "spec": {"replicas": 2},
+        "status": {"observedGeneration": 1, "replicas": 2, "readyReplicas": available,
+                   "availableReplicas": available},
+    }  # fmt: skip
+
+
+def indexed_rv(f: handlers.Feeds) -> int:
+    return next(iter(f.releases[KEY])).resource_version
+
+
+def test_an_older_event_never_replaces_our_own_newer_write() -> None:
+    f = feeds()
+    f.release("ADDED", release(300))
+    f.written(release(400, phase="Progressing"))
+    f.release("MODIFIED", release(350))  # the watch catching up with an earlier change
+    assert indexed_rv(f) == 400
+    f.release("MODIFIED", release(400, phase="Progressing"))
+    f.release("DELETED", release(400))
+    assert KEY not in f.releases
+
+
+def test_our_write_is_queued_only_when_its_next_step_moves_traffic() -> None:
+    f = feeds()
+    f.written(release(400))  # an ordinary status write: its watch event wakes it, BULK
+    assert len(f.queue) == 0
+    f.release("ADDED", release(401))
+    assert f.queue.depth(Priority.BULK) == 1
+    # an undo: the spec is set back to a revision whose pods are all available
+    body = release(402)
+    body["metadata"]["generation"] = 3
+    view = reconcile.index_release(body).view
+    assert view is not None
+    warm = naming.template_hash(naming.effective_template(view.spec))
+    f.deployment("ADDED", deployment(warm, available=2))
+    f.written(body)
+    assert f.queue.depth(Priority.TRAFFIC) == 1
+
+
+def test_a_replicaset_wakes_a_candidate_before_its_deployment_says_it_is_available() -> None:
+    f = feeds()
+    f.release("ADDED", release(300, candidateHash="bbb", phase="Progressing"))
+    f.deployment("ADDED", deployment("bbb", available=0))
+    assert f.queue.depth(Priority.TRAFFIC) == 0
+    f.replicaset("ADDED", replicaset("bbb", available=2))
+    assert f.queue.depth(Priority.TRAFFIC) == 1
+    (d,) = f.reconciler.deployments(KEY)
+    assert d.fully_available(2)
