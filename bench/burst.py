@@ -118,7 +118,9 @@ def burst(n: int, replicas: int) -> tuple[list[float], list[float]]:
     finally:
         watches.stop.set()
         operator.stop()
-        kubectl("delete", "namespace", ns, "--wait=false")
+        # waited for: its garbage (pods, ReplicaSets) collected during the next N's burst
+        # would load the controllers that burst is timed through
+        kubectl("delete", "namespace", ns, "--wait=true", "--timeout=600s")
 
 
 def main() -> int:
