@@ -71,6 +71,28 @@ def process_figures(pid: int) -> tuple[float, float]:
     return rss, (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+CONTROL_PLANE = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
+
+
+def control_plane_cpu() -> dict[str, float]:
+    """CPU seconds so far of the local kwok cluster's processes (GREENLIGHT_CLUSTER_NAME, else
+    greenlight), by binary; empty for another cluster (kind, remote): they are not ours to see."""
+    where = f"/clusters/{os.environ.get('GREENLIGHT_CLUSTER_NAME', 'greenlight')}/bin/"
+    found: dict[str, float] = {}
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            exe = (proc / "cmdline").read_bytes().split(b"\0")[0].decode()
+            if where not in exe:
+                continue
+            name = exe.rsplit("/", 1)[1]
+            found[name] = found.get(name, 0.0) + process_figures(int(proc.name))[1]
+        except (OSError, IndexError, StopIteration):
+            continue
+    return found
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -94,6 +116,7 @@ class Operator:
             self.process = subprocess.Popen(command, stdout=log, stderr=log, env=env)
         self.seen: dict[str, float] = {}
         self.cpu = 0.0
+        self.control_plane = control_plane_cpu()
 
     def metrics(self) -> dict[str, float]:
         """Reconciles by result ("planned", ...), and the reconcile-time histogram's samples
@@ -127,9 +150,18 @@ class Operator:
         mean = 1000 * delta.get("seconds_sum", 0) / max(delta.get("seconds_count", 0), 1)
         rss, cpu = process_figures(self.process.pid)
         self.cpu, phase_cpu = cpu, cpu - self.cpu
+        reconciles = sum(v for k, v in delta.items() if not k.startswith("seconds_"))
+        plane, before = control_plane_cpu(), self.control_plane
+        self.control_plane = plane
+        others = ", ".join(
+            f"{name} {plane[name] - before.get(name, 0.0):.1f} s"
+            for name in sorted(plane, key=lambda n: -(plane[n] - before.get(n, 0.0)))
+        )
         return (
             f"reconciles: {counts}; mean planned reconcile {mean:.1f} ms; operator CPU in this "
-            f"phase {phase_cpu:.1f} s, peak RSS {rss:.0f} MiB"
+            f"phase {phase_cpu:.1f} s ({1000 * phase_cpu / max(reconciles, 1):.1f} ms per "
+            f"reconcile), peak RSS {rss:.0f} MiB"
+            + (f"; control plane CPU: {others}" if others else "")
         )
 
     def peak_rss(self) -> float:

@@ -15,9 +15,11 @@ On a real cluster, with the operator as a subprocess:
   4. restart  once all is quiet, restart the operator and release a probe at once: how soon
               it is Healthy, how long until every Release was reconciled once, and how many
               of the others that rewrote (a level-triggered restart should rewrite none)
+  5. soak     (--soak S) then sit idle S seconds: the operator's RSS every 10 s (flat?), its CPU
 
 Figures: medians and p95/p99 of the per-Release times, the operator's peak RSS (VmHWM) and CPU
-seconds (utime + stime) in each phase, and its reconciles (from its /metrics).
+seconds (utime + stime) in each phase, per reconcile too (its reconciles from its /metrics), and
+the local control plane's CPU in the same phase (where the machine's cores went).
 
     hack/cluster up && eval "$(hack/cluster env)"
     .venv/bin/python bench/scale.py --releases 1000
@@ -148,6 +150,12 @@ class Live:
                 self.changed.wait(min(left, 1.0))
 
 
+def rss_now(pid: int) -> float:
+    """The process's resident memory now (VmRSS), MiB."""
+    with open(f"/proc/{pid}/status") as f:
+        return next(int(line.split()[1]) / 1024 for line in f if line.startswith("VmRSS:"))
+
+
 def stats(seconds: list[float], unit: str = "s", scale: float = 1.0) -> str:
     v = [x * scale for x in seconds]
     f = ".0f" if unit == "ms" else ".2f"
@@ -169,6 +177,7 @@ def main() -> int:
     cli.add_argument(
         "--phases", default="idle,storm,restart", help="of idle,storm,restart (create: always)"
     )
+    cli.add_argument("--soak", type=float, default=0, help="idle seconds at the end, RSS sampled")
     args = cli.parse_args()
     phases = set(args.phases.split(","))
     config.load_kube_config()
@@ -296,6 +305,22 @@ def main() -> int:
         print(f"{elapsed([probe])[0]:.2f} s; all {len(everyone)} reconciled once in ", end="")
         print(f"{caught_up:.1f} s, rewriting {writes} of the other Releases;", end=" ")
         print(operator.figures(), flush=True)
+        if args.soak:
+            live.quiet(seconds=5, timeout=300)
+            operator.figures()
+            samples = []
+            end = time.monotonic() + args.soak
+            while time.monotonic() < end:
+                samples.append(rss_now(operator.process.pid))
+                time.sleep(10)
+            print(f"soak: {args.soak:.0f} s idle with {len(everyone)} Releases: RSS first ", end="")
+            print(
+                f"{samples[0]:.0f} MiB, min {min(samples):.0f}, max {max(samples):.0f}, last ",
+                end="",
+            )
+            print(
+                f"{samples[-1]:.0f} MiB ({len(samples)} samples); {operator.figures()}", flush=True
+            )
     finally:
         operator.stop()
         kubectl("delete", "namespace", ns, "--wait=false")
