@@ -1,8 +1,9 @@
 """The reconciler's stale-cache guards, with an in-memory stand-in for kube.cluster.Cluster.
 
-The informers' indexes lag the API server: right after our own status write (or Deployment write) the
-index may still hold the object from before it. Deciding on that would repeat a step (a second
-candidate, a double scale). The e2e suite covers the real API; this covers the guards' logic.
+The informers' indexes lag the API server: right after our own status write (or Deployment
+write) the index may still hold the object from before it. Deciding on that would repeat a step
+(a second candidate, a double scale). The e2e suite covers the real API; this covers the guards'
+logic.
 """
 
 from __future__ import annotations
