@@ -17,7 +17,12 @@ pytestmark = pytest.mark.usefixtures("operator")
 
 
 class Bounds:
-    """Follows the Release's Deployments; records every moment that breaks the bounds."""
+    """Follows the Release's Deployments; records every moment that breaks the bounds.
+
+    Pods: the Deployments' desired replicas, in the order we wrote them. Availability: at each
+    scale-down (the only step of ours that can lower it), the pods Ready at that moment, each
+    revision's counted up to what it is scaled to (its surplus is about to go). Read from the
+    pods, the truth: the operator may act on a ReplicaSet's status, ahead of the Deployment's."""
 
     def __init__(
         self, kube: Any, namespace: str, release: str, replicas: int, surge: int, unavailable: int
@@ -42,7 +47,7 @@ class Bounds:
         list_fn = self.kube.apps.list_namespaced_deployment
         selector = f"{naming.LABEL_RELEASE}={self.release}"
         listing = list_fn(self.ns, label_selector=selector)
-        state = {d.metadata.name: _counts(d) for d in listing.items}
+        state = {_hash(d): d.spec.replicas or 0 for d in listing.items}
         version = listing.metadata.resource_version
         while not self._stop.is_set():
             w = watch.Watch()
@@ -52,28 +57,40 @@ class Bounds:
             ):  # fmt: skip
                 d = event["object"]
                 version = d.metadata.resource_version
+                before = state.get(_hash(d), 0)
                 if event["type"] == "DELETED":
-                    state.pop(d.metadata.name, None)
+                    state.pop(_hash(d), None)
                 else:
-                    state[d.metadata.name] = _counts(d)
+                    state[_hash(d)] = d.spec.replicas or 0
                 self.events += 1
-                pods = sum(s for s, _ in state.values())
-                available = sum(a for _, a in state.values())
+                pods = sum(state.values())
                 self.peak_pods = max(self.peak_pods, pods)
                 if pods > self.replicas + self.surge:
                     self.problems.append(
                         f"{pods} pods > {self.replicas} + maxSurge {self.surge}: {state}"
                     )
-                if available < self.replicas - self.unavailable:
-                    self.problems.append(
-                        f"{available} available < {self.replicas}"
-                        f" - maxUnavailable {self.unavailable}: {state}"
-                    )
+                if state.get(_hash(d), 0) < before:
+                    self._check_available(dict(state))
+
+    def _check_available(self, want: dict[str, int]) -> None:
+        ready: dict[str, int] = {}
+        selector = f"{naming.LABEL_RELEASE}={self.release}"
+        for p in self.kube.core.list_namespaced_pod(self.ns, label_selector=selector).items:
+            if p.metadata.deletion_timestamp is None and any(
+                c.type == "Ready" and c.status == "True" for c in p.status.conditions or []
+            ):
+                h = p.metadata.labels[naming.LABEL_HASH]
+                ready[h] = ready.get(h, 0) + 1
+        available = sum(min(n, ready.get(h, 0)) for h, n in want.items())
+        if available < self.replicas - self.unavailable:
+            self.problems.append(
+                f"{available} available < {self.replicas} - maxUnavailable {self.unavailable}:"
+                f" scaled to {want}, Ready {ready}"
+            )
 
 
-def _counts(d: Any) -> tuple[int, int]:
-    want = d.spec.replicas or 0
-    return want, min(want, d.status.available_replicas or 0)
+def _hash(d: Any) -> str:
+    return str(d.metadata.labels[naming.LABEL_HASH])
 
 
 @pytest.fixture
