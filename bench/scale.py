@@ -64,7 +64,11 @@ class Probes:
 
     def _stream(self, fn: Any) -> Any:
         while True:
-            yield from watch.Watch().stream(fn, self.ns, label_selector=self.selector)
+            try:
+                yield from watch.Watch().stream(fn, self.ns, label_selector=self.selector)
+            except client.ApiException as e:
+                if e.status != 410:
+                    raise  # 410: too old after a long quiet spell; list again
 
     def _deployments(self) -> None:
         for e in self._stream(client.AppsV1Api().list_namespaced_deployment):
@@ -118,16 +122,21 @@ class Live:
                 resource_version=rv,
                 timeout_seconds=60,
             )
-            for event in stream:
-                obj = event["raw_object"]
-                rv = obj["metadata"]["resourceVersion"]
-                st = obj.get("status") or {}
-                self.modified[obj["metadata"]["name"]] += event["type"] == "MODIFIED"
-                key = (obj["metadata"]["name"], st.get("liveRevision") or 0)
-                if st.get("phase") == "Healthy" and key not in self.healthy:
-                    with self.changed:
-                        self.healthy[key] = time.perf_counter()
-                        self.changed.notify_all()
+            try:
+                for event in stream:
+                    obj = event["raw_object"]
+                    rv = obj["metadata"]["resourceVersion"]
+                    st = obj.get("status") or {}
+                    self.modified[obj["metadata"]["name"]] += event["type"] == "MODIFIED"
+                    key = (obj["metadata"]["name"], st.get("liveRevision") or 0)
+                    if st.get("phase") == "Healthy" and key not in self.healthy:
+                        with self.changed:
+                            self.healthy[key] = time.perf_counter()
+                            self.changed.notify_all()
+            except client.ApiException as e:
+                if e.status != 410:
+                    raise
+                rv = None  # too old (a long quiet spell): list again
 
     def quiet(self, seconds: float, timeout: float) -> None:
         """Until no Release has changed for `seconds` (trailing scale-downs, history trims)."""
