@@ -83,7 +83,7 @@ async def _begin(
         extra={"informer": "all"},
     )  # fmt: skip
     queue: workqueue.WorkQueue = memo["queue"]
-    lease: leader.Lease | None = memo.get("lease")  # `greenlight run`; `kopf run`: alone
+    lease: leader.Lease | None = memo.get("lease")  # `greenlight run`; the e2e operator: alone
     if lease is None:
         for key in feeds.known():  # what the lists queued keeps its lane; the rest is BULK
             queue.add(key, workqueue.Priority.BULK)
