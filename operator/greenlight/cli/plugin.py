@@ -256,6 +256,8 @@ def _changes(releases: Releases, name: str) -> Iterator[dict[str, Any]]:
         api.PLURAL,
         field_selector=f"metadata.name={name}",
     ):
+        if event is None:  # the client yields None for a blank or broken line
+            continue
         if event["type"] == "DELETED":
             console.print(f"release {releases.ns}/{name} was deleted")
             return

@@ -228,7 +228,9 @@ class Watches:
                     allow_watch_bookmarks=True,
                     **selector,
                 ):
-                    obj = event["object"]
+                    if event is None:  # the client yields None for a blank or broken line
+                        continue
+                    obj = event.get("raw_object") or event.get("object") or {}
                     version = obj.get("metadata", {}).get("resourceVersion", version)
                     if event["type"] in ("ADDED", "MODIFIED", "DELETED"):
                         self._put((plural, event["type"], obj))
