@@ -18,7 +18,7 @@ from typing import Any
 import yaml
 from kubernetes import client, config, watch
 
-from common import Operator, blue_green_release, fresh_namespace, kubectl, percentile, wait
+from common import Operator, blue_green_release, fresh_namespace, kubectl, percentile, settled, wait
 
 LABEL_HASH = "greenlight.dev/template-hash"
 LABEL_RELEASE = "greenlight.dev/release"
@@ -62,13 +62,8 @@ class Watches:
         apps = client.AppsV1Api()
         for e in self._stream(apps.list_namespaced_deployment, label_selector=LABEL_RELEASE):
             d = e["object"]
-            want, st = d.spec.replicas, d.status
             h = d.metadata.labels.get(LABEL_HASH)
-            full = (
-                want > 0
-                and (st.observed_generation or 0) >= d.metadata.generation
-                and st.updated_replicas == want == st.available_replicas == st.replicas
-            )
+            full = settled(d)
             if full and h not in self.available:
                 self.available[h] = time.time()
 
@@ -76,13 +71,8 @@ class Watches:
         apps = client.AppsV1Api()
         for e in self._stream(apps.list_namespaced_replica_set, label_selector=LABEL_RELEASE):
             r = e["object"]
-            want, st = r.spec.replicas, r.status
             h = r.metadata.labels.get(LABEL_HASH)
-            full = (
-                want > 0
-                and (st.observed_generation or 0) >= r.metadata.generation
-                and want == st.available_replicas == st.replicas
-            )
+            full = settled(r)
             if full and h not in self.available:
                 self.available[h] = time.time()
 

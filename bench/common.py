@@ -55,6 +55,18 @@ def blue_green_release(name: str, image: str, replicas: int) -> dict[str, Any]:
     }
 
 
+def settled(obj: Any) -> bool:
+    """A Deployment (or ReplicaSet) whose controller has seen its spec and whose every wanted
+    pod is up to date and available, none more."""
+    want, st = obj.spec.replicas, obj.status
+    updated = getattr(st, "updated_replicas", want)  # a ReplicaSet's pods are all up to date
+    return bool(
+        want > 0
+        and (st.observed_generation or 0) >= obj.metadata.generation
+        and updated == want == st.available_replicas == st.replicas
+    )
+
+
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]

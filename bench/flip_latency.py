@@ -17,7 +17,7 @@ import time
 import yaml
 from kubernetes import client, config, watch
 
-from common import Operator, blue_green_release, fresh_namespace, kubectl, percentile
+from common import Operator, blue_green_release, fresh_namespace, kubectl, percentile, settled
 
 LABEL_RELEASE = "greenlight.dev/release"
 LABEL_HASH = "greenlight.dev/template-hash"
@@ -47,12 +47,7 @@ class Observer:
             ):
                 now = time.perf_counter()
                 d = ev["object"]
-                want, st = d.spec.replicas, d.status
-                full = (
-                    want > 0
-                    and (st.observed_generation or 0) >= d.metadata.generation
-                    and st.updated_replicas == want == st.available_replicas == st.replicas
-                )
+                full = settled(d)
                 h = d.metadata.labels[LABEL_HASH]
                 if full and h not in self.available:
                     self.available[h] = now

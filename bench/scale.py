@@ -45,6 +45,7 @@ from common import (
     fresh_namespace,
     kubectl,
     percentile,
+    settled,
 )
 
 LABEL_RELEASE, LABEL_HASH = "greenlight.dev/release", "greenlight.dev/template-hash"
@@ -73,12 +74,7 @@ class Probes:
     def _deployments(self) -> None:
         for e in self._stream(client.AppsV1Api().list_namespaced_deployment):
             d = e["object"]
-            want, st = d.spec.replicas, d.status
-            full = (
-                want > 0
-                and (st.observed_generation or 0) >= d.metadata.generation
-                and st.updated_replicas == want == st.available_replicas == st.replicas
-            )
+            full = settled(d)
             h = d.metadata.labels.get(LABEL_HASH)
             self.created.setdefault(h, time.perf_counter())
             if full and h not in self.available:
