@@ -40,9 +40,7 @@ def run_action(releases: Releases, name: str) -> dict[str, Any]:
 
 
 def test_health_in_every_phase_and_actions_applied(releases: Releases) -> None:
-    manifest = release_manifest(
-        "web", "example/web:1", deadline=8, blue_green={"autoPromote": False}
-    )
+    manifest = release_manifest("web", "example/web:1", blue_green={"autoPromote": False})
     releases.apply(manifest)
     live = reach(releases, "Healthy", liveRevision=1)
     assert argocd.health(live)["status"] == "Healthy"
@@ -90,7 +88,10 @@ def test_health_in_every_phase_and_actions_applied(releases: Releases) -> None:
     assert argocd.health(live)["status"] == "Healthy"
 
     # Degraded: a candidate never ready past its progress deadline
-    releases.apply(with_image(manifest, "example/web:5", **NEVER_READY))
+    # (a short deadline only here, so that it cannot race web:2's delayed readiness above)
+    never = with_image(manifest, "example/web:5", **NEVER_READY)
+    never["spec"]["progressDeadlineSeconds"] = 8
+    releases.apply(never)
     live = reach(releases, "Degraded", liveRevision=4)
     assert argocd.health(live) == {"status": "Degraded", "message": live["status"]["message"]}
 
