@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from greenlight.api import release as api
 from greenlight.engine import actions as act
 from greenlight.engine import naming
 
@@ -291,14 +292,39 @@ def test_undo_to_warm_revision_flips_without_new_pods() -> None:
     p = w.reconcile()
     assert [a for a in p.actions if isinstance(a, act.RestoreTemplate)]
     assert hash_of(w.spec) == blue, "undo writes the old template back into the spec"
-    p = w.reconcile()
+    assert w.live_hash() == blue, "warm: the same reconcile flips (no wait for a watch event)"
     assert not [
         a
         for a in p.actions
         if isinstance(a, act.CreateDeployment | act.ScaleDeployment) and getattr(a, "replicas", 0)
     ]
-    assert w.live_hash() == blue
     assert w.status.live_revision == 3, "undo releases the old template as a new revision"
+    assert w.status.observed_generation == w.generation - 1, "written before the spec changed"
+    w.reconcile()
+    assert w.status.observed_generation == w.generation and w.status.phase == "Healthy"
+    assert w.live_hash() == blue and w.status.live_revision == 3
+
+
+def test_undo_after_a_health_check_change_releases_the_template_as_a_new_revision() -> None:
+    w = released("app:1")
+    blue = hash_of(w.spec)
+    w.set_spec(spec("app:2"))
+    w.reconcile()
+    w.settle()
+    w.reconcile()
+    green = hash_of(w.spec)
+    body = w.spec.model_dump(by_alias=True, exclude_none=True)
+    body["healthCheck"]["httpGet"]["path"] = "/ready"
+    w.set_spec(api.ReleaseSpec.model_validate(body))
+    w.annotations[naming.COMMAND_UNDO] = "1"
+    p = w.reconcile()
+    assert [a for a in p.actions if isinstance(a, act.RestoreTemplate)]
+    assert w.live_hash() == green, "revision 1's template with another probe is not revision 1"
+    w.reconcile()
+    w.settle()
+    w.reconcile()
+    assert w.live_hash() not in (blue, green)
+    assert w.status.phase == "Healthy" and naming.images(naming.user_template(w.spec)) == ["app:1"]
 
 
 def test_undo_to_cold_revision_scales_it_up_first() -> None:

@@ -242,6 +242,29 @@ async def test_a_flip_or_undo_goes_ahead_of_a_storm_of_new_specs(rec: Recorder) 
     ]  # fmt: skip
 
 
+async def test_namespaces_take_turns_within_a_lane(rec: Recorder) -> None:
+    """One team re-releases 1,000 apps (URGENT, namespace "storm"); another team's release
+    added after them is served next, not a thousand reconciles later; within a namespace, first
+    come first served."""
+    q = WorkQueue(rec)
+    q.start(1)
+    rec.gate.clear()
+    for i in range(1000):
+        q.add(("storm", str(i)), URGENT)
+    await asyncio.wait_for(rec.entered.wait(), 5)  # the worker holds ("storm", "0")
+    q.add(("shop", "cart"), URGENT)
+    q.add(("blog", "web"), URGENT)
+    q.add(("shop", "pay"), URGENT)
+    q.add(("group", "blog", "site"), URGENT)  # a group's key counts for its namespace
+    rec.gate.set()
+    await rec.until(8)
+    await q.stop()
+    assert [k for _, k in rec.calls[:8]] == [
+        ("storm", "0"), ("storm", "1"), ("shop", "cart"), ("blog", "web"),
+        ("storm", "2"), ("shop", "pay"), ("group", "blog", "site"), ("storm", "3"),
+    ]  # fmt: skip
+
+
 async def test_a_bulk_key_triggered_urgently_moves_ahead_and_still_runs_once(
     rec: Recorder,
 ) -> None:

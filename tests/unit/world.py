@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import json
 from typing import Any
 
 from greenlight.api import release as api
@@ -66,7 +67,6 @@ class World:
     status: api.ReleaseStatus = dataclasses.field(default_factory=api.ReleaseStatus)
     annotations: dict[str, str] = dataclasses.field(default_factory=dict)
     deployments: dict[str, snapshot.DeploymentView] = dataclasses.field(default_factory=dict)
-    templates: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
     services: dict[str, snapshot.ServiceView] = dataclasses.field(default_factory=dict)
     generation: int = 1
     last: plan.Plan | None = None
@@ -126,8 +126,8 @@ class World:
                 revision=a.revision,
                 color=a.color,
                 spec_replicas=a.replicas,
+                template=json.dumps(a.user_template, sort_keys=True),
             )
-            self.templates[a.name] = a.user_template
         elif isinstance(a, act.ScaleDeployment):
             d = self.deployments[a.name]
             self.deployments[a.name] = dataclasses.replace(
@@ -159,7 +159,7 @@ class World:
                 self.annotations.pop(key, None)
         elif isinstance(a, act.RestoreTemplate):
             body = self.spec.model_dump(by_alias=True, exclude_none=True)
-            body["template"] = self.templates[a.deployment]
+            body["template"] = a.template
             self.set_spec(api.ReleaseSpec.model_validate(body))
 
     def set_spec(self, new: api.ReleaseSpec) -> None:

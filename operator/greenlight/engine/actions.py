@@ -59,9 +59,10 @@ class ApplyService:
 
 @dataclasses.dataclass(frozen=True)
 class RestoreTemplate:
-    """Undo: write the user template stored on this Deployment back into spec.template."""
+    """Undo: write a revision's user template (stored on its Deployment) back into
+    spec.template."""
 
-    deployment: str
+    template: dict[str, Any]
     revision: int
 
 

@@ -6,6 +6,8 @@ and `kubectl greenlight` refuses the same command up front with the same words.
 
 from __future__ import annotations
 
+import json
+
 from greenlight.api import release as api
 from greenlight.engine import actions as act
 from greenlight.engine import history, lifecycle, naming
@@ -59,8 +61,10 @@ def deployment_gone(revision: int, deployment: str) -> str:
 
 
 def consume(w: Work, desired: str) -> bool:
-    """Carry out the command annotations and clear them. True: stop this reconcile here
-    (undo rewrote the spec; the next reconcile releases it)."""
+    """Carry out the command annotations and clear them. True: stop this reconcile here (undo
+    rewrote the spec and the next reconcile releases it). An undo whose revision this reconcile
+    can release at once sets `w.spec` to the spec it wrote and returns False: the same
+    reconcile goes on to that revision (a warm one flips now, not one watch event later)."""
     given = {k: v for k, v in w.snap.release.annotations.items() if k in naming.COMMANDS}
     if not given:
         return False
@@ -107,10 +111,18 @@ def _undo(w: Work, argument: str, why: str | None) -> bool:
     target = history.undo_target(w.history, w.d.live_hash, argument)
     assert not isinstance(target, str)
     name = naming.deployment_name(w.name, target.template_hash)
-    if w.snap.deployment(target.template_hash) is None:
+    d = w.snap.deployment(target.template_hash)
+    if d is None or d.template is None:
         w.event("UndoFailed", deployment_gone(target.revision, name), warning=True)
         return False
-    w.do(act.RestoreTemplate(deployment=name, revision=target.revision))
+    template = json.loads(d.template)
+    w.do(act.RestoreTemplate(template=template, revision=target.revision))
     w.event("Undo", f"spec.template set back to revision {target.revision}")
+    spec = w.spec.model_copy(update={"template": api.PodTemplate.model_validate(template)})
+    if naming.template_hash(naming.effective_template(spec)) == target.template_hash:
+        w.spec = spec
+        return False
+    # (spec.healthCheck changed since: the template written back is a new revision, which
+    # the next reconcile releases from the spec as written)
     w.outcome(w.snap.release.status.phase or "Progressing", w.snap.release.status.message)
     return True

@@ -53,6 +53,9 @@ def plan(snap: snapshot.Snapshot) -> Plan:
     guards.recover(w, desired)
     if commands.consume(w, desired):
         return _done(w)
+    if w.spec is not w.snap.release.spec:  # an undo wrote the spec: go on with that one
+        template = naming.effective_template(w.spec)
+        desired = naming.template_hash(template)
     live = w.d.live_hash
     # A strategy switch takes effect at the next release, never mid-release (a newer spec
     # during a release continues it: a rolling release's pods of every revision still serve).

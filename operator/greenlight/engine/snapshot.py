@@ -24,6 +24,9 @@ class DeploymentView:
     updated_replicas: int = 0
     ready_replicas: int = 0
     available_replicas: int = 0
+    template: str | None = None
+    """The user's template this revision was made from, as annotated (JSON): what an undo
+    writes back into spec.template."""
 
     def fully_available(self, want: int) -> bool:
         """Every desired pod of this revision is up to date and available, and no other is."""

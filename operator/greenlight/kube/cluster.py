@@ -149,10 +149,7 @@ class Cluster:
             case act.ApplyService():
                 await self._apply_service(release, a)
             case act.RestoreTemplate():
-                body = await self.apps.read_namespaced_deployment(a.deployment, ns)
-                stored = (body.metadata.annotations or {}) if body.metadata else {}
-                template = json.loads(stored[naming.ANNOTATION_TEMPLATE])
-                undo = [{"op": "replace", "path": "/spec/template", "value": template}]
+                undo = [{"op": "replace", "path": "/spec/template", "value": a.template}]
                 await self.custom.patch_namespaced_custom_object(
                     api.GROUP, api.VERSION, ns, api.PLURAL, release.name, undo,
                     _content_type=JSON_PATCH,

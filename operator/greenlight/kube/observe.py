@@ -39,6 +39,7 @@ def deployment_view(body: Mapping[str, Any]) -> snapshot.DeploymentView | None:
         updated_replicas=int(status.get("updatedReplicas") or 0),
         ready_replicas=int(status.get("readyReplicas") or 0),
         available_replicas=int(status.get("availableReplicas") or 0),
+        template=(meta.get("annotations") or {}).get(naming.ANNOTATION_TEMPLATE),
     )
 
 

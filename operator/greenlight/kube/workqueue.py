@@ -6,9 +6,11 @@ waiting is not added twice, and a key triggered while being reconciled runs once
 Each trigger has a priority (`kube/priority.py` decides it where the event is known): TRAFFIC
 keys (a command such as undo or abort, a candidate that just became ready to flip, a live
 Service to repair) go first, then URGENT keys (a changed spec, a timer that is due), then BULK
-keys (status-only events, Deployment progress); within a lane, first come first served. So a
-storm of new specs (each one creates Deployments: slow) never delays a flip or an undo, which
-are one Service write each. A key waiting in a lower lane that is triggered with a higher
+keys (status-only events, Deployment progress). Within a lane, namespaces take turns (round
+robin), and a namespace's keys are served first come first served: one team re-releasing a
+thousand apps delays another team's release by one reconcile, not by a thousand. So a storm of
+new specs (each one creates Deployments: slow) never delays a flip or an undo, which are one
+Service write each. A key waiting in a lower lane that is triggered with a higher
 priority moves up; a re-run after a trigger mid-reconcile gets the highest priority of those
 triggers. Timers fire URGENT (the earliest wins); a failed reconcile is retried, at the
 priority it ran with, after a delay that doubles with each failure in a row, up to a cap; a
@@ -51,11 +53,13 @@ class WorkQueue:
     ) -> None:
         self._handler = handler
         self.retry_delay, self.max_backoff = retry_delay, max_backoff
-        self._lanes: tuple[collections.deque[Hashable], ...] = tuple(
-            collections.deque() for _ in Priority
+        self._lanes: tuple[collections.OrderedDict[str, collections.deque[Hashable]], ...] = tuple(
+            collections.OrderedDict() for _ in Priority
         )
-        """Keys in arrival order per priority; an entry whose key has since moved to a better
-        lane (or was served) is stale and skipped: `_waiting` is the truth."""
+        """Per priority, each namespace's keys in arrival order; the namespaces in the order of
+        their turns (a served namespace with keys left goes to the back). An entry whose key
+        has since moved to a better lane (or was served) is stale and skipped: `_waiting` is
+        the truth."""
         self._waiting: dict[Hashable, Priority] = {}
         self._tokens = asyncio.Semaphore(0)
         """One per lane entry added: a worker takes one, then the best waiting key (a token
@@ -75,7 +79,11 @@ class WorkQueue:
         if waiting is not None and waiting <= priority:
             return  # coalesced: it waits once, in the better lane
         self._waiting[key] = priority
-        self._lanes[priority].append(key)
+        lane = self._lanes[priority]
+        namespace = _namespace(key)
+        if namespace not in lane:
+            lane[namespace] = collections.deque()
+        lane[namespace].append(key)
         self._tokens.release()
 
     def add_after(self, key: Hashable, delay: float) -> None:
@@ -132,10 +140,14 @@ class WorkQueue:
     def _pop(self) -> tuple[Hashable, Priority] | None:
         for priority, lane in zip(Priority, self._lanes, strict=True):
             while lane:
-                key = lane.popleft()
-                if self._waiting.get(key) == priority:
-                    del self._waiting[key]
-                    return key, priority
+                namespace, keys = lane.popitem(last=False)
+                while keys:
+                    key = keys.popleft()
+                    if self._waiting.get(key) == priority:
+                        del self._waiting[key]
+                        if keys:
+                            lane[namespace] = keys  # its next turn: after the others'
+                        return key, priority
         return None
 
     async def _next(self) -> tuple[Hashable, Priority]:
@@ -171,6 +183,13 @@ class WorkQueue:
                 again = self._dirty.pop(key, None)
                 if again is not None:
                     self.add(key, again)
+
+
+def _namespace(key: Hashable) -> str:
+    """The namespace of a Release key (namespace, name) or a group key ("group", ns, name)."""
+    if isinstance(key, tuple) and len(key) in (2, 3):
+        return str(key[-2])
+    return ""
 
 
 def _names(key: Hashable) -> dict[str, str]:
