@@ -89,7 +89,7 @@ def burst(n: int, replicas: int) -> tuple[list[float], list[float]]:
     fresh_namespace(ns)
     watches = Watches(ns)
     watches.start()
-    operator = Operator(ns, workers=8)
+    operator = Operator(ns)
     try:
         docs = [blue_green_release(f"b{i}", "example/app:1", replicas) for i in range(n)]
         kubectl("apply", "-n", ns, "-f", "-", input=yaml.safe_dump_all(docs))

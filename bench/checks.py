@@ -111,7 +111,7 @@ def flip_back(rounds: int, ns: str) -> None:
 def idle(releases: int, ns: str, interval: str, window: float, with_checks: bool) -> None:
     fresh_namespace(ns)
     server = Failing()  # never called during the window: the checks wait for their interval
-    operator = Operator(ns, workers=8)
+    operator = Operator(ns)
     try:
         docs = [blue_green_release(f"r{i}", "example/app:1", 1) for i in range(releases)]
         kubectl("apply", "-n", ns, "-f", "-", input=yaml.safe_dump_all(docs))

@@ -114,13 +114,20 @@ def _free_port() -> int:
 class Operator:
     """`greenlight run -n NS` as a subprocess (log: $BENCH_LOG), with its metrics endpoint."""
 
-    def __init__(self, ns: str, workers: int = 4, name: str | None = None) -> None:
-        """`name`: a replica's Lease identity (POD_ID) and Events' instance (HOSTNAME); its log
-        is then $BENCH_LOG with the name appended."""
+    def __init__(
+        self, ns: str | list[str], workers: int | None = None, name: str | None = None
+    ) -> None:
+        """`workers`: GREENLIGHT_WORKERS (None: the operator's default). `name`: a replica's
+        Lease identity (POD_ID) and Events' instance (HOSTNAME); its log is then $BENCH_LOG
+        with the name appended."""
         self.port = _free_port()
         self.log = os.environ.get("BENCH_LOG", "/tmp/greenlight-bench-operator.log")
-        command = [str(BIN / "greenlight"), "run", "-n", ns, "--metrics-port", str(self.port)]
-        env = {**os.environ, "GREENLIGHT_WORKERS": str(workers)}
+        namespaces = [ns] if isinstance(ns, str) else ns
+        command = [str(BIN / "greenlight"), "run", "--metrics-port", str(self.port)]
+        command += [f"--namespace={n}" for n in namespaces]
+        env = dict(os.environ)
+        if workers is not None:
+            env["GREENLIGHT_WORKERS"] = str(workers)
         if name is not None:
             env.update(POD_ID=name, HOSTNAME=name)
             self.log = f"{self.log}.{name}"

@@ -70,7 +70,7 @@ def run(size: int, rounds: int) -> tuple[list[float], list[float]]:
     fresh_namespace(ns)
     watcher = Watcher(ns)
     watcher.start()
-    operator = Operator(ns, workers=8)
+    operator = Operator(ns)
     names = [f"m{i}" for i in range(size)]
     group = {
         "apiVersion": "greenlight.dev/v1alpha1",

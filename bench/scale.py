@@ -7,7 +7,8 @@ On a real cluster, with the operator as a subprocess:
   2. idle     with N Releases present, release a new image of one probe R times;
               apply -> Healthy on the new revision, each time
   3. storm    release a new image of all N at once; meanwhile release each of P probes, and
-              undo each of U Releases whose previous revision is warm. Per probe: its
+              undo each of U Releases whose previous revision is warm (the probes and undos
+              live in another namespace, --probe-namespace: another team's). Per probe: its
               candidate Deployment fully available -> live Service flipped; per undo:
               undo annotation applied -> live Service back on the previous revision (both from
               an outside watch of the probes' Deployments and Services); and until all N
@@ -97,23 +98,25 @@ class Probes:
 
 
 class Live:
-    """Every Release in the namespace: when each was first seen Healthy on each revision."""
+    """Every Release in the namespaces (names unique across them): when each was first seen
+    Healthy on each revision."""
 
-    def __init__(self, custom: client.CustomObjectsApi, ns: str) -> None:
-        self.custom, self.ns = custom, ns
+    def __init__(self, custom: client.CustomObjectsApi, namespaces: list[str]) -> None:
+        self.custom = custom
         self.healthy: dict[tuple[str, int], float] = {}
         self.modified: collections.Counter[str] = collections.Counter()
         self.changed = threading.Condition()
-        threading.Thread(target=self._follow, daemon=True).start()
+        for ns in dict.fromkeys(namespaces):
+            threading.Thread(target=self._follow, args=(ns,), daemon=True).start()
 
-    def _follow(self) -> None:
+    def _follow(self, ns: str) -> None:
         rv = None
         while True:
             stream = watch.Watch().stream(
                 self.custom.list_namespaced_custom_object,
                 GROUP,
                 VERSION,
-                self.ns,
+                ns,
                 PLURAL,
                 resource_version=rv,
                 timeout_seconds=60,
@@ -177,8 +180,13 @@ def main() -> int:
     cli.add_argument("--storm-probes", type=int, default=10, help="Releases released mid-storm")
     cli.add_argument("--undos", type=int, default=10, help="Releases undone mid-storm")
     cli.add_argument("--namespace", default="bench-scale")
+    cli.add_argument(
+        "--probe-namespace",
+        default="bench-scale-probes",
+        help="the probes' and undos' (give --namespace's to put them behind the storm's keys)",
+    )
     cli.add_argument("--clients", type=int, default=8, help="parallel API writers")
-    cli.add_argument("--workers", type=int, default=4, help="the operator's GREENLIGHT_WORKERS")
+    cli.add_argument("--workers", type=int, help="GREENLIGHT_WORKERS (default: the operator's)")
     cli.add_argument(
         "--phases", default="idle,storm,restart", help="of idle,storm,restart (create: always)"
     )
@@ -186,8 +194,9 @@ def main() -> int:
     args = cli.parse_args()
     phases = set(args.phases.split(","))
     config.load_kube_config()
-    ns, n = args.namespace, args.releases
-    fresh_namespace(ns)
+    ns, n, probe_ns = args.namespace, args.releases, args.probe_namespace
+    for x in dict.fromkeys([ns, probe_ns]):
+        fresh_namespace(x)
     custom = client.CustomObjectsApi()
     pool = ThreadPoolExecutor(args.clients)
     names = [f"app-{i:05d}" for i in range(n)]
@@ -195,29 +204,32 @@ def main() -> int:
     undos = [f"undo-{i}" for i in range(args.undos)]
     started: dict[tuple[str, int], float] = {}
 
+    def ns_of(name: str) -> str:
+        return probe_ns if name.startswith(("probe-", "undo-")) else ns
+
     def create(name: str) -> None:
         started[(name, 1)] = time.perf_counter()
         body = blue_green_release(name, "example/app:1", 1)
         if name.startswith("undo-"):  # the previous revision stays warm for the undo
             body["spec"]["strategy"]["blueGreen"]["scaleDownDelaySeconds"] = 3600
-        custom.create_namespaced_custom_object(GROUP, VERSION, ns, PLURAL, body)
+        custom.create_namespaced_custom_object(GROUP, VERSION, ns_of(name), PLURAL, body)
 
     def set_image(name: str, revision: int) -> None:
         started[(name, revision)] = time.perf_counter()
         new = blue_green_release(name, f"example/app:{revision}", 1)
         body = {"spec": {"template": new["spec"]["template"]}}
-        custom.patch_namespaced_custom_object(GROUP, VERSION, ns, PLURAL, name, body)
+        custom.patch_namespaced_custom_object(GROUP, VERSION, ns_of(name), PLURAL, name, body)
 
     def elapsed(keys: list[tuple[str, int]]) -> list[float]:
         return [live.healthy[k] - started[k] for k in keys]
 
     def hash_of(name: str) -> str:
-        got = custom.get_namespaced_custom_object(GROUP, VERSION, ns, PLURAL, name)
+        got = custom.get_namespaced_custom_object(GROUP, VERSION, ns_of(name), PLURAL, name)
         return str(got["status"]["liveHash"])
 
-    operator = Operator(ns, args.workers)
-    live = Live(custom, ns)
-    outside = Probes(ns, probes + undos)
+    operator = Operator([ns, probe_ns], args.workers)
+    live = Live(custom, [ns, probe_ns])
+    outside = Probes(probe_ns, probes + undos)
     try:
         begin = time.perf_counter()
         everyone = [*names, *probes, *undos]
@@ -257,9 +269,12 @@ def main() -> int:
             candidates: dict[str, tuple[str, int]] = {}
             for probe, undo in zip(probes, [*undos, *[None] * len(probes)], strict=False):
                 candidates[probe] = release(probe)
-                if undo is not None:
+                if undo is not None:  # (the API call, not a kubectl process's start-up under load)
                     commands[undo] = time.perf_counter()
-                    kubectl("annotate", "-n", ns, f"release/{undo}", "greenlight.dev/undo=")
+                    command = {"metadata": {"annotations": {"greenlight.dev/undo": ""}}}
+                    custom.patch_namespaced_custom_object(
+                        GROUP, VERSION, probe_ns, PLURAL, undo, command
+                    )
                 time.sleep(1.0)
             second = list(storm)
             live.wait([*second, *candidates.values()], timeout=60 + 2 * n)
@@ -299,7 +314,7 @@ def main() -> int:
         operator.stop()
         others = live.modified.total() - live.modified[probes[0]]
         begin = time.perf_counter()
-        operator = Operator(ns, args.workers)
+        operator = Operator([ns, probe_ns], args.workers)
         probe = release(probes[0])
         live.wait([probe], timeout=60 + n)
         while operator.reconciled() < len(everyone):
@@ -328,7 +343,8 @@ def main() -> int:
             )
     finally:
         operator.stop()
-        kubectl("delete", "namespace", ns, "--wait=false")
+        for x in dict.fromkeys([ns, probe_ns]):
+            kubectl("delete", "namespace", x, "--wait=false")
     return 0
 
 

@@ -21,12 +21,14 @@ def _field(default: float, env: str, flag: str, help: str) -> Any:
 @dataclasses.dataclass(frozen=True)
 class Settings:
     workers: int = _field(
-        4, "GREENLIGHT_WORKERS", "--workers", "Releases reconciled at the same time."
+        10, "GREENLIGHT_WORKERS", "--workers", "Releases reconciled at the same time."
     )
-    """Releases reconciled at the same time. A reconcile mostly waits on the API server, so a few
-    workers hide its latency; more workers mean more concurrent API requests (and more load on the
-    API server) when many Releases change at once. One Release is never reconciled by two workers
-    at once, whatever this is."""
+    """Releases reconciled at the same time. A reconcile mostly waits on the API server, so
+    workers hide its latency: a burst of flips, or an undo arriving while every worker waits on a
+    slow create, needs enough of them (10, as Argo Rollouts' rollout threads). More mean more
+    concurrent API requests when many Releases change at once (the API server's priority and
+    fairness queues them). One Release is never reconciled by two workers at once, whatever
+    this is."""
 
     expectation_timeout: float = _field(
         15.0,
