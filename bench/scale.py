@@ -24,6 +24,9 @@ the local control plane's CPU in the same phase (where the machine's cores went)
 
     hack/cluster up && eval "$(hack/cluster env)"
     .venv/bin/python bench/scale.py --releases 1000
+
+At 10,000 the fake nodes' pod IPs run out (a /24 each, 3 nodes): `hack/cluster down` then
+`GREENLIGHT_NODES=100 hack/cluster up` gives room for both slots of every Release mid-storm.
 """
 
 from __future__ import annotations
