@@ -6,6 +6,7 @@ import tests/ (the benches measure, the tests assert)."""
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -133,6 +134,9 @@ class Operator:
             self.log = f"{self.log}.{name}"
         with open(self.log, "w") as log:
             self.process = subprocess.Popen(command, stdout=log, stderr=log, env=env)
+        # a bench stopped with SIGTERM unwinds (its `finally` stops this operator) instead of
+        # leaving it running
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
         self.seen: dict[str, float] = {}
         self.cpu = 0.0
         self.control_plane = control_plane_cpu()
