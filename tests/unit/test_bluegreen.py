@@ -281,13 +281,20 @@ def test_a_group_member_is_ready_only_at_the_live_slot_size() -> None:
     assert reason(w) == "GroupWaiting" and w.by_hash(green).spec_replicas == 4
 
 
-def test_undo_to_warm_revision_flips_without_new_pods() -> None:
+def second_live() -> tuple[World, str, str]:
+    """app:2 live, app:1 still warm; with both template hashes (blue, green)."""
     w = released("app:1")
     blue = hash_of(w.spec)
     w.set_spec(spec("app:2"))
     w.reconcile()
     w.settle()
     w.reconcile()
+    assert w.live_hash() == hash_of(w.spec)
+    return w, blue, hash_of(w.spec)
+
+
+def test_undo_to_warm_revision_flips_without_new_pods() -> None:
+    w, blue, _ = second_live()
     w.annotations[naming.COMMAND_UNDO] = ""
     p = w.reconcile()
     assert [a for a in p.actions if isinstance(a, act.RestoreTemplate)]
@@ -306,13 +313,7 @@ def test_undo_to_warm_revision_flips_without_new_pods() -> None:
 
 
 def test_undo_after_a_health_check_change_releases_the_template_as_a_new_revision() -> None:
-    w = released("app:1")
-    blue = hash_of(w.spec)
-    w.set_spec(spec("app:2"))
-    w.reconcile()
-    w.settle()
-    w.reconcile()
-    green = hash_of(w.spec)
+    w, blue, green = second_live()
     body = w.spec.model_dump(by_alias=True, exclude_none=True)
     body["healthCheck"]["httpGet"]["path"] = "/ready"
     w.set_spec(api.ReleaseSpec.model_validate(body))
