@@ -136,6 +136,16 @@ class Releases:
         return {p.metadata.name for p in self.kube.core.list_namespaced_pod(self.ns).items}
 
 
+def pods(kube: Any, namespace: str, selector: str) -> list[Any]:
+    """The pods a label selector matches, except those being deleted."""
+    found = kube.core.list_namespaced_pod(namespace, label_selector=selector).items
+    return [p for p in found if p.metadata.deletion_timestamp is None]
+
+
+def is_ready(pod: Any) -> bool:
+    return any(c.type == "Ready" and c.status == "True" for c in pod.status.conditions or [])
+
+
 def _ready(endpoint_slice: Any) -> int:
     return sum(
         1 for e in endpoint_slice.endpoints or [] if e.conditions is None or e.conditions.ready
@@ -303,20 +313,12 @@ class ZeroDowntime:
             self.problems.append(f"flip to {template_hash}: {len(found)} Deployments")
             return
         want = found[0].spec.replicas
-        pods = [
-            p
-            for p in self.kube.core.list_namespaced_pod(self.ns, label_selector=selector).items
-            if p.metadata.deletion_timestamp is None
-        ]
-        ready = sum(
-            1
-            for p in pods
-            if any(c.type == "Ready" and c.status == "True" for c in p.status.conditions or [])
-        )
-        if not (ready == len(pods) >= want):
+        running = pods(self.kube, self.ns, selector)
+        ready = sum(1 for p in running if is_ready(p))
+        if not (ready == len(running) >= want):
             self.problems.append(
                 f"flip to {template_hash} while its pods were not all Ready: want {want}, "
-                f"{len(pods)} pods, {ready} Ready"
+                f"{len(running)} pods, {ready} Ready"
             )
 
 

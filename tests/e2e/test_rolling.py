@@ -11,7 +11,14 @@ from kubernetes import watch
 
 from greenlight.engine import naming
 from tests.e2e.helpers import wait_for
-from tests.e2e.support import NEVER_READY, Releases, release_manifest, with_image
+from tests.e2e.support import (
+    NEVER_READY,
+    Releases,
+    is_ready,
+    pods,
+    release_manifest,
+    with_image,
+)
 
 pytestmark = pytest.mark.usefixtures("operator")
 
@@ -63,11 +70,11 @@ class Bounds:
                 else:
                     state[_hash(d)] = d.spec.replicas or 0
                 self.events += 1
-                pods = sum(state.values())
-                self.peak_pods = max(self.peak_pods, pods)
-                if pods > self.replicas + self.surge:
+                total = sum(state.values())
+                self.peak_pods = max(self.peak_pods, total)
+                if total > self.replicas + self.surge:
                     self.problems.append(
-                        f"{pods} pods > {self.replicas} + maxSurge {self.surge}: {state}"
+                        f"{total} pods > {self.replicas} + maxSurge {self.surge}: {state}"
                     )
                 if state.get(_hash(d), 0) < before:
                     self._check_available(dict(state))
@@ -75,10 +82,8 @@ class Bounds:
     def _check_available(self, want: dict[str, int]) -> None:
         ready: dict[str, int] = {}
         selector = f"{naming.LABEL_RELEASE}={self.release}"
-        for p in self.kube.core.list_namespaced_pod(self.ns, label_selector=selector).items:
-            if p.metadata.deletion_timestamp is None and any(
-                c.type == "Ready" and c.status == "True" for c in p.status.conditions or []
-            ):
+        for p in pods(self.kube, self.ns, selector):
+            if is_ready(p):
                 h = p.metadata.labels[naming.LABEL_HASH]
                 ready[h] = ready.get(h, 0) + 1
         available = sum(min(n, ready.get(h, 0)) for h, n in want.items())
