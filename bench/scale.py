@@ -109,7 +109,7 @@ class Live:
         self.healthy: dict[tuple[str, int], float] = {}
         self.modified: collections.Counter[str] = collections.Counter()
         self.changed = threading.Condition()
-        for ns in dict.fromkeys(namespaces):
+        for ns in namespaces:
             threading.Thread(target=self._follow, args=(ns,), daemon=True).start()
 
     def _follow(self, ns: str) -> None:
@@ -198,7 +198,8 @@ def main() -> int:
     phases = set(args.phases.split(","))
     config.load_kube_config()
     ns, n, probe_ns = args.namespace, args.releases, args.probe_namespace
-    for x in dict.fromkeys([ns, probe_ns]):
+    namespaces = list(dict.fromkeys([ns, probe_ns]))  # (one when they are the same)
+    for x in namespaces:
         fresh_namespace(x)
     custom = client.CustomObjectsApi()
     pool = ThreadPoolExecutor(args.clients)
@@ -230,8 +231,8 @@ def main() -> int:
         got = custom.get_namespaced_custom_object(GROUP, VERSION, ns_of(name), PLURAL, name)
         return str(got["status"]["liveHash"])
 
-    operator = Operator([ns, probe_ns], args.workers)
-    live = Live(custom, [ns, probe_ns])
+    operator = Operator(namespaces, args.workers)
+    live = Live(custom, namespaces)
     outside = Probes(probe_ns, probes + undos)
     try:
         begin = time.perf_counter()
@@ -317,7 +318,7 @@ def main() -> int:
         operator.stop()
         others = live.modified.total() - live.modified[probes[0]]
         begin = time.perf_counter()
-        operator = Operator([ns, probe_ns], args.workers)
+        operator = Operator(namespaces, args.workers)
         probe = release(probes[0])
         live.wait([probe], timeout=60 + n)
         while operator.reconciled() < len(everyone):
@@ -346,7 +347,7 @@ def main() -> int:
             )
     finally:
         operator.stop()
-        for x in dict.fromkeys([ns, probe_ns]):
+        for x in namespaces:
             kubectl("delete", "namespace", x, "--wait=false")
     return 0
 
