@@ -29,12 +29,14 @@ def kubectl(*args: str, input: str | None = None) -> str:
     return out.stdout
 
 
-def fresh_namespace(ns: str) -> None:
-    """The CRD applied and established; `ns` deleted (waiting for it to go) and created anew."""
+def fresh_namespace(*names: str) -> None:
+    """The CRD applied and established; the namespaces deleted (waiting for them to go) and
+    created anew."""
     kubectl("apply", "--server-side", "--force-conflicts", "-f", str(ROOT / "crds"))
     subprocess.run([str(ROOT / "hack" / "wait-crds")], check=True)
-    kubectl("delete", "namespace", ns, "--ignore-not-found", "--wait=true", "--timeout=300s")
-    kubectl("create", "namespace", ns)
+    kubectl("delete", "namespace", *names, "--ignore-not-found", "--wait=true", "--timeout=600s")
+    docs = [f"{{apiVersion: v1, kind: Namespace, metadata: {{name: {n}}}}}" for n in names]
+    kubectl("create", "-f", "-", input="\n---\n".join(docs))
 
 
 def blue_green_release(name: str, image: str, replicas: int) -> dict[str, Any]:

@@ -27,12 +27,20 @@ the local control plane's CPU in the same phase (where the machine's cores went)
 
 At 10,000 the fake nodes' pod IPs run out (a /24 each, 3 nodes): `hack/cluster down` then
 `GREENLIGHT_NODES=100 hack/cluster up` gives room for both slots of every Release mid-storm.
+Spread them too (`--spread 100`): kube-controller-manager's Deployment controller lists every
+ReplicaSet of a Deployment's namespace on each sync, so 10,000 in one namespace make the control
+plane quadratic (the storm then outlasts the 600 s progress deadline), and real clusters split
+their apps across namespaces. `--profile FILE` records the operator's restart with py-spy
+(`pip install -e '.[bench]'`).
 """
 
 from __future__ import annotations
 
 import argparse
 import collections
+import signal
+import subprocess
+import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -53,6 +61,8 @@ from common import (
 )
 
 LABEL_RELEASE, LABEL_HASH = "greenlight.dev/release", "greenlight.dev/template-hash"
+# collapsed stacks (flamegraph.pl's input), 100 samples/s, without pausing the operator
+PY_SPY = [f"{sys.prefix}/bin/py-spy", "record", "--format", "raw", "--rate", "100", "--nonblocking"]
 
 
 class Probes:
@@ -109,17 +119,16 @@ class Live:
         self.healthy: dict[tuple[str, int], float] = {}
         self.modified: collections.Counter[str] = collections.Counter()
         self.changed = threading.Condition()
-        for ns in namespaces:
-            threading.Thread(target=self._follow, args=(ns,), daemon=True).start()
+        threading.Thread(target=self._follow, args=(set(namespaces),), daemon=True).start()
 
-    def _follow(self, ns: str) -> None:
+    def _follow(self, namespaces: set[str]) -> None:
+        """One watch of all namespaces (a hundred namespaces, one connection), keeping ours."""
         rv = None
         while True:
             stream = watch.Watch().stream(
-                self.custom.list_namespaced_custom_object,
+                self.custom.list_cluster_custom_object,
                 GROUP,
                 VERSION,
-                ns,
                 PLURAL,
                 resource_version=rv,
                 timeout_seconds=60,
@@ -128,6 +137,8 @@ class Live:
                 for event in stream:
                     obj = event["raw_object"]
                     rv = obj["metadata"]["resourceVersion"]
+                    if obj["metadata"]["namespace"] not in namespaces:
+                        continue
                     st = obj.get("status") or {}
                     self.modified[obj["metadata"]["name"]] += event["type"] == "MODIFIED"
                     key = (obj["metadata"]["name"], st.get("liveRevision") or 0)
@@ -184,6 +195,13 @@ def main() -> int:
     cli.add_argument("--undos", type=int, default=10, help="Releases undone mid-storm")
     cli.add_argument("--namespace", default="bench-scale")
     cli.add_argument(
+        "--spread",
+        type=int,
+        default=1,
+        help="put the N Releases in this many namespaces, NAMESPACE-0..K-1 (above 1, the "
+        "operator watches all namespaces, as a cluster-wide install does)",
+    )
+    cli.add_argument(
         "--probe-namespace",
         default="bench-scale-probes",
         help="the probes' and undos' (give --namespace's to put them behind the storm's keys)",
@@ -194,22 +212,28 @@ def main() -> int:
         "--phases", default="idle,storm,restart", help="of idle,storm,restart (create: always)"
     )
     cli.add_argument("--soak", type=float, default=0, help="idle seconds at the end, RSS sampled")
+    cli.add_argument(
+        "--profile", help="record the operator's restart phase with py-spy to this file (raw)"
+    )
     args = cli.parse_args()
     phases = set(args.phases.split(","))
     config.load_kube_config()
     ns, n, probe_ns = args.namespace, args.releases, args.probe_namespace
-    namespaces = list(dict.fromkeys([ns, probe_ns]))  # (one when they are the same)
-    for x in namespaces:
-        fresh_namespace(x)
-    custom = client.CustomObjectsApi()
-    pool = ThreadPoolExecutor(args.clients)
     names = [f"app-{i:05d}" for i in range(n)]
     probes = [f"probe-{i}" for i in range(max(args.storm_probes, 1))]
     undos = [f"undo-{i}" for i in range(args.undos)]
+    spread = [ns] if args.spread == 1 else [f"{ns}-{k}" for k in range(args.spread)]
+    home = {x: spread[i % len(spread)] for i, x in enumerate(names)}
+    home |= {x: probe_ns for x in probes + undos}
+    namespaces = list(dict.fromkeys([*spread, probe_ns]))  # (one when they are the same)
+    watched = namespaces if args.spread == 1 else []  # []: all namespaces
+    fresh_namespace(*namespaces)
+    custom = client.CustomObjectsApi()
+    pool = ThreadPoolExecutor(args.clients)
     started: dict[tuple[str, int], float] = {}
 
     def ns_of(name: str) -> str:
-        return probe_ns if name.startswith(("probe-", "undo-")) else ns
+        return home[name]
 
     def create(name: str) -> None:
         started[(name, 1)] = time.perf_counter()
@@ -231,7 +255,7 @@ def main() -> int:
         got = custom.get_namespaced_custom_object(GROUP, VERSION, ns_of(name), PLURAL, name)
         return str(got["status"]["liveHash"])
 
-    operator = Operator(namespaces, args.workers)
+    operator = Operator(watched, args.workers)
     live = Live(custom, namespaces)
     outside = Probes(probe_ns, probes + undos)
     try:
@@ -318,12 +342,20 @@ def main() -> int:
         operator.stop()
         others = live.modified.total() - live.modified[probes[0]]
         begin = time.perf_counter()
-        operator = Operator(namespaces, args.workers)
+        operator = Operator(watched, args.workers)
+        profiler = None
+        if args.profile:
+            profiler = subprocess.Popen(
+                [*PY_SPY, "--pid", str(operator.process.pid), "-o", args.profile]
+            )
         probe = release(probes[0])
         live.wait([probe], timeout=60 + n)
         while operator.reconciled() < len(everyone):
             time.sleep(0.1)
         caught_up = time.perf_counter() - begin
+        if profiler is not None:
+            profiler.send_signal(signal.SIGINT)  # py-spy writes its file and exits
+            profiler.wait(timeout=60)
         writes = live.modified.total() - live.modified[probes[0]] - others
         print("restart: a probe applied as the operator starts is Healthy in ", end="")
         print(f"{elapsed([probe])[0]:.2f} s; all {len(everyone)} reconciled once in ", end="")
@@ -347,8 +379,7 @@ def main() -> int:
             )
     finally:
         operator.stop()
-        for x in namespaces:
-            kubectl("delete", "namespace", x, "--wait=false")
+        kubectl("delete", "namespace", *namespaces, "--wait=false")
     return 0
 
 
