@@ -231,6 +231,7 @@ def main() -> int:
     custom = client.CustomObjectsApi()
     pool = ThreadPoolExecutor(args.clients)
     started: dict[tuple[str, int], float] = {}
+    settle = 300 + n / 10  # seconds for trailing writes to stop (10,000 slots scaling down)
 
     def ns_of(name: str) -> str:
         return home[name]
@@ -288,7 +289,7 @@ def main() -> int:
             first_hash = {x: hash_of(x) for x in undos}
             undone = [release(x) for x in undos]
             live.wait(undone, timeout=120)
-            live.quiet(seconds=3, timeout=300)
+            live.quiet(seconds=3, timeout=settle)
             operator.figures()
             begin = time.perf_counter()
             storm = pool.map(release, names)  # lazily: the probes go in while it runs
@@ -338,7 +339,7 @@ def main() -> int:
 
         if "restart" not in phases:
             return 0
-        live.quiet(seconds=5, timeout=300)
+        live.quiet(seconds=5, timeout=settle)
         operator.stop()
         others = live.modified.total() - live.modified[probes[0]]
         begin = time.perf_counter()
@@ -362,7 +363,7 @@ def main() -> int:
         print(f"{caught_up:.1f} s, rewriting {writes} of the other Releases;", end=" ")
         print(operator.figures(), flush=True)
         if args.soak:
-            live.quiet(seconds=5, timeout=300)
+            live.quiet(seconds=5, timeout=settle)
             operator.figures()
             samples = []
             end = time.monotonic() + args.soak
