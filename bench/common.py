@@ -144,8 +144,8 @@ class Operator:
         self.control_plane = control_plane_cpu()
 
     def metrics(self) -> dict[str, float]:
-        """Reconciles by result ("planned", ...), and the reconcile-time histogram's samples
-        ("seconds_sum", "seconds_count", ...)."""
+        """Reconciles by result ("planned", ...), the reconcile-time histogram's samples
+        ("seconds_sum", "seconds_count", ...) and the queue wait's buckets ("wait LANE LE")."""
         text = urllib.request.urlopen(f"http://127.0.0.1:{self.port}/metrics").read().decode()
         found: dict[str, float] = {}
         for family in parser.text_string_to_metric_families(text):
@@ -154,6 +154,8 @@ class Operator:
                     found[sample.labels["result"]] = sample.value
                 elif sample.name.startswith("greenlight_reconcile_seconds_"):
                     found[sample.name.removeprefix("greenlight_reconcile_")] = sample.value
+                elif sample.name == "greenlight_queue_wait_seconds_bucket":
+                    found[f"wait {sample.labels['lane']} {sample.labels['le']}"] = sample.value
         return found
 
     def reconciled(self) -> float:
@@ -162,7 +164,7 @@ class Operator:
             found = self.metrics()
         except OSError:
             return 0
-        return sum(v for k, v in found.items() if not k.startswith("seconds_"))
+        return sum(v for k, v in found.items() if not k.startswith(("seconds_", "wait ")))
 
     def figures(self) -> str:
         """Since the last call: reconciles by result, mean reconcile time, CPU; peak RSS."""
@@ -175,7 +177,7 @@ class Operator:
         mean = 1000 * delta.get("seconds_sum", 0) / max(delta.get("seconds_count", 0), 1)
         rss, cpu = process_figures(self.process.pid)
         self.cpu, phase_cpu = cpu, cpu - self.cpu
-        reconciles = sum(v for k, v in delta.items() if not k.startswith("seconds_"))
+        reconciles = sum(v for k, v in delta.items() if not k.startswith(("seconds_", "wait ")))
         plane, before = control_plane_cpu(), self.control_plane
         self.control_plane = plane
         others = ", ".join(
@@ -185,7 +187,7 @@ class Operator:
         return (
             f"reconciles: {counts}; mean planned reconcile {mean:.1f} ms; operator CPU in this "
             f"phase {phase_cpu:.1f} s ({1000 * phase_cpu / max(reconciles, 1):.1f} ms per "
-            f"reconcile), peak RSS {rss:.0f} MiB"
+            f"reconcile), peak RSS {rss:.0f} MiB{_waits(delta)}"
             + (f"; control plane CPU: {others}" if others else "")
         )
 
@@ -195,6 +197,22 @@ class Operator:
     def stop(self) -> None:
         self.process.terminate()
         self.process.wait(timeout=60)
+
+
+def _waits(delta: dict[str, float]) -> str:
+    """The work queue's wait p99 per lane, as the histogram bucket that holds it."""
+    lanes: dict[str, dict[float, float]] = {}
+    for k, v in delta.items():
+        if k.startswith("wait "):
+            _, lane, le = k.split()
+            lanes.setdefault(lane, {})[float(le)] = v
+    shown = []
+    for lane in ("traffic", "urgent", "bulk"):
+        buckets = sorted(lanes.get(lane, {}).items())
+        if buckets and buckets[-1][1]:
+            p99 = next(le for le, n in buckets if n >= 0.99 * buckets[-1][1])
+            shown.append(f"{lane} <= {p99:g} s ({buckets[-1][1]:.0f})")
+    return f"; queue wait p99 {', '.join(shown)}" if shown else ""
 
 
 def wait(predicate: Any, what: str, timeout: float = 120, interval: float = 0.05) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import fnmatch
 import functools
+import gc
 import logging
 import time
 from collections.abc import Hashable, Mapping
@@ -39,10 +40,18 @@ from greenlight.kube.settings import Settings
 
 log = logging.getLogger("greenlight")
 
+GC_THRESHOLDS = (50_000, 20, 100)
+"""The cyclic collector's generation thresholds (CPython's: 700, 10, 10). Decoding a list page
+allocates about 100,000 objects, and with the defaults the collector ran every 700 of them over
+a heap that grows to hundreds of MiB: three quarters of the CPU of decoding and indexing 60,000
+objects went to it (a restart with 10,000 Releases spent 4 s in JSON decoding). The caches are
+acyclic and freed by reference counting; the collector only has cycles to find."""
+
 
 @kopf.on.startup()
 async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
     ours: Settings = memo.get("settings") or Settings.from_env()  # `greenlight run` or `kopf run`
+    gc.set_threshold(*GC_THRESHOLDS)
     settings.posting.level = logging.WARNING
     settings.scanning.disabled = True  # kopf watches no resource (no CRD or namespace scans)
     kube = cluster.Cluster(await cluster.connect())

@@ -42,6 +42,13 @@ LEADER = prom.Gauge(
 )
 LEADER.set(1)  # without leader election nothing else sets it; kube.leader.Leadership sets 0
 QUEUE_DEPTH = prom.Gauge("greenlight_queue_depth", "Releases waiting to be reconciled.")
+QUEUE_WAIT = prom.Histogram(
+    "greenlight_queue_wait_seconds",
+    "Time from a Release's first trigger to its reconcile's start, by the work queue's lane it"
+    " was served from (traffic, urgent, bulk).",
+    ["lane"],
+    buckets=(0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
+)
 RELEASE_PHASE = prom.Gauge(
     "greenlight_release_phase",
     '1 for each Release\'s current phase (alert on phase="Degraded"); gone with the Release,'

@@ -11,6 +11,7 @@ import asyncio
 import itertools
 from collections.abc import Hashable
 
+import prometheus_client
 import pytest
 
 from greenlight.kube.workqueue import Priority, WorkQueue
@@ -358,3 +359,26 @@ async def test_stop_then_start_again_serves_new_keys_only(rec: Recorder) -> None
     await asyncio.sleep(0.05)
     await q.stop()
     assert [k for _, k in rec.calls] == [KEY]
+
+
+async def test_the_wait_counts_from_the_first_trigger_in_the_lane_that_served_it(
+    rec: Recorder,
+) -> None:
+    """`greenlight_queue_wait_seconds{lane}`: a key waiting in BULK, then triggered for a flip,
+    is one wait, observed in the traffic lane, as long as the key has waited since first."""
+
+    def sample(suffix: str, lane: str) -> float:
+        name = f"greenlight_queue_wait_seconds_{suffix}"
+        return prometheus_client.REGISTRY.get_sample_value(name, {"lane": lane}) or 0.0
+
+    before = {(s, lane): sample(s, lane) for s in ("count", "sum") for lane in ("traffic", "bulk")}
+    q = WorkQueue(rec)
+    q.add(KEY, BULK)
+    await asyncio.sleep(0.05)
+    q.add(KEY, TRAFFIC)
+    q.start(1)
+    await rec.until(1)
+    await q.stop()
+    assert sample("count", "traffic") - before[("count", "traffic")] == 1
+    assert sample("count", "bulk") == before[("count", "bulk")], "not counted twice"
+    assert sample("sum", "traffic") - before[("sum", "traffic")] >= 0.05 - EARLY

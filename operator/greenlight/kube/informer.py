@@ -15,10 +15,11 @@ DELETED for those that are gone. Errors are retried with a backoff, forever.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import Awaitable, Callable, Collection, Hashable, Iterator, Mapping
 from typing import Any
+
+import orjson
 
 log = logging.getLogger("greenlight.informer")
 
@@ -114,7 +115,7 @@ class Informer:
             page = {"limit": PAGE, "_continue": token} if token else {"limit": PAGE}
             response = await self.lister(_request_timeout=self.request_timeout, **page)
             try:
-                data = json.loads(await _body(response))
+                data = orjson.loads(await _body(response))
             finally:
                 response.release()
             for item in data.get("items") or []:
@@ -155,7 +156,7 @@ class Informer:
             response.release()
 
     def _line(self, line: bytes, version: str) -> str:
-        event = json.loads(line)
+        event = orjson.loads(line)
         kind, obj = event.get("type"), event.get("object") or {}
         if kind == "ERROR":
             if obj.get("code") == 410:

@@ -23,8 +23,10 @@ import asyncio
 import collections
 import enum
 import logging
+import time
 from collections.abc import Awaitable, Callable, Hashable
 
+from greenlight import metrics
 from greenlight.kube.settings import Settings
 
 log = logging.getLogger("greenlight.queue")
@@ -61,6 +63,8 @@ class WorkQueue:
         has since moved to a better lane (or was served) is stale and skipped: `_waiting` is
         the truth."""
         self._waiting: dict[Hashable, Priority] = {}
+        self._since: dict[Hashable, float] = {}
+        """When each waiting key was first triggered (moving up a lane keeps it)."""
         self._tokens = asyncio.Semaphore(0)
         """One per lane entry added: a worker takes one, then the best waiting key (a token
         whose entry went stale finds nothing, or a later key: never a missed wake-up)."""
@@ -79,6 +83,7 @@ class WorkQueue:
         if waiting is not None and waiting <= priority:
             return  # coalesced: it waits once, in the better lane
         self._waiting[key] = priority
+        self._since.setdefault(key, time.perf_counter())
         lane = self._lanes[priority]
         namespace = _namespace(key)
         if namespace not in lane:
@@ -124,6 +129,7 @@ class WorkQueue:
         await asyncio.gather(*self._workers, return_exceptions=True)
         self._workers = []
         self._waiting.clear()
+        self._since.clear()
         self._dirty.clear()
         self._active.clear()
         self._failures.clear()
@@ -145,6 +151,8 @@ class WorkQueue:
                     key = keys.popleft()
                     if self._waiting.get(key) == priority:
                         del self._waiting[key]
+                        waited = time.perf_counter() - self._since.pop(key)
+                        metrics.QUEUE_WAIT.labels(priority.name.lower()).observe(waited)
                         if keys:
                             lane[namespace] = keys  # its next turn: after the others'
                         return key, priority
