@@ -54,7 +54,8 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     gc.set_threshold(*GC_THRESHOLDS)
     settings.posting.level = logging.WARNING
     settings.scanning.disabled = True  # kopf watches no resource (no CRD or namespace scans)
-    kube = cluster.Cluster(await cluster.connect())
+    memo["api"] = api_client = await cluster.connect()
+    kube = cluster.Cluster(api_client)
     runner = measure.Runner(kube.core, lambda key: queue.add(key))
     notifier = notify.Notifier(kube.core)
     reconciler = reconcile.Reconciler(kube, ours.expectation_timeout, runner, notifier)
@@ -112,6 +113,7 @@ async def cleanup(memo: kopf.Memo, **_: Any) -> None:
     await memo["queue"].stop()
     await memo["runner"].stop()
     await memo["notifier"].stop()
+    await memo["api"].close()  # its HTTP session (else aiohttp warns: "Unclosed client session")
 
 
 class Feeds:
