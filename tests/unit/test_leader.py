@@ -239,6 +239,24 @@ async def test_a_released_lease_is_taken_at_once() -> None:
     await b.crash()
 
 
+async def test_a_standby_cancelled_as_the_lease_changes_stops() -> None:
+    """Cancelled in the very step in which a Lease change wakes it, a standby still stops.
+    (With Python 3.11's `asyncio.wait_for` the cancellation was swallowed and the elector
+    looped on: a shutdown hung, and this suite once did too.)"""
+    store, log = Store(), []
+    a = Replica(store, "a", log)
+    await until(lambda: a.elector.leading)
+    b = Replica(store, "b", log)
+    changed = b.elector._changed
+    await until(lambda: changed._waiters)  # type: ignore[attr-defined]  # b waits for a change
+    changed.set()
+    b.task.cancel()
+    async with asyncio.timeout(2):
+        await asyncio.gather(b.task, return_exceptions=True)
+    assert b.task.cancelled()
+    await a.crash()
+
+
 async def test_candidates_racing_for_a_new_lease_elect_one() -> None:
     store, log = Store(), []
     replicas = [Replica(store, name, log) for name in "abcd"]

@@ -259,7 +259,8 @@ class Dashboard:
             while message is not None:
                 await response.write(message)
                 try:
-                    message = await asyncio.wait_for(page.get(), timeout=15)
+                    async with asyncio.timeout(15):  # (not wait_for: kube/leader.py)
+                        message = await page.get()
                 except TimeoutError:
                     message = b": keep-alive\n\n"
         except ConnectionError:

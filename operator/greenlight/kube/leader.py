@@ -159,7 +159,8 @@ class Elector:
             if wait <= 0:
                 return
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._changed.wait(), wait)
+                async with asyncio.timeout(wait):  # (not wait_for: see _attempt)
+                    await self._changed.wait()
 
     def _see(self, found: tuple[dict[str, Any], str] | None) -> None:
         spec: dict[str, Any] = {}
@@ -202,9 +203,14 @@ class Elector:
                 await asyncio.sleep(min(self.retry_period, max(0.0, left)))
 
     async def _attempt(self, seconds: float) -> bool:
-        """One try, given up after `seconds` (what is left of the renew deadline)."""
+        """One try, given up after `seconds` (what is left of the renew deadline).
+
+        Timeouts here are `asyncio.timeout`, never Python 3.11's `asyncio.wait_for`: that one
+        swallows a cancellation that lands as the awaited call completes (CPython gh-86296),
+        and the elector, a loop, would then never stop: a shutdown hung on it."""
         try:
-            return await asyncio.wait_for(self._try_acquire_or_renew(), seconds)
+            async with asyncio.timeout(seconds):
+                return await self._try_acquire_or_renew()
         except (TimeoutError, Conflict):
             return False
         except Exception as e:  # the API server unreachable, a 5xx, a 403: try again later
@@ -246,12 +252,14 @@ class Elector:
         """On a clean shutdown, after `on_stopped`: clear the holder so a standby need not wait
         out `lease_duration`. Best effort (the Lease expires anyway)."""
         try:
-            found = await asyncio.wait_for(self.leases.get(), self.retry_period)
+            async with asyncio.timeout(self.retry_period):
+                found = await self.leases.get()
             if found is None or found[0].get("holderIdentity") != self.identity:
                 return
             spec = {**found[0], "holderIdentity": "", "leaseDurationSeconds": 1,
                     "renewTime": _now()}  # fmt: skip
-            await asyncio.wait_for(self.leases.replace(spec, found[1]), self.retry_period)
+            async with asyncio.timeout(self.retry_period):
+                await self.leases.replace(spec, found[1])
             log.info("%s released the Lease", self.identity, extra=self._names)
         except Exception as e:
             log.warning("%s: Lease not released: %s", self.identity, e, extra=self._names)

@@ -83,9 +83,8 @@ class Runner:
 
     async def _run(self, release: Hashable, namespace: str, m: act.Measure) -> None:
         try:
-            value = await asyncio.wait_for(
-                self._measure(namespace, m), timeout=m.check.timeout_seconds
-            )
+            async with asyncio.timeout(m.check.timeout_seconds):  # (not wait_for: leader.py)
+                value = await self._measure(namespace, m)
             result = snapshot.CheckResult(
                 m.stage, m.name, m.template_hash, m.seq, observe.now(), value=value
             )
