@@ -120,7 +120,8 @@ class Operator:
     def __init__(
         self, ns: str | list[str], workers: int | None = None, name: str | None = None
     ) -> None:
-        """`workers`: GREENLIGHT_WORKERS (None: the operator's default). `name`: a replica's
+        """`ns`: the namespaces watched (an empty list: all, as a cluster-wide install).
+        `workers`: GREENLIGHT_WORKERS (None: the operator's default). `name`: a replica's
         Lease identity (POD_ID) and Events' instance (HOSTNAME); its log is then $BENCH_LOG
         with the name appended."""
         self.port = _free_port()
