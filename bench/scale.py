@@ -233,27 +233,24 @@ def main() -> int:
     started: dict[tuple[str, int], float] = {}
     settle = 300 + n / 10  # seconds for trailing writes to stop (10,000 slots scaling down)
 
-    def ns_of(name: str) -> str:
-        return home[name]
-
     def create(name: str) -> None:
         started[(name, 1)] = time.perf_counter()
         body = blue_green_release(name, "example/app:1", 1)
         if name.startswith("undo-"):  # the previous revision stays warm for the undo
             body["spec"]["strategy"]["blueGreen"]["scaleDownDelaySeconds"] = 3600
-        custom.create_namespaced_custom_object(GROUP, VERSION, ns_of(name), PLURAL, body)
+        custom.create_namespaced_custom_object(GROUP, VERSION, home[name], PLURAL, body)
 
     def set_image(name: str, revision: int) -> None:
         started[(name, revision)] = time.perf_counter()
         new = blue_green_release(name, f"example/app:{revision}", 1)
         body = {"spec": {"template": new["spec"]["template"]}}
-        custom.patch_namespaced_custom_object(GROUP, VERSION, ns_of(name), PLURAL, name, body)
+        custom.patch_namespaced_custom_object(GROUP, VERSION, home[name], PLURAL, name, body)
 
     def elapsed(keys: list[tuple[str, int]]) -> list[float]:
         return [live.healthy[k] - started[k] for k in keys]
 
     def hash_of(name: str) -> str:
-        got = custom.get_namespaced_custom_object(GROUP, VERSION, ns_of(name), PLURAL, name)
+        got = custom.get_namespaced_custom_object(GROUP, VERSION, home[name], PLURAL, name)
         return str(got["status"]["liveHash"])
 
     operator = Operator(watched, args.workers)
