@@ -165,7 +165,7 @@ class Operator:
             found = self.metrics()
         except OSError:
             return 0
-        return sum(v for k, v in found.items() if not k.startswith(("seconds_", "wait ")))
+        return _reconciles(found)
 
     def figures(self) -> str:
         """Since the last call: reconciles by result, mean reconcile time, CPU; peak RSS."""
@@ -178,7 +178,7 @@ class Operator:
         mean = 1000 * delta.get("seconds_sum", 0) / max(delta.get("seconds_count", 0), 1)
         rss, cpu = process_figures(self.process.pid)
         self.cpu, phase_cpu = cpu, cpu - self.cpu
-        reconciles = sum(v for k, v in delta.items() if not k.startswith(("seconds_", "wait ")))
+        reconciles = _reconciles(delta)
         plane, before = control_plane_cpu(), self.control_plane
         self.control_plane = plane
         others = ", ".join(
@@ -198,6 +198,11 @@ class Operator:
     def stop(self) -> None:
         self.process.terminate()
         self.process.wait(timeout=60)
+
+
+def _reconciles(found: dict[str, float]) -> float:
+    """Reconciles of every result, from `Operator.metrics()` (or a difference of two)."""
+    return sum(v for k, v in found.items() if not k.startswith(("seconds_", "wait ")))
 
 
 def _waits(delta: dict[str, float]) -> str:
