@@ -151,6 +151,40 @@ def test_deadline_aborts_candidate_and_keeps_blue_live_without_retrying() -> Non
     assert w.status.phase == "Progressing"
 
 
+def test_a_candidate_whose_pods_keep_coming_is_aborted_only_once_they_stop() -> None:
+    w = released("app:1", deadline=60)
+    blue = hash_of(w.spec)
+    w.set_spec(spec("app:2", deadline=60))
+    w.reconcile()
+    for available in (0, 1, 2):  # its controller's first sync, then a pod every 50 s
+        w.tick(50)
+        w.settle(available=available)
+        p = w.reconcile()
+        assert w.status.phase == "Progressing" and w.live_hash() == blue
+    assert p.requeue_after == 60, "the deadline counts from the last progress"
+    w.tick(59.9)
+    w.reconcile()
+    assert w.status.phase == "Progressing"
+    w.tick(0.1)
+    w.reconcile()
+    assert w.status.phase == "Degraded" and w.live_hash() == blue
+    assert reason(w) == "ProgressDeadlineExceeded"
+    assert "no progress for progressDeadlineSeconds=60 at 2/3" in w.status.message
+
+
+def test_a_first_release_is_degraded_only_after_no_progress_for_the_deadline() -> None:
+    w = World(spec("app:1", deadline=60))
+    w.reconcile()
+    w.tick(50)
+    w.settle(available=1)  # one of its three pods: progress
+    w.tick(50)
+    w.reconcile()
+    assert w.status.phase == "Progressing"
+    w.tick(10)
+    w.reconcile()
+    assert w.status.phase == "Degraded" and reason(w) == "ProgressDeadlineExceeded"
+
+
 def test_abort_command_scales_candidate_down_and_never_changes_live() -> None:
     w = released("app:1")
     blue = hash_of(w.spec)

@@ -56,3 +56,25 @@ def test_otherwise_the_deployments_own_status_counts(d: Any, sets: list[Any]) ->
 
 def test_a_replicaset_without_a_controlling_deployment_is_ignored() -> None:
     assert observe.replicaset_view({"metadata": {"name": "x"}, "spec": {}}) is None
+
+
+@pytest.mark.parametrize(
+    "status, progressed",
+    [
+        ("True", "2026-11-25T10:00:07Z"),  # pods created, ready or available: progress
+        ("False", None),  # ProgressDeadlineExceeded: no progress to count from
+    ],
+)
+def test_progress_is_when_the_deployment_controller_last_reported_it(
+    status: str, progressed: str | None
+) -> None:
+    body = {
+        "metadata": {"name": "web-abc", "labels": {"greenlight.dev/template-hash": "abc"}},
+        "status": {"conditions": [
+            {"type": "Available", "status": "True", "lastUpdateTime": "2026-11-25T10:00:09Z"},
+            {"type": "Progressing", "status": status, "lastUpdateTime": "2026-11-25T10:00:07Z"},
+        ]},
+    }  # fmt: skip
+    d = observe.deployment_view(body)
+    assert d is not None
+    assert d.progressed_at == (observe._time(progressed) if progressed else None)

@@ -155,6 +155,22 @@ def test_deadline_aborts_and_rolls_back_to_stable_within_bounds() -> None:
     assert entry.outcome == "Aborted" and "ProgressDeadlineExceeded" in (entry.reason or "")
 
 
+def test_the_deadline_counts_from_the_new_pods_last_progress() -> None:
+    params = {"maxSurge": 2, "maxUnavailable": 0}
+    w = World(spec("app:1", replicas=4, rolling=params, deadline=60))
+    drive(w)
+    w.set_spec(spec("app:2", replicas=4, rolling=params, deadline=60))
+    w.reconcile()
+    w.tick(50)  # a busy controller creates the batch's pods only now: progress
+    w.settle(w.by_hash(hash_of(w.spec)).name, available=0)
+    w.tick(50)
+    w.reconcile()
+    assert w.status.phase == "Progressing" and not w.status.rolling_back
+    w.tick(10)
+    w.reconcile()
+    assert w.status.rolling_back, "none of them ready for the deadline: rolled back"
+
+
 def test_strategy_switch_waits_for_the_next_release() -> None:
     w = rolled(4, maxSurge=1, maxUnavailable=0)
     w.set_spec(spec("app:2", replicas=4, rolling={"maxSurge": 1, "maxUnavailable": 0}))

@@ -172,6 +172,10 @@ class World:
             if name is not None and key != name:
                 continue
             n = d.spec_replicas if available is None else min(available, d.spec_replicas)
+            # it reports progress on its first sync and whenever more pods are up (Progressing)
+            now = (d.spec_replicas, n, n)
+            before = (d.updated_replicas, d.ready_replicas, d.available_replicas)
+            progressed = d.observed_generation == 0 or any(map(int.__gt__, now, before))
             self.deployments[key] = dataclasses.replace(
                 d,
                 observed_generation=d.generation,
@@ -179,6 +183,7 @@ class World:
                 updated_replicas=d.spec_replicas,
                 ready_replicas=n,
                 available_replicas=n,
+                progressed_at=self.now if progressed else d.progressed_at,
             )
 
     def by_hash(self, template_hash: str) -> snapshot.DeploymentView:

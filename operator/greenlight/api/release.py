@@ -800,7 +800,8 @@ class ReleaseSpec(Model):
         default=600,
         ge=1,
         le=INT32_MAX,
-        description="Abort a candidate that is not available within this time.",
+        description="Abort a candidate that makes no progress for this long: no new pod created,"
+        " ready or available (as its Deployment reports), counted from its start.",
     )
     revision_history_limit: int = pydantic.Field(
         default=10, ge=1, description="Old revisions (Deployments and history entries) to keep."

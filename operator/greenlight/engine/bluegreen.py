@@ -46,12 +46,13 @@ def release(w: Work, live: str | None, desired: str, template: dict[str, Any]) -
         if lifecycle.held(w):
             c.since = None  # the progress deadline does not run while held
             w.outcome("Paused", f"paused (spec.paused); {label}: {progress}", "Paused")
-        elif c.since is not None and lifecycle.deadline_passed(w, c.since):
+        elif c.since is not None and lifecycle.deadline_passed(w, c.since, d):
             lifecycle.abort(
                 w,
                 desired,
                 "ProgressDeadlineExceeded",
-                f"{progress} after progressDeadlineSeconds={spec.progress_deadline_seconds}",
+                f"no progress for progressDeadlineSeconds={spec.progress_deadline_seconds}"
+                f" at {progress}",
             )
         else:
             w.outcome("Progressing", f"{label}: {progress}", "CandidateProgressing")

@@ -16,9 +16,17 @@ def held(w: Work) -> bool:
     return w.spec.paused
 
 
-def deadline_passed(w: Work, since: datetime.datetime) -> bool:
-    """progressDeadlineSeconds have passed since `since` (if not, wake up when they have)."""
-    return w.past(since, w.spec.progress_deadline_seconds)
+def deadline_passed(
+    w: Work, since: datetime.datetime, progressing: snapshot.DeploymentView | None
+) -> bool:
+    """No progress for progressDeadlineSeconds (if not yet, wake up when it would be).
+
+    Progress is the later of `since` (the release started, resumed, took a batch) and the last
+    progress the Deployment controller reported for `progressing`'s pods, as Kubernetes and
+    Argo Rollouts count it: pods that keep arriving (a large candidate on an autoscaling
+    cluster, a busy control plane) never abort a release; none arriving for that long does."""
+    seen = progressing.progressed_at if progressing is not None else None
+    return w.past(max(since, seen) if seen else since, w.spec.progress_deadline_seconds)
 
 
 def candidate_size(replicas: int, live: snapshot.DeploymentView | None) -> int:

@@ -120,17 +120,15 @@ def _steady(w: Work, live: str, template: dict[str, Any]) -> None:
         w.outcome("Healthy", f"{label} is live", "ReleaseComplete")
         return
     ready = f"{d.available_replicas if d else 0}/{w.spec.replicas}"
-    if entry.promoted_at is None:  # the first release coming up
-        since, reason = entry.created_at, "ProgressDeadlineExceeded"
-    else:  # a live revision that lost pods (or is being scaled up)
-        since, reason = _unavailable_since(w), "LiveRevisionUnavailable"
-    if lifecycle.deadline_passed(w, since):
-        w.outcome(
-            "Degraded",
-            f"{label}: {ready} available for more than"
-            f" progressDeadlineSeconds={w.spec.progress_deadline_seconds}",
-            reason,
-        )
+    deadline = f"progressDeadlineSeconds={w.spec.progress_deadline_seconds}"
+    if entry.promoted_at is None:  # the first release coming up: no progress for that long
+        if lifecycle.deadline_passed(w, entry.created_at, d):
+            message = f"no progress for {deadline} at {ready} available"
+            w.outcome("Degraded", f"{label}: {message}", "ProgressDeadlineExceeded")
+            return
+    elif lifecycle.deadline_passed(w, _unavailable_since(w), None):  # short for that long
+        message = f"{ready} available for more than {deadline}"
+        w.outcome("Degraded", f"{label}: {message}", "LiveRevisionUnavailable")
         return
     w.outcome("Progressing", f"{label}: {ready} available", "LiveRevisionProgressing")
 

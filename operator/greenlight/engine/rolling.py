@@ -155,7 +155,7 @@ def release(w: Work, live: str | None, desired: str, template: dict[str, Any]) -
         )
         return
     assert r.progress_at is not None
-    if lifecycle.deadline_passed(w, r.progress_at):
+    if lifecycle.deadline_passed(w, r.progress_at, new):
         _abort(
             w,
             desired,

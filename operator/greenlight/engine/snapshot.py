@@ -27,6 +27,10 @@ class DeploymentView:
     template: str | None = None
     """The user's template this revision was made from, as annotated (JSON): what an undo
     writes back into spec.template."""
+    progressed_at: datetime.datetime | None = None
+    """When the Deployment controller last saw this revision's pods progress (a ReplicaSet
+    created or scaled, pods created, ready or available): its Progressing condition's
+    lastUpdateTime while that condition is True."""
 
     def fully_available(self, want: int) -> bool:
         """Every desired pod of this revision is up to date and available, and no other is."""

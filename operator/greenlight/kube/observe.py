@@ -40,6 +40,14 @@ def deployment_view(body: Mapping[str, Any]) -> snapshot.DeploymentView | None:
         ready_replicas=int(status.get("readyReplicas") or 0),
         available_replicas=int(status.get("availableReplicas") or 0),
         template=(meta.get("annotations") or {}).get(naming.ANNOTATION_TEMPLATE),
+        progressed_at=next(
+            (
+                _time(c.get("lastUpdateTime"))
+                for c in status.get("conditions") or []
+                if c.get("type") == "Progressing" and c.get("status") == "True"
+            ),
+            None,
+        ),
     )
 
 
