@@ -8,8 +8,10 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -89,23 +91,65 @@ def process_figures(pid: int) -> tuple[float, float]:
 CONTROL_PLANE = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
 
 
-def control_plane_cpu() -> dict[str, float]:
-    """CPU seconds so far of the local kwok cluster's processes (GREENLIGHT_CLUSTER_NAME, else
-    greenlight), by binary; empty for another cluster (kind, remote): they are not ours to see."""
+def _control_plane() -> list[tuple[int, list[str]]]:
+    """The local kwok cluster's processes (GREENLIGHT_CLUSTER_NAME, else greenlight): pid and
+    command line; none for another cluster (kind, remote): they are not ours to see."""
     where = f"/clusters/{os.environ.get('GREENLIGHT_CLUSTER_NAME', 'greenlight')}/bin/"
-    found: dict[str, float] = {}
+    found = []
     for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
         try:
-            exe = (proc / "cmdline").read_bytes().split(b"\0")[0].decode()
-            if where not in exe:
-                continue
-            name = exe.rsplit("/", 1)[1]
-            found[name] = found.get(name, 0.0) + process_figures(int(proc.name))[1]
-        except (OSError, IndexError, StopIteration):
+            argv = [a.decode() for a in (proc / "cmdline").read_bytes().split(b"\0")]
+        except OSError:
+            continue
+        if proc.name.isdigit() and where in argv[0]:
+            found.append((int(proc.name), argv))
+    return found
+
+
+def control_plane_cpu() -> dict[str, float]:
+    """CPU seconds so far of the local cluster's processes, by binary."""
+    found: dict[str, float] = {}
+    for pid, argv in _control_plane():
+        name = argv[0].rsplit("/", 1)[1]
+        try:
+            found[name] = found.get(name, 0.0) + process_figures(pid)[1]
+        except (OSError, StopIteration):
             continue
     return found
+
+
+class DeploymentQueue:
+    """kube-controller-manager's Deployment work queue (the local cluster's), its depth read
+    from its /metrics every 5 s: Deployments it has not yet synced. `peak()`: the deepest
+    since the last call; None on another cluster."""
+
+    def __init__(self) -> None:
+        self._peak: float | None = None
+        threading.Thread(target=self._sample, daemon=True).start()
+
+    def _sample(self) -> None:
+        tls = ssl._create_unverified_context()  # its serving certificate is self-signed
+        while True:
+            for _, argv in _control_plane():
+                port = next((a.split("=")[1] for a in argv if a.startswith("--secure-port=")), None)
+                if not argv[0].endswith("/kube-controller-manager") or port is None:
+                    continue
+                try:
+                    url = f"https://127.0.0.1:{port}/metrics"
+                    text = urllib.request.urlopen(url, context=tls, timeout=5).read().decode()
+                except OSError:
+                    continue
+                for family in parser.text_string_to_metric_families(text):
+                    for sample in family.samples:
+                        if sample.name == "workqueue_depth" and sample.labels.get("name") == (
+                            "deployment"
+                        ):
+                            self._peak = max(self._peak or 0.0, sample.value)
+            time.sleep(5)
+
+    def peak(self) -> float | None:
+        found, self._peak = self._peak, None
+        return found
 
 
 def _free_port() -> int:
@@ -143,6 +187,7 @@ class Operator:
         self.seen: dict[str, float] = {}
         self.cpu = 0.0
         self.control_plane = control_plane_cpu()
+        self.deployment_queue = DeploymentQueue()
 
     def metrics(self) -> dict[str, float]:
         """Reconciles by result ("planned", ...), the reconcile-time histogram's samples
@@ -168,7 +213,8 @@ class Operator:
         return _reconciles(found)
 
     def figures(self) -> str:
-        """Since the last call: reconciles by result, mean reconcile time, CPU; peak RSS."""
+        """Since the last call: reconciles by result, mean reconcile time, CPU; peak RSS; the
+        control plane's CPU and kube-controller-manager's deepest Deployment queue."""
         now = self.metrics()
         delta = {k: v - self.seen.get(k, 0) for k, v in now.items()}
         self.seen = now
@@ -179,7 +225,7 @@ class Operator:
         rss, cpu = process_figures(self.process.pid)
         self.cpu, phase_cpu = cpu, cpu - self.cpu
         reconciles = _reconciles(delta)
-        plane, before = control_plane_cpu(), self.control_plane
+        plane, before, q = control_plane_cpu(), self.control_plane, self.deployment_queue.peak()
         self.control_plane = plane
         others = ", ".join(
             f"{name} {plane[name] - before.get(name, 0.0):.1f} s"
@@ -190,6 +236,7 @@ class Operator:
             f"phase {phase_cpu:.1f} s ({1000 * phase_cpu / max(reconciles, 1):.1f} ms per "
             f"reconcile), peak RSS {rss:.0f} MiB{_waits(delta)}"
             + (f"; control plane CPU: {others}" if others else "")
+            + (f"; kube-controller-manager's Deployment queue at most {q:.0f} deep" if q else "")
         )
 
     def peak_rss(self) -> float:
