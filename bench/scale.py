@@ -29,9 +29,8 @@ At 10,000 the fake nodes' pod IPs run out (a /24 each, 3 nodes): `hack/cluster d
 `GREENLIGHT_NODES=100 hack/cluster up` gives room for both slots of every Release mid-storm.
 Spread them too (`--spread 100`): kube-controller-manager's Deployment controller lists every
 ReplicaSet of a Deployment's namespace on each sync, so 10,000 in one namespace make the control
-plane quadratic (the storm then outlasts the 600 s progress deadline), and real clusters split
-their apps across namespaces. `--profile FILE` records the operator's restart with py-spy
-(`pip install -e '.[bench]'`).
+plane quadratic, and real clusters split their apps across namespaces. `--profile FILE` records
+the operator's restart with py-spy (`pip install -e '.[bench]'`).
 """
 
 from __future__ import annotations
