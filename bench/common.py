@@ -88,20 +88,19 @@ def process_figures(pid: int) -> tuple[float, float]:
     return rss, (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-CONTROL_PLANE = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
-
-
 def _control_plane() -> list[tuple[int, list[str]]]:
     """The local kwok cluster's processes (GREENLIGHT_CLUSTER_NAME, else greenlight): pid and
     command line; none for another cluster (kind, remote): they are not ours to see."""
     where = f"/clusters/{os.environ.get('GREENLIGHT_CLUSTER_NAME', 'greenlight')}/bin/"
     found = []
     for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
         try:
             argv = [a.decode() for a in (proc / "cmdline").read_bytes().split(b"\0")]
         except OSError:
             continue
-        if proc.name.isdigit() and where in argv[0]:
+        if where in argv[0]:
             found.append((int(proc.name), argv))
     return found
 
