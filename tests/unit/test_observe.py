@@ -3,6 +3,7 @@ earlier than the Deployment's own status), and from the Deployment otherwise."""
 
 from __future__ import annotations
 
+import datetime
 from typing import Any
 
 import pytest
@@ -61,12 +62,12 @@ def test_a_replicaset_without_a_controlling_deployment_is_ignored() -> None:
 @pytest.mark.parametrize(
     "status, progressed",
     [
-        ("True", "2026-11-25T10:00:07Z"),  # pods created, ready or available: progress
+        ("True", datetime.datetime(2026, 11, 25, 10, 0, 7, tzinfo=datetime.UTC)),  # progress
         ("False", None),  # ProgressDeadlineExceeded: no progress to count from
     ],
 )
 def test_progress_is_when_the_deployment_controller_last_reported_it(
-    status: str, progressed: str | None
+    status: str, progressed: datetime.datetime | None
 ) -> None:
     body = {
         "metadata": {"name": "web-abc", "labels": {"greenlight.dev/template-hash": "abc"}},
@@ -77,4 +78,4 @@ def test_progress_is_when_the_deployment_controller_last_reported_it(
     }  # fmt: skip
     d = observe.deployment_view(body)
     assert d is not None
-    assert d.progressed_at == (observe._time(progressed) if progressed else None)
+    assert d.progressed_at == progressed
