@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import prometheus_client
@@ -9,7 +10,9 @@ import pytest
 
 from greenlight.engine import naming
 from tests.e2e.helpers import wait_for
-from tests.e2e.support import NEVER_READY, Releases, release_manifest, with_image
+from tests.e2e.support import NEVER_READY, Releases, pods, release_manifest, with_image
+
+NEVER_LABEL = next(iter(NEVER_READY))
 
 pytestmark = pytest.mark.usefixtures("operator")
 
@@ -87,6 +90,41 @@ def test_never_ready_candidate_is_aborted_at_the_deadline_and_blue_stays_live(
     assert releases.ready_endpoints("web") == 3
     # not retried by itself
     assert releases.wait_phase("web", "Degraded")["liveRevision"] == 1
+
+
+def test_a_candidate_whose_pods_keep_coming_is_not_aborted_after_the_deadline(
+    releases: Releases, kube: Any, zero_downtime: Any
+) -> None:
+    """progressDeadlineSeconds counts from the last progress, as a Deployment's does: pods that
+    become Ready one by one, each well within the deadline of the one before, are never aborted,
+    although the whole candidate takes longer than the deadline (its pods wait behind a busy
+    kube-controller-manager or a slow image pull in a real cluster)."""
+    deadline, replicas, pace = 10, 5, 3.0
+    manifest = released(releases, deadline=deadline, replicas=replicas)
+    blue = live_hash(releases)
+    watcher = zero_downtime("web")
+    releases.apply(with_image(manifest, "example/web:2", **NEVER_READY))
+    started = time.monotonic()
+    green = wait_for(
+        lambda: next((h for h in releases.deployments("web") if h != blue), None),
+        30,
+        "candidate Deployment",
+    )
+    selector = f"{naming.LABEL_HASH}={green}"
+    wait_for(lambda: len(pods(kube, releases.ns, selector)) == replicas, 30, "candidate pods")
+    for name in sorted(p.metadata.name for p in pods(kube, releases.ns, selector)):
+        time.sleep(pace)  # the scenario's pace: one more pod Ready every `pace` seconds
+        assert releases.status("web")["phase"] == "Progressing", releases.status("web")
+        # hack/kwok-stages.yaml: removing the label makes this one pod Ready
+        kube.core.patch_namespaced_pod(
+            name, releases.ns, {"metadata": {"labels": {NEVER_LABEL: None}}}
+        )
+    st = releases.wait_phase("web", "Healthy", liveRevision=2)
+    assert time.monotonic() - started > deadline, "the candidate took longer than the deadline"
+    assert st["liveHash"] == green and live_hash(releases) == green
+    assert all(e["outcome"] != "Aborted" for e in st["history"]), st["history"]
+    assert "Aborted" not in releases.events("web")
+    assert watcher.flips == [green]
 
 
 def test_manual_promotion(releases: Releases, zero_downtime: Any) -> None:
