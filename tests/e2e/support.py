@@ -17,7 +17,7 @@ from kubernetes.client.exceptions import ApiException
 
 from greenlight.api import release as api
 from greenlight.engine import naming
-from tests.e2e.helpers import wait_for
+from tests.e2e.helpers import is_ready, wait_for
 
 NEVER_READY = {"greenlight.dev/test-readiness": "never"}
 READY_AFTER = "greenlight.dev/test-ready-after"  # hack/kwok-stages.yaml
@@ -142,8 +142,11 @@ def pods(kube: Any, namespace: str, selector: str) -> list[Any]:
     return [p for p in found if p.metadata.deletion_timestamp is None]
 
 
-def is_ready(pod: Any) -> bool:
-    return any(c.type == "Ready" and c.status == "True" for c in pod.status.conditions or [])
+def set_pod_ready(kube: Any, namespace: str, name: str, ready: bool) -> None:
+    """Make a pod on a fake node Ready or not Ready (hack/kwok-stages.yaml: kwok follows the
+    never-ready label at once)."""
+    labels = {key: None for key in NEVER_READY} if ready else NEVER_READY
+    kube.core.patch_namespaced_pod(name, namespace, {"metadata": {"labels": labels}})
 
 
 def _ready(endpoint_slice: Any) -> int:

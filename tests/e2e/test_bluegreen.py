@@ -10,9 +10,14 @@ import pytest
 
 from greenlight.engine import naming
 from tests.e2e.helpers import wait_for
-from tests.e2e.support import NEVER_READY, Releases, pods, release_manifest, with_image
-
-NEVER_LABEL = next(iter(NEVER_READY))
+from tests.e2e.support import (
+    NEVER_READY,
+    Releases,
+    pods,
+    release_manifest,
+    set_pod_ready,
+    with_image,
+)
 
 pytestmark = pytest.mark.usefixtures("operator")
 
@@ -115,10 +120,7 @@ def test_a_candidate_whose_pods_keep_coming_is_not_aborted_after_the_deadline(
     for name in sorted(p.metadata.name for p in pods(kube, releases.ns, selector)):
         time.sleep(pace)  # the scenario's pace: one more pod Ready every `pace` seconds
         assert releases.status("web")["phase"] == "Progressing", releases.status("web")
-        # hack/kwok-stages.yaml: removing the label makes this one pod Ready
-        kube.core.patch_namespaced_pod(
-            name, releases.ns, {"metadata": {"labels": {NEVER_LABEL: None}}}
-        )
+        set_pod_ready(kube, releases.ns, name, ready=True)
     st = releases.wait_phase("web", "Healthy", liveRevision=2)
     assert time.monotonic() - started > deadline, "the candidate took longer than the deadline"
     assert st["liveHash"] == green and live_hash(releases) == green

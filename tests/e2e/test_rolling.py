@@ -10,11 +10,10 @@ import pytest
 from kubernetes import watch
 
 from greenlight.engine import naming
-from tests.e2e.helpers import wait_for
+from tests.e2e.helpers import is_ready, wait_for
 from tests.e2e.support import (
     NEVER_READY,
     Releases,
-    is_ready,
     pods,
     release_manifest,
     with_image,

@@ -11,7 +11,14 @@ import pytest
 
 from greenlight.engine import naming
 from tests.e2e.helpers import wait_for
-from tests.e2e.support import NEVER_READY, Operator, Releases, release_manifest, with_image
+from tests.e2e.support import (
+    NEVER_READY,
+    Operator,
+    Releases,
+    release_manifest,
+    set_pod_ready,
+    with_image,
+)
 
 pytestmark = pytest.mark.usefixtures("operator")
 
@@ -80,9 +87,7 @@ def test_a_live_revision_that_lost_its_pods_is_degraded_after_the_deadline(
     released(releases, deadline=3)
     pods = kube.core.list_namespaced_pod(namespace, label_selector="app=web").items
     for pod in pods[:2]:
-        kube.core.patch_namespaced_pod(
-            pod.metadata.name, namespace, {"metadata": {"labels": NEVER_READY}}
-        )
+        set_pod_ready(kube, namespace, pod.metadata.name, ready=False)
     st = releases.wait_phase("web", "Degraded", timeout=30)
     assert "1/3" in st["message"] and "progressDeadlineSeconds=3" in st["message"]
     reasons = {c["type"]: c["reason"] for c in st["conditions"]}
@@ -90,11 +95,7 @@ def test_a_live_revision_that_lost_its_pods_is_degraded_after_the_deadline(
     assert {c["type"]: c["status"] for c in st["conditions"]}["Stalled"] == "True"
 
     for pod in pods[:2]:
-        kube.core.patch_namespaced_pod(
-            pod.metadata.name,
-            namespace,
-            {"metadata": {"labels": {"greenlight.dev/test-readiness": None}}},
-        )
+        set_pod_ready(kube, namespace, pod.metadata.name, ready=True)
     releases.wait_phase("web", "Healthy", timeout=30)
 
 
