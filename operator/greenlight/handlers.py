@@ -256,7 +256,8 @@ class Feeds:
             self._wake((meta["namespace"], release), priority.job_event(view))
 
     def group(self, kind: str, body: Mapping[str, Any]) -> None:
-        """A group changed: it and its members (those that left too: they go on alone)."""
+        """A group changed: it and its members (those that left too: they go on alone). The
+        members in the TRAFFIC lane: a group's status write may be its decision to flip them."""
         meta = body["metadata"]
         ns, name, uid = meta["namespace"], meta["name"], meta["uid"]
         members = set((body.get("spec") or {}).get("members") or [])
@@ -264,7 +265,7 @@ class Feeds:
         self.groups.put(uid, None if gone else {(ns, name): observe.group_view(body)})
         self.memberships.put(uid, None if gone else {(ns, m): name for m in members})
         for member in members | self.members.get((ns, name), set()):
-            self._wake((ns, member), workqueue.Priority.URGENT)
+            self._wake((ns, member), workqueue.Priority.TRAFFIC)
         if gone:
             self.members.pop((ns, name), None)
         else:

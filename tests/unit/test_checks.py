@@ -311,3 +311,21 @@ def test_the_flip_back_target_outlives_revision_history_limit() -> None:
             w.reconcile()
         assert w.live_hash() == v1 and w.status.live_revision == 1, image
         assert w.by_hash(v1 or "").spec_replicas == 3
+
+
+def test_a_flip_whose_status_write_was_lost_still_starts_post_promotion_and_says_promoted() -> None:
+    """The flip reached the Service but its status write did not: the next reconcile records
+    the flip from the Service and starts the post-promotion checks from there, and the
+    Promoted Event (what notifications hear) is not lost."""
+    w = candidate_ready(post=[smoke(count=2, interval="10s")])
+    before = w.status
+    w.reconcile()  # flips, starts the post-promotion check
+    v2 = hash_of(w.spec)
+    assert w.live_hash() == v2
+    w.status, w.requested, w.log = before, [], []  # the status patch (and its Events) lost
+    w.reconcile()
+    assert w.status.live_hash == v2
+    post = [c for c in w.status.checks if c.stage == checks.POST and c.template_hash == v2]
+    assert [c.phase for c in post] == ["Running"], "post-promotion checks start"
+    assert "Promoted" in w.events()
+    assert {(m.stage, m.template_hash) for m in w.requested} == {(checks.POST, v2)}, "measured"

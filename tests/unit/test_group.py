@@ -82,15 +82,7 @@ class Shop:
     def _plan(self) -> group.GroupPlan:
         p = group.plan_group(self.snapshot())
         for a in p.actions:
-            if isinstance(a, act.PointService):
-                w = self.worlds[a.release]
-                svc = w.services[a.service]
-                w.services[a.service] = dataclasses.replace(svc, selector=dict(a.selector))
-                if self.crash_after_first_flip:
-                    self.crash_after_first_flip = False
-                    self.last = p
-                    return p  # killed: the rest of the plan and the status write are lost
-            elif isinstance(a, act.AnnotateRelease):
+            if isinstance(a, act.AnnotateRelease):
                 self.worlds[a.release].annotations[a.key] = a.value
             elif isinstance(a, act.ClearCommands):
                 for k in a.keys:
@@ -99,9 +91,17 @@ class Shop:
         return p
 
     def step(self) -> None:
-        """Each member reconciles, the Deployments catch up, the group decides."""
-        for w in self.worlds.values():
+        """Each member reconciles (told its revision in the group's last entry), the
+        Deployments catch up, the group decides. `crash_after_first_flip`: the operator is
+        killed right after the first member's flip."""
+        entry = self.status.history[-1].revisions if self.status.history else {}
+        for name, w in self.worlds.items():
+            w.group_flip_to = entry.get(name)
+            before = w.live_hash()
             w.reconcile()
+            if self.crash_after_first_flip and w.live_hash() != before:
+                self.crash_after_first_flip = False
+                return  # killed: the other members and the group do not reconcile now
         self.plan()
 
     def live(self) -> dict[str, int | None]:
@@ -131,13 +131,17 @@ def test_neither_flips_until_both_are_ready_then_both_flip_in_one_plan() -> None
     assert shop.worlds["django"].status.conditions[1].reason == group.WAITING
     assert shop.status.waiting_for == ["fastapi"]
     shop.worlds["fastapi"].settle()
-    shop.step()  # fastapi says it is ready
-    flips = [a for a in (shop.last.actions if shop.last else ()) if isinstance(a, act.PointService)]
-    assert {f.release for f in flips} == {"django", "fastapi"}, "both in one plan"
+    shop.step()  # fastapi says it is ready: the group records the flip of both
+    assert shop.status.history[-1].revisions == {"django": 2, "fastapi": 2}
+    assert shop.live() == {"django": 1, "fastapi": 1}, "recorded first, flipped after"
     shop.step()
     assert shop.live() == {"django": 2, "fastapi": 2}
     assert shop.status.history[-1].revisions == {"django": 2, "fastapi": 2}
     assert "Promoted" in shop.worlds["django"].events()
+    assert shop.status.phase == "Healthy" and shop.status.last_flip_spread_ms == 0.0
+    assert [a.reason for a in shop.last.actions if isinstance(a, act.RecordEvent)] == [
+        "GroupFlipped"
+    ]
 
 
 def test_a_member_scaled_down_mid_release_flips_at_its_live_slot_size() -> None:
@@ -242,10 +246,9 @@ def test_killed_between_two_flips_finishes_forward_on_restart() -> None:
     for w in shop.worlds.values():
         w.settle()
     shop.tick(10)
-    for w in shop.worlds.values():
-        w.reconcile()  # both say they are ready
+    shop.step()  # both say they are ready; the group records the flip
     shop.crash_after_first_flip = True
-    shop.plan()
+    shop.step()
     moved = [n for n in MEMBERS if shop.selected(n) == hash_of(shop.worlds[n].spec)]
     assert len(moved) == 1, "half flipped"
     shop.step()  # restart: the members and the group reconcile from what they see
@@ -311,3 +314,60 @@ def test_group_invariants(ops: list[tuple[str, str]]) -> None:
         in_flight = [w for w in shop.worlds.values() if w.status.candidate_hash is not None]
         if not in_flight and shop.status.phase == "Healthy":
             assert shop.live() == shop.status.history[-1].revisions
+
+
+def _ready_to_flip_together(shop: Shop) -> None:
+    for name in MEMBERS:
+        shop.release(name, f"{name}:2")
+    shop.step()
+    for w in shop.worlds.values():
+        w.settle()
+    shop.tick(10)  # the settle window
+    for w in shop.worlds.values():
+        w.reconcile()  # both say they are ready; the group has not seen it yet
+
+
+def test_a_member_flipped_by_its_group_starts_its_post_promotion_checks() -> None:
+    """Post-promotion checks run whichever path moved the live Service: a group flip too."""
+    post = [{"name": "smoke", "http": {"url": "http://$(PREVIEW_SERVICE)/"}}]
+    shop = Shop.released()
+    for name in MEMBERS:
+        body = member_spec(name, f"{name}:2").model_dump(by_alias=True, exclude_none=True)
+        body["strategy"]["blueGreen"]["postPromotion"] = post
+        shop.worlds[name].set_spec(api.ReleaseSpec.model_validate(body))
+    shop.step()
+    for w in shop.worlds.values():
+        w.settle()
+    shop.tick(10)
+    for _ in range(4):
+        shop.step()
+    assert shop.live() == {"django": 2, "fastapi": 2}
+    for name, w in shop.worlds.items():
+        live = w.status.live_hash
+        post_checks = [c for c in w.status.checks if c.stage == "postPromotion"]
+        assert [(c.template_hash, c.phase) for c in post_checks] == [(live, "Running")], name
+        assert w.status.phase == "Progressing", "live, its post-promotion checks running"
+        assert w.by_hash(w.status.history[0].template_hash).spec_replicas == 3, "old slot warm"
+
+
+def test_a_group_never_flips_a_member_to_a_candidate_its_spec_replaced() -> None:
+    """django's spec moves on to django:3 while django:2 waits for the group: the group must
+    not put django:2 live (it is no longer what the spec says), only django:3 once ready."""
+    shop = Shop.released()
+    _ready_to_flip_together(shop)
+    stale = shop.worlds["django"].status.candidate_hash
+    assert stale is not None
+    shop.release("django", "django:3")  # django's own reconcile has not seen it yet
+    for _ in range(3):
+        shop.plan()  # the group decides on what it observes
+        shop.worlds["fastapi"].reconcile()
+    assert shop.selected("django") != stale, "never live on the replaced candidate"
+    assert all(e.revisions.get("django") != 2 for e in shop.status.history)
+    for _ in range(4):
+        shop.step()
+        for w in shop.worlds.values():
+            w.settle()
+        shop.tick(10)
+    assert shop.selected("django") == hash_of(shop.worlds["django"].spec)
+    assert all(e.template_hash != stale or e.outcome != "Live" for e in
+               shop.worlds["django"].status.history)  # fmt: skip

@@ -79,6 +79,7 @@ class World:
     requested: list[act.Measure] = dataclasses.field(default_factory=list)
     name: str = "web"
     group: str | None = None
+    group_flip_to: int | None = None
 
     def snapshot(self) -> snapshot.Snapshot:
         return snapshot.Snapshot(
@@ -102,6 +103,7 @@ class World:
             results=tuple(self.results),
             jobs=tuple(self.jobs.values()),
             group=self.group,
+            group_flip_to=self.group_flip_to,
         )
 
     def reconcile(self) -> plan.Plan:

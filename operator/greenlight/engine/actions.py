@@ -109,15 +109,6 @@ class Measure:
 
 
 @dataclasses.dataclass(frozen=True)
-class PointService:
-    """A group flip: move one member's live Service selector (nothing else of it)."""
-
-    release: str
-    service: str
-    selector: dict[str, str]
-
-
-@dataclasses.dataclass(frozen=True)
 class AnnotateRelease:
     """Give a member Release a command (the group's promote, abort, retry, undo)."""
 
@@ -147,7 +138,6 @@ Action = (
     | RecordEvent
     | CreateJob
     | Measure
-    | PointService
     | AnnotateRelease
     | Notify
 )

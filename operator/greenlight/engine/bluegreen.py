@@ -96,7 +96,8 @@ def _promote_when_due(w: Work, c: Candidate, label: str) -> None:
             wait = bluegreen.promote_after_seconds - (w.now - c.available_since).total_seconds()
             w.outcome("Progressing", f"{label} is ready; promoting in {wait:.0f}s", "PromoteAfter")
             return
-    if w.snap.group is not None:  # the group flips its members together
+    if w.snap.group is not None and w.snap.group_flip_to != c.revision:
+        # the group decides when its members flip (its history entry names this revision)
         w.outcome("Progressing", f"{label} is ready; group {w.snap.group} flips it", "GroupWaiting")
         return
     lifecycle.promote(w, c.hash)
@@ -108,11 +109,16 @@ def _promote_when_due(w: Work, c: Candidate, label: str) -> None:
 
 def verify_live(w: Work, live: str) -> None:
     """After a flip: post-promotion checks run while the old slot stays warm; a failure flips
-    the live Service back to the previous revision at once (no new pods)."""
+    the live Service back to the previous revision at once (no new pods).
+
+    They start from what is observed, whichever path recorded the flip: the revision the
+    observed status had in flight is live now (a flip whose status write was lost, recorded
+    from the Service by `guards.recover`) and its checks have not started."""
     post = w.spec.strategy.effective_blue_green.post_promotion
     started = [c for c in w.checks if c.stage == checks.POST and c.template_hash == live]
+    just_flipped = w.snap.release.status.candidate_hash == live
     entry = w.entry(live)
-    if not post or not started or entry is None:
+    if not post or not (started or just_flipped) or entry is None:
         return
     g = checks.gate(w, checks.POST, post, live, entry.revision)
     label = f"revision {entry.revision} ({entry.color})"

@@ -1,11 +1,14 @@
 """Release groups: when the members' candidates flip, together. Pure: `plan_group(snapshot)`.
 
-Members are ordinary Releases. A member in a group never flips itself: when its candidate is
-ready (available, gates passed, promoted if it waits for that) it says so (phase Progressing,
-reason `GroupWaiting`). The group flips every member with a candidate in one plan, back to
-back, once all of them are ready and the settle window has passed; each member then records
-its own flip from its live Service (`guards.recover`). A member that fails aborts the others
-(policy AbortAll). Group commands become the members' own command annotations.
+Members are ordinary Releases. A member in a group flips only when its group says so: when
+its candidate is ready (available, gates passed, promoted if it waits for that) it says so
+(phase Progressing, reason `GroupWaiting`). Once every member with a candidate is ready and the
+settle window has passed, the group records one history entry naming each member's candidate
+revision; each member, woken by that status write, flips itself to the revision its group's
+last entry names (`bluegreen`), through the same path as a Release on its own (`services`
+moves the selector; checks, notifications, history and Events follow). The group decides
+*when*; it never moves a selector. A member that fails aborts the others (policy AbortAll).
+Group commands become the members' own command annotations.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import datetime
 from collections.abc import Sequence
 
 from greenlight.api import group as api_group
+from greenlight.api import release as api
 from greenlight.engine import actions as act
 from greenlight.engine import lifecycle, naming, snapshot
 from greenlight.engine import status as status_
@@ -56,8 +60,7 @@ class GroupSnapshot:
 @dataclasses.dataclass(frozen=True)
 class GroupPlan:
     actions: tuple[act.Action, ...]
-    """Flips (PointService of members' live Services, back to back), member commands
-    (AnnotateRelease), ClearCommands of the group's own, Events."""
+    """Member commands (AnnotateRelease), ClearCommands of the group's own, Events."""
     status: api_group.GroupStatus
     requeue_after: float | None
 
@@ -69,9 +72,10 @@ class _State:
     live: str | None
     candidate: str | None
     ready: bool
-    flipped: bool
-    """The live Service already selects the candidate (flipped, not yet recorded by it)."""
+    """Its candidate is what its spec says now, fully available, and waiting for the group."""
     failed: bool
+    live_entry: api.HistoryEntry | None
+    """Its live revision's history entry (when it went live: `promoted_at`)."""
 
 
 def _state(m: Member) -> _State:
@@ -87,15 +91,15 @@ def _state(m: Member) -> _State:
         any(c.type == "Progressing" and c.reason == WAITING for c in st.conditions)
         and st.phase == "Progressing"
     )
-    selected = m.live_service.selector.get(naming.LABEL_HASH) if m.live_service else None
     return _State(
         member=m,
         desired=desired,
         live=st.live_hash,
         candidate=st.candidate_hash,
-        ready=waiting and available,
-        flipped=st.candidate_hash is not None and selected == st.candidate_hash and available,
+        # (a candidate its spec has replaced is never ready: the member supersedes it)
+        ready=waiting and available and st.candidate_hash == desired,
         failed=st.aborted_hash is not None and st.aborted_hash == desired,
+        live_entry=next((e for e in st.history if e.template_hash == st.live_hash), None),
     )
 
 
@@ -131,7 +135,7 @@ def plan_group(gs: GroupSnapshot) -> GroupPlan:
         s for s in states if (s.candidate is not None or s.desired != s.live) and not s.failed
     ]
     failed = [s for s in states if s.failed]
-    waiting_for = sorted(s.member.name for s in in_flight if not s.ready and not s.flipped)
+    waiting_for = sorted(s.member.name for s in in_flight if not s.ready)
     requeue = None
     spread = status.last_flip_spread_ms
     if failed and in_flight and g.spec.failure_policy == "AbortAll":
@@ -156,6 +160,17 @@ def plan_group(gs: GroupSnapshot) -> GroupPlan:
         phase, message = "Healthy", "every member is live on the group's revisions"
         if history and _revisions(states) != history[-1].revisions and not failed:
             history.append(_entry(states, now, {}))
+        flipped = _flipped(states, history)
+        if flipped and status.phase != "Healthy":
+            spread = round(_spread_ms(flipped), 2)
+            events.append(
+                act.RecordEvent(
+                    "GroupFlipped",
+                    "live together: "
+                    + ", ".join(f"{s.member.name} revision {_rev(s)}" for s in flipped)
+                    + f" (first to last flip {spread:.0f} ms)",
+                )
+            )
     elif g.spec.paused:
         phase, message = "Paused", "paused (spec.paused): no group flip"
     elif waiting_for:
@@ -178,27 +193,8 @@ def plan_group(gs: GroupSnapshot) -> GroupPlan:
             history.append(_entry(states, now, _by_name(in_flight)))
             phase, message = "Progressing", "every candidate is ready: flipping together"
             requeue = 0.0
-        else:
-            flips = [s for s in in_flight if not s.flipped]
-            for s in flips:
-                r = s.member.release
-                assert r is not None and s.candidate is not None
-                actions.append(
-                    act.PointService(
-                        release=r.name,
-                        service=r.spec.service.name,
-                        selector=naming.pod_labels(r.name, s.candidate),
-                    )
-                )
-            if flips:
-                events.append(
-                    act.RecordEvent(
-                        "GroupFlipped",
-                        "live together: "
-                        + ", ".join(f"{s.member.name} revision {_rev(s)}" for s in in_flight),
-                    )
-                )
-            phase, message = "Progressing", "flipped: the members record their new revisions"
+        else:  # recorded: each member flips itself to the entry's revision
+            phase, message = "Progressing", "flipping: each member goes live on the group's entry"
     members = [
         api_group.MemberStatus(
             name=s.member.name,
@@ -206,7 +202,7 @@ def plan_group(gs: GroupSnapshot) -> GroupPlan:
             candidate_revision=(
                 s.member.release.status.candidate_revision if s.member.release else None
             ),
-            ready=s.ready or s.flipped,
+            ready=s.ready,
             phase=s.member.release.status.phase if s.member.release else None,
         )
         for s in states
@@ -240,6 +236,26 @@ def _problem(gs: GroupSnapshot) -> str | None:
                 " blue-green members together"
             )
     return None
+
+
+def _flipped(states: Sequence[_State], history: list[api_group.GroupEntry]) -> list[_State]:
+    """Members whose live revision went live at or after the group's last entry: the ones
+    that flipped to it (their promotion times are in their own history)."""
+    if not history:
+        return []
+    since = history[-1].at
+    out = []
+    for s in states:
+        entry = s.live_entry
+        if entry is not None and entry.promoted_at is not None and entry.promoted_at >= since:
+            out.append(s)
+    return out
+
+
+def _spread_ms(flipped: Sequence[_State]) -> float:
+    """First to last member flip, as each member recorded it."""
+    times = [s.live_entry.promoted_at for s in flipped if s.live_entry and s.live_entry.promoted_at]
+    return (max(times) - min(times)).total_seconds() * 1000 if times else 0.0
 
 
 def _by_name(states: Sequence[_State]) -> dict[str, _State]:

@@ -56,8 +56,8 @@ def recover(w: Work, desired: str) -> None:
     live = w.snap.deployment(w.d.live_hash)
     size = lifecycle.candidate_size(w.spec.replicas, live)
     if w.d.candidate_hash == selected and lifecycle.ready_to_flip(d, size, live):
-        # flipped by its group (say so), or a flip whose status write was lost
-        lifecycle.promote(w, selected, event=w.snap.group is not None)
+        # a flip whose status write (and Events) was lost: record it, and say so again
+        lifecycle.promote(w, selected)
     # Anything else the Service selects is drift: the Services step puts it back.
 
 

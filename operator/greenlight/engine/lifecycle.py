@@ -77,7 +77,7 @@ def start_candidate(
     return candidate, started
 
 
-def promote(w: Work, template_hash: str, event: bool = True) -> None:
+def promote(w: Work, template_hash: str) -> None:
     """Record that `template_hash` is live now (the Services step points the selector)."""
     old = w.d.live_hash
     entry = w.entry(template_hash)
@@ -92,8 +92,6 @@ def promote(w: Work, template_hash: str, event: bool = True) -> None:
         live_color=entry.color,
         aborted_hash=w.d.aborted_hash,
     )
-    if not event:
-        return
     message = f"revision {entry.revision} ({entry.color}) is live"
     before = w.snap.deployment(old)
     if strategy != "rolling" and before is not None and before.spec_replicas > 0:

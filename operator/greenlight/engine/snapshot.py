@@ -105,7 +105,10 @@ class Snapshot:
     results: tuple[CheckResult, ...] = ()
     jobs: tuple[JobView, ...] = ()
     group: str | None = None
-    """The ReleaseGroup this Release is a member of: the group flips it, not itself."""
+    """The ReleaseGroup this Release is a member of: it flips only when its group says so."""
+    group_flip_to: int | None = None
+    """This member's revision in its group's last history entry: the group decided that this
+    revision goes live (a member flips its candidate when it is that revision)."""
 
     def deployment(self, template_hash: str | None) -> DeploymentView | None:
         for d in self.deployments:

@@ -164,7 +164,6 @@ class Cluster:
                 act.RecordEvent()  # the reconciler posts them alongside the status write
                 | act.CreateJob()
                 | act.Measure()
-                | act.PointService()
                 | act.AnnotateRelease()
                 | act.Notify()
             ):
@@ -199,13 +198,6 @@ class Cluster:
         return None
 
     # -- groups ------------------------------------------------------------------------------
-    async def point_service(self, namespace: str, a: act.PointService) -> None:
-        """A group flip: only the selector moves (a merge patch: the member's server-side
-        apply keeps owning the rest, and takes the selector back if it ever must)."""
-        await self.core.patch_namespaced_service(
-            a.service, namespace, {"spec": {"selector": a.selector}}, _content_type=MERGE
-        )
-
     async def annotate_release(self, namespace: str, a: act.AnnotateRelease) -> None:
         patch = {"metadata": {"annotations": {a.key: a.value}}}
         await self.custom.patch_namespaced_custom_object(

@@ -98,6 +98,14 @@ class Reconciler:
     def group_of(self, namespace: str, name: str) -> str | None:
         return min(self.memberships.get((namespace, name), ()), default=None)
 
+    def _group_flip_to(self, release: snapshot.ReleaseView, name: str | None) -> int | None:
+        """The member's revision in its group's last history entry (what the group decided)."""
+        found = list(self.groups.get((release.namespace, name), ())) if name else []
+        if not found or isinstance(found[0], str) or not found[0].status.history:
+            return None
+        revision: int | None = found[0].status.history[-1].revisions.get(release.name)
+        return revision
+
     async def _reconcile_group(self, namespace: str, name: str) -> tuple[str, float | None]:
         found = list(self.groups.get((namespace, name), ()))
         if not found:
@@ -127,17 +135,6 @@ class Reconciler:
         snap = group.GroupSnapshot(view, tuple(members), observe.now())
         plan_ = group.plan_group(snap)
         status = plan_.status
-        flips: list[float] = []
-
-        async def flip(a: act.PointService) -> None:
-            await self.cluster.point_service(namespace, a)
-            flips.append(time.perf_counter())
-
-        # Every member's live Service at once: the spread is one API round trip, not N.
-        moves = [flip(a) for a in plan_.actions if isinstance(a, act.PointService)]
-        failed = [r for r in await asyncio.gather(*moves, return_exceptions=True) if r]
-        if failed:
-            raise failed[0]  # the others moved; the next reconcile finishes forward
         for a in plan_.actions:
             if isinstance(a, act.AnnotateRelease):
                 await self.cluster.annotate_release(namespace, a)
@@ -145,10 +142,9 @@ class Reconciler:
                 await self.cluster.clear_group_commands(view, a.keys)
             elif isinstance(a, act.RecordEvent):
                 await self.cluster.event(view, a)
-        if flips:
-            spread = (flips[-1] - flips[0]) * 1000
+        spread = status.last_flip_spread_ms
+        if spread is not None and spread != view.status.last_flip_spread_ms:
             metrics.GROUP_FLIP_SPREAD.observe(spread / 1000)
-            status = status.model_copy(update={"last_flip_spread_ms": round(spread, 2)})
         if status != view.status:
             rv = await self.cluster.patch_group_status(view, status)
             if rv:
@@ -180,6 +176,7 @@ class Reconciler:
         preview = None
         if spec.preview_service is not None:
             preview = await self._service(release, spec.preview_service.name)
+        group_name = self.group_of(release.namespace, release.name)
         snap = snapshot.Snapshot(
             release=release,
             deployments=deployments,
@@ -188,7 +185,8 @@ class Reconciler:
             now=observe.now(),
             results=self.runner.results(key),
             jobs=tuple(self.jobs.get(key, ())),
-            group=self.group_of(release.namespace, release.name),
+            group=group_name,
+            group_flip_to=self._group_flip_to(release, group_name),
         )
         result = plan.plan(snap)
         self._expect(key, result.actions)
