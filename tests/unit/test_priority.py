@@ -144,3 +144,32 @@ def test_a_finished_check_job_goes_first_a_running_one_is_bulk() -> None:
     job["status"] = {"conditions": [{"type": "Failed", "status": "True"}]}
     assert priority.job_event(observe.job_view(job)) == TRAFFIC
     assert priority.job_event(None) == BULK
+
+
+def check(stage: str, template_hash: str, phase: str) -> dict[str, Any]:
+    return {"name": "smoke", "stage": stage, "templateHash": template_hash, "phase": phase,
+            "startedAt": "2026-01-01T00:00:00Z"}  # fmt: skip
+
+
+def test_a_recorded_verdict_that_decides_a_flip_an_abort_or_a_flip_back_goes_first() -> None:
+    """Decisions use only verdicts already recorded in status, so the reconcile after the one
+    that recorded a verdict is the one that flips, aborts or flips back: the status write
+    that recorded it must wake that reconcile in the TRAFFIC lane, not with the churn."""
+    decides = [
+        indexed(**IN_FLIGHT, status__checks=[check("prePromotion", "bbb", "Passed")]),
+        indexed(**IN_FLIGHT, status__checks=[check("prePromotion", "bbb", "Failed")]),
+        indexed(
+            **IN_FLIGHT, status__currentStep=1, status__checks=[check("step-1", "bbb", "Failed")]
+        ),
+        indexed(status__checks=[check("postPromotion", "aaa", "Failed")]),
+    ]
+    for rel in decides:
+        assert priority.release_event(rel) == TRAFFIC, rel.view and rel.view.status.checks
+    waits = [
+        indexed(**IN_FLIGHT, status__checks=[check("prePromotion", "bbb", "Running")]),
+        indexed(status__checks=[check("postPromotion", "aaa", "Passed")]),
+        indexed(status__checks=[check("postPromotion", "aaa", "Running")]),
+        indexed(status__checks=[check("prePromotion", "old", "Failed")]),  # decided already
+    ]
+    for rel in waits:
+        assert priority.release_event(rel) == BULK, rel.view and rel.view.status.checks

@@ -1,0 +1,88 @@
+"""What a change makes due next, for the work queue's lanes (`kube/priority.py` maps them).
+
+Pure, from the new state alone (the Release's status says what was last acted on, commands
+stay as annotations until consumed), so the shell never keeps its own copy of a decision:
+
+- `traffic`: the next reconcile moves live traffic (one Service write): a command waiting, a
+  spec whose revision is already fully available (an undo to a warm revision), a candidate or
+  rolling batch that settled, a recorded check verdict that decides a flip, an abort or a flip
+  back, a Service that does not select what the status says, a finished check Job;
+- `urgent`: user intent and due times: a spec not acted on yet, a deletion, an invalid spec;
+- `bulk`: churn: status-only events, Deployment progress, anything of a Release at rest.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Literal
+
+from greenlight.api import release as api
+from greenlight.engine import checks, naming, snapshot
+
+Lane = Literal["traffic", "urgent", "bulk"]
+
+
+def release(
+    view: snapshot.ReleaseView | None, deployments: Iterable[snapshot.DeploymentView]
+) -> Lane:
+    """A Release event (None: deleted or invalid), given its Deployments."""
+    if view is None:
+        return "urgent"  # deleted: forget it (cheap, and frees its metrics); invalid: report it
+    if view.annotations:
+        return "traffic"
+    if view.status.observed_generation == view.generation:
+        return "traffic" if verdict_decides(view.status) else "bulk"
+    desired = naming.template_hash(naming.effective_template(view.spec))
+    for d in deployments:
+        if d.template_hash == desired and d.fully_available(view.spec.replicas):
+            return "traffic"
+    return "urgent"
+
+
+def verdict_decides(status: api.ReleaseStatus) -> bool:
+    """The status records a check verdict that the next reconcile acts on by moving traffic
+    (decisions use only recorded verdicts, never one taken in the same reconcile): the
+    candidate's pre-promotion (or current rolling step) checks passed or failed, or the live
+    revision's post-promotion checks failed (a flip back)."""
+    gate = checks.step_stage(status.current_step) if status.current_step is not None else None
+    decided = {
+        (status.candidate_hash, checks.PRE, "Passed"),
+        (status.candidate_hash, checks.PRE, "Failed"),
+        (status.candidate_hash, gate, "Passed"),
+        (status.candidate_hash, gate, "Failed"),
+        (status.live_hash, checks.POST, "Failed"),
+    }
+    return any(
+        (c.template_hash, c.stage, c.phase) in decided
+        for c in status.checks
+        if c.template_hash is not None
+    )
+
+
+def deployment(d: snapshot.DeploymentView | None, view: snapshot.ReleaseView | None) -> Lane:
+    """A Deployment (or its ReplicaSet) event: traffic when the Release has a candidate in
+    flight and this Deployment settled (its controller observed the spec, every pod it wants is
+    updated and available, no surplus pod left): a flip, the next batch or an abort waits on it."""
+    if d is None or view is None or view.status.candidate_hash is None:
+        return "bulk"
+    return "traffic" if d.fully_available(d.spec_replicas) else "bulk"
+
+
+def job(j: snapshot.JobView | None) -> Lane:
+    """A check's Job: traffic once it finished (a verdict to record), bulk while it runs."""
+    return "traffic" if j is not None and (j.succeeded or j.failed) else "bulk"
+
+
+def service(name: str | None, selected: str | None, view: snapshot.ReleaseView | None) -> Lane:
+    """A Service of a Release: traffic when its selector is not what the status says it
+    serves (a hand edit to repair, or our own flip whose status write is on its way)."""
+    if view is None:
+        return "bulk"
+    st = view.status
+    if name == view.spec.service.name:
+        want = st.live_hash
+    elif view.spec.preview_service is not None and name == view.spec.preview_service.name:
+        want = st.candidate_hash or st.live_hash
+    else:
+        return "bulk"
+    return "bulk" if want is None or selected == want else "traffic"
