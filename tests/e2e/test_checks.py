@@ -77,8 +77,8 @@ def test_a_failing_pre_promotion_check_aborts_and_live_traffic_is_untouched(
     assert live(releases) == v1 and st["liveRevision"] == 1
     entry = next(e for e in st["history"] if e["revision"] == 2)
     assert entry["outcome"] == "Aborted"
-    assert "PrePromotionCheckFailed" in entry["reason"] and "smoke" in entry["reason"]
-    assert "database unreachable" in entry["reason"], "the last measurement is in the history"
+    assert entry["reason"] == "PrePromotionCheckFailed" and "smoke" in entry["message"]
+    assert "database unreachable" in entry["message"], "the last measurement is in the history"
     assert "CheckFailed" in releases.events("web")
     watcher.check()
 
@@ -164,7 +164,7 @@ def test_prometheus_gates_the_flip_and_a_failure_after_it_flips_back_without_new
     assert live(releases) == v1
     assert releases.pod_names() >= {p for p in pods_before if v1 in p}, "v1's pods, not new ones"
     entry = next(e for e in st["history"] if e["revision"] == 2)
-    assert entry["outcome"] == "RolledBack" and "errors-after" in entry["reason"]
+    assert entry["outcome"] == "RolledBack" and "errors-after" in entry["message"]
     assert "RolledBack" in releases.events("web")
     metrics_target.set("app_error_ratio", 0.01, labels=series)
 

@@ -626,12 +626,14 @@ class BlueGreen(Model):
         max_length=gates.MAX_CHECKS,
         description="Checks against the candidate; every one must pass before the flip. A"
         " failure aborts the candidate (live traffic untouched).",
+        json_schema_extra=gates.list_map("name"),
     )
     post_promotion: list[gates.Check] = pydantic.Field(
         default_factory=list,
         max_length=gates.MAX_CHECKS,
         description="Checks right after the flip, while the old slot stays warm (its scale-down"
         " waits for them). A failure flips the live Service back at once.",
+        json_schema_extra=gates.list_map("name"),
     )
 
     _unique = pydantic.field_validator("pre_promotion", "post_promotion")(gates.unique_names)
@@ -646,7 +648,9 @@ class Pause(Model):
 
 
 class Analysis(Model):
-    checks: list[gates.Check] = pydantic.Field(min_length=1, max_length=gates.MAX_CHECKS)
+    checks: list[gates.Check] = pydantic.Field(
+        min_length=1, max_length=gates.MAX_CHECKS, json_schema_extra=gates.list_map("name")
+    )
 
     _unique = pydantic.field_validator("checks")(gates.unique_names)
 
@@ -813,8 +817,14 @@ class ReleaseSpec(Model):
         default_factory=list,
         max_length=8,
         description="Webhooks told of transitions (started, awaiting promotion, promoted,"
-        " aborted, rolled back, degraded).",
+        " aborted, rolled back, degraded). Names unique.",
+        json_schema_extra=gates.list_map("name"),
     )
+
+    @pydantic.field_validator("notifications")
+    @classmethod
+    def _unique_notifications(cls, found: list[gates.Notification]) -> list[gates.Notification]:
+        return gates.unique_by_name(found, "notification")
 
     @pydantic.model_validator(mode="after")
     def _spec_rules(self) -> ReleaseSpec:
@@ -854,7 +864,10 @@ class HistoryEntry(Model):
     images: list[str] = pydantic.Field(default_factory=list)
     color: Color
     outcome: Outcome
-    reason: str | None = None
+    reason: str | None = pydantic.Field(
+        default=None, description="Why it ended as it did (a reason: Aborted, RolledBack...)."
+    )
+    message: str = pydantic.Field(default="", description="The reason's details, for people.")
     created_at: Time
     promoted_at: Time | None = None
     retired_at: Time | None = None

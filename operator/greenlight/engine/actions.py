@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 from greenlight.api import checks as api_checks
 from greenlight.api import release as api
+from greenlight.engine.reasons import Reason
 
 
 @dataclasses.dataclass(frozen=True)
@@ -73,7 +74,7 @@ class ClearCommands:
 
 @dataclasses.dataclass(frozen=True)
 class RecordEvent:
-    reason: str
+    reason: Reason
     message: str
     type: Literal["Normal", "Warning"] = "Normal"
 

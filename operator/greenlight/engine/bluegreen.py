@@ -10,6 +10,7 @@ from typing import Any
 
 from greenlight.engine import checks, history, lifecycle
 from greenlight.engine.draft import Candidate, Work
+from greenlight.engine.reasons import Reason
 from greenlight.engine.strategy import Strategy
 
 
@@ -20,7 +21,9 @@ def release(w: Work, live: str | None, desired: str, template: dict[str, Any]) -
         lifecycle.aborted_outcome(w, desired)
         return
     if lifecycle.held(w) and w.snap.deployment(desired) is None:
-        w.outcome("Paused", "paused (spec.paused): the new revision waits to be created", "Paused")
+        w.outcome(
+            "Paused", "paused (spec.paused): the new revision waits to be created", Reason.PAUSED
+        )
         return
 
     live_d = w.snap.deployment(live)
@@ -28,7 +31,7 @@ def release(w: Work, live: str | None, desired: str, template: dict[str, Any]) -
     c, started = lifecycle.start_candidate(w, "blueGreen", live, desired, template, size)
     label = f"revision {c.revision} ({c.color})"
     if started:
-        w.event("Progressing", f"{label} is coming up beside the live slot")
+        w.event(Reason.PROGRESSING, f"{label} is coming up beside the live slot")
 
     d = w.snap.deployment(desired)
     if not lifecycle.ready_to_flip(d, size, live_d):
@@ -45,17 +48,17 @@ def release(w: Work, live: str | None, desired: str, template: dict[str, Any]) -
             progress += " pods available"
         if lifecycle.held(w):
             c.since = None  # the progress deadline does not run while held
-            w.outcome("Paused", f"paused (spec.paused); {label}: {progress}", "Paused")
+            w.outcome("Paused", f"paused (spec.paused); {label}: {progress}", Reason.PAUSED)
         elif c.since is not None and lifecycle.deadline_passed(w, c.since, d):
             lifecycle.abort(
                 w,
                 desired,
-                "ProgressDeadlineExceeded",
+                Reason.PROGRESS_DEADLINE_EXCEEDED,
                 f"no progress for progressDeadlineSeconds={spec.progress_deadline_seconds}"
                 f" at {progress}",
             )
         else:
-            w.outcome("Progressing", f"{label}: {progress}", "CandidateProgressing")
+            w.outcome("Progressing", f"{label}: {progress}", Reason.CANDIDATE_PROGRESSING)
         return
     _promote_when_due(w, c, label)
 
@@ -65,23 +68,23 @@ def _promote_when_due(w: Work, c: Candidate, label: str) -> None:
     bluegreen = w.spec.strategy.effective_blue_green
     c.available_since = c.available_since or w.now
     if lifecycle.held(w):
-        w.outcome("Paused", f"paused (spec.paused); {label} is ready", "Paused")
+        w.outcome("Paused", f"paused (spec.paused); {label} is ready", Reason.PAUSED)
         return
     skip = w.d.promote_requested == c.hash and w.checks_skipped == c.hash
     pre = checks.gate(w, checks.PRE, bluegreen.pre_promotion, c.hash, c.revision, skip=skip)
     if pre.state == "failed":
-        lifecycle.abort(w, c.hash, "PrePromotionCheckFailed", pre.message)
+        lifecycle.abort(w, c.hash, Reason.PRE_PROMOTION_CHECK_FAILED, pre.message)
         return
     if pre.state == "inconclusive":
         w.outcome(
             "Paused",
             f"{label} is ready; {pre.message}: promote with skip-checks"
             " (kubectl greenlight promote --skip-checks) or abort",
-            "CheckInconclusive",
+            Reason.CHECK_INCONCLUSIVE,
         )
         return
     if pre.state == "running":
-        w.outcome("Progressing", f"{label} is ready; pre-promotion {pre.message}", "Checks")
+        w.outcome("Progressing", f"{label} is ready; pre-promotion {pre.message}", Reason.CHECKS)
         return
     if w.d.promote_requested != c.hash:
         if not bluegreen.auto_promote:
@@ -89,22 +92,26 @@ def _promote_when_due(w: Work, c: Candidate, label: str) -> None:
                 "Paused",
                 f"{label} is ready; promote it with"
                 " kubectl annotate release <name> greenlight.dev/promote=true",
-                "WaitingForPromotion",
+                Reason.WAITING_FOR_PROMOTION,
             )
             return
         if not w.past(c.available_since, bluegreen.promote_after_seconds):
             wait = bluegreen.promote_after_seconds - (w.now - c.available_since).total_seconds()
-            w.outcome("Progressing", f"{label} is ready; promoting in {wait:.0f}s", "PromoteAfter")
+            w.outcome(
+                "Progressing", f"{label} is ready; promoting in {wait:.0f}s", Reason.PROMOTE_AFTER
+            )
             return
     if w.snap.group is not None and w.snap.group_flip_to != c.revision:
         # the group decides when its members flip (its history entry names this revision)
-        w.outcome("Progressing", f"{label} is ready; group {w.snap.group} flips it", "GroupWaiting")
+        w.outcome(
+            "Progressing", f"{label} is ready; group {w.snap.group} flips it", Reason.GROUP_WAITING
+        )
         return
     lifecycle.promote(w, c.hash)
-    w.outcome("Healthy", f"{label} is live", "ReleaseComplete")
+    w.outcome("Healthy", f"{label} is live", Reason.RELEASE_COMPLETE)
     if bluegreen.post_promotion:  # start them; the old slot stays warm until they pass
         post = checks.gate(w, checks.POST, bluegreen.post_promotion, c.hash, c.revision)
-        w.outcome("Progressing", f"{label} is live; post-promotion {post.message}", "Checks")
+        w.outcome("Progressing", f"{label} is live; post-promotion {post.message}", Reason.CHECKS)
 
 
 def verify_live(w: Work, live: str) -> None:
@@ -124,7 +131,7 @@ def verify_live(w: Work, live: str) -> None:
     label = f"revision {entry.revision} ({entry.color})"
     if g.state == "running":
         if w.phase == "Healthy":
-            w.outcome("Progressing", f"{label} is live; post-promotion {g.message}", "Checks")
+            w.outcome("Progressing", f"{label} is live; post-promotion {g.message}", Reason.CHECKS)
         return
     if g.state == "passed":
         return
@@ -134,10 +141,10 @@ def verify_live(w: Work, live: str) -> None:
         w.outcome(
             "Degraded",
             f"{label}: post-promotion {g.message}; no warm revision to flip back to",
-            "PostPromotionCheckFailed",
+            Reason.POST_PROMOTION_CHECK_FAILED,
         )
         return
-    lifecycle.roll_back(w, previous.template_hash, "PostPromotionCheckFailed", g.message)
+    lifecycle.roll_back(w, previous.template_hash, Reason.POST_PROMOTION_CHECK_FAILED, g.message)
 
 
 def return_to_live(w: Work, live: str) -> bool:

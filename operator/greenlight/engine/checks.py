@@ -21,7 +21,7 @@ import cel
 
 from greenlight.api import checks as api_checks
 from greenlight.engine import actions as act
-from greenlight.engine import snapshot
+from greenlight.engine import reasons, snapshot
 from greenlight.engine.draft import Work
 
 Gate = Literal["passed", "running", "failed", "inconclusive"]
@@ -255,7 +255,7 @@ def _count(
     )
     if verdict_ != before:
         w.event(
-            f"Check{verdict_}",
+            reasons.CHECK_VERDICT[verdict_],
             f"check {check.name} ({entry.stage}, revision {revision}): {verdict_}: {shown}",
             warning=verdict_ in ("Failed", "Error"),
         )
@@ -274,7 +274,7 @@ def _finish(
     w: Work, entry: api_checks.CheckStatus, phase: api_checks.CheckPhase, message: str
 ) -> api_checks.CheckStatus:
     w.event(
-        f"Check{phase}",
+        reasons.CHECK_PHASE[phase],
         f"check {entry.name} ({entry.stage}): {phase}: {message}",
         warning=phase in ("Failed", "Inconclusive"),
     )

@@ -12,6 +12,7 @@ from greenlight.api import release as api
 from greenlight.engine import actions as act
 from greenlight.engine import history, lifecycle, naming
 from greenlight.engine.draft import Work
+from greenlight.engine.reasons import Reason
 
 SKIP_CHECKS = "skip-checks"
 """greenlight.dev/promote=skip-checks: promote and skip the pre-promotion checks left."""
@@ -79,14 +80,14 @@ def consume(w: Work, desired: str) -> bool:
             w.checks = [c for c in w.checks if c.template_hash != w.d.aborted_hash]
             w.d.aborted_hash = None
             w.d.candidate = None
-            w.event("Retry", "retrying the aborted revision")
+            w.event(Reason.RETRY, "retrying the aborted revision")
         else:
-            w.event("RetryIgnored", why)
+            w.event(Reason.RETRY_IGNORED, why)
     if naming.COMMAND_ABORT in given:
         if (why := refused("abort")) is None:
-            lifecycle.abort(w, desired, "AbortedByUser", "aborted by a user command")
+            lifecycle.abort(w, desired, Reason.ABORTED_BY_USER, "aborted by a user command")
         else:
-            w.event("AbortIgnored", why)
+            w.event(Reason.ABORT_IGNORED, why)
     if naming.COMMAND_PROMOTE in given:
         if (why := refused("promote")) is None:
             w.d.promote_requested = desired
@@ -94,10 +95,11 @@ def consume(w: Work, desired: str) -> bool:
             w.checks_skipped = desired if skip else w.checks_skipped
             also = "; the remaining checks are skipped" if skip else ""
             w.event(
-                "PromoteRequested", f"promotion requested: flip as soon as it is available{also}"
+                Reason.PROMOTE_REQUESTED,
+                f"promotion requested: flip as soon as it is available{also}",
             )
         else:
-            w.event("PromoteIgnored", why)
+            w.event(Reason.PROMOTE_IGNORED, why)
     if naming.COMMAND_UNDO in given:
         return _undo(w, given[naming.COMMAND_UNDO], refused("undo"))
     return False
@@ -106,18 +108,18 @@ def consume(w: Work, desired: str) -> bool:
 def _undo(w: Work, argument: str, why: str | None) -> bool:
     if why is not None:
         ignored = "already" in why
-        w.event("UndoIgnored" if ignored else "UndoFailed", why, warning=not ignored)
+        w.event(Reason.UNDO_IGNORED if ignored else Reason.UNDO_FAILED, why, warning=not ignored)
         return False
     target = history.undo_target(w.history, w.d.live_hash, argument)
     assert not isinstance(target, str)
     name = naming.deployment_name(w.name, target.template_hash)
     d = w.snap.deployment(target.template_hash)
     if d is None or d.template is None:
-        w.event("UndoFailed", deployment_gone(target.revision, name), warning=True)
+        w.event(Reason.UNDO_FAILED, deployment_gone(target.revision, name), warning=True)
         return False
     template = json.loads(d.template)
     w.do(act.RestoreTemplate(template=template, revision=target.revision))
-    w.event("Undo", f"spec.template set back to revision {target.revision}")
+    w.event(Reason.UNDO, f"spec.template set back to revision {target.revision}")
     spec = w.spec.model_copy(update={"template": api.PodTemplate.model_validate(template)})
     if naming.template_hash(naming.effective_template(spec)) == target.template_hash:
         w.spec = spec

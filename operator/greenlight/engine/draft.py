@@ -14,6 +14,7 @@ from greenlight.api import checks as api_checks
 from greenlight.api import release as api
 from greenlight.engine import actions as act
 from greenlight.engine import history, naming, snapshot
+from greenlight.engine.reasons import Reason
 
 StrategyName = Literal["blueGreen", "rolling"]
 
@@ -153,19 +154,19 @@ class Work:
         """A guard refused the Release: it may change nothing but its own status."""
         self.phase: api.Phase = "Progressing"
         self.message = ""
-        self.reason = ""
+        self.reason: Reason | None = None
 
     # -- recording ---------------------------------------------------------------------------
     def do(self, action: act.Action) -> None:
         self.actions.append(action)
 
-    def event(self, reason: str, message: str, warning: bool = False) -> None:
+    def event(self, reason: Reason, message: str, warning: bool = False) -> None:
         self.events.append(act.RecordEvent(reason, message, "Warning" if warning else "Normal"))
 
     def wake_at(self, when: datetime.datetime) -> None:
         self.due.append(when)
 
-    def outcome(self, phase: api.Phase, message: str, reason: str = "") -> None:
+    def outcome(self, phase: api.Phase, message: str, reason: Reason | None = None) -> None:
         self.phase, self.message, self.reason = phase, message, reason
 
     def past(self, since: datetime.datetime, seconds: float) -> bool:

@@ -22,8 +22,9 @@ from greenlight.api import release as api
 from greenlight.engine import actions as act
 from greenlight.engine import lifecycle, naming, snapshot
 from greenlight.engine import status as status_
+from greenlight.engine.reasons import Reason
 
-WAITING = "GroupWaiting"
+WAITING = Reason.GROUP_WAITING
 COMMANDS = (naming.COMMAND_PROMOTE, naming.COMMAND_ABORT, naming.COMMAND_RETRY, naming.COMMAND_UNDO)
 
 
@@ -111,9 +112,9 @@ def plan_group(gs: GroupSnapshot) -> GroupPlan:
     problem = _problem(gs)
     if problem is not None:
         if status.message != problem:
-            events.append(act.RecordEvent("GroupInvalid", problem, "Warning"))
+            events.append(act.RecordEvent(Reason.GROUP_INVALID, problem, "Warning"))
         stalled = status_.conditions(
-            status_.kstatus("Degraded", "InvalidGroup", problem), status.conditions, now,
+            status_.kstatus("Degraded", Reason.INVALID_GROUP, problem), status.conditions, now,
             g.generation,
         )  # fmt: skip
         update = {"phase": "Degraded", "message": problem, "observed_generation": g.generation}
@@ -147,7 +148,7 @@ def plan_group(gs: GroupSnapshot) -> GroupPlan:
                 actions.append(act.AnnotateRelease(s.member.name, naming.COMMAND_ABORT, "true"))
         events.append(
             act.RecordEvent(
-                "GroupAborted",
+                Reason.GROUP_ABORTED,
                 f"{names} failed: aborting {', '.join(s.member.name for s in in_flight)}",
                 "Warning",
             )
@@ -165,7 +166,7 @@ def plan_group(gs: GroupSnapshot) -> GroupPlan:
             spread = round(_spread_ms(flipped), 2)
             events.append(
                 act.RecordEvent(
-                    "GroupFlipped",
+                    Reason.GROUP_FLIPPED,
                     "live together: "
                     + ", ".join(f"{s.member.name} revision {_rev(s)}" for s in flipped)
                     + f" (first to last flip {spread:.0f} ms)",
@@ -309,7 +310,9 @@ def _commands(
     if naming.COMMAND_UNDO in commands:
         if len(history) < 2:
             events.append(
-                act.RecordEvent("UndoFailed", f"group {name}: no earlier group entry", "Warning")
+                act.RecordEvent(
+                    Reason.UNDO_FAILED, f"group {name}: no earlier group entry", "Warning"
+                )
             )
         else:
             target = history[-2].revisions
@@ -320,7 +323,7 @@ def _commands(
                     out.append(act.AnnotateRelease(s.member.name, naming.COMMAND_UNDO, str(want)))
             events.append(
                 act.RecordEvent(
-                    "Undo",
+                    Reason.UNDO,
                     "group back to "
                     + ", ".join(f"{n} revision {v}" for n, v in sorted(target.items())),
                 )

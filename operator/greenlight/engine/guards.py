@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from greenlight.engine import history, lifecycle, naming, snapshot
 from greenlight.engine.draft import Candidate, Work
+from greenlight.engine.reasons import Reason
 
 
 def services_are_ours(w: Work) -> bool:
@@ -31,8 +32,8 @@ def services_are_ours(w: Work) -> bool:
     if problem is None:
         return True
     if w.snap.release.status.message != problem:
-        w.event("ServiceConflict", problem, warning=True)
-    w.outcome("Degraded", problem, "ServiceConflict")
+        w.event(Reason.SERVICE_CONFLICT, problem, warning=True)
+    w.outcome("Degraded", problem, Reason.SERVICE_CONFLICT)
     w.refused = True
     return False
 
@@ -93,5 +94,6 @@ def _recovered_live(w: Work, d: snapshot.DeploymentView) -> None:
     w.d.live_hash, w.d.live_revision, w.d.live_color = d.template_hash, entry.revision, entry.color
     w.update_entry(d.template_hash, outcome="Live", promoted_at=entry.promoted_at or w.now)
     w.event(
-        "Recovered", f"revision {entry.revision} is live (read from Service {w.spec.service.name})"
+        Reason.RECOVERED,
+        f"revision {entry.revision} is live (read from Service {w.spec.service.name})",
     )

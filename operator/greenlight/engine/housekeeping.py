@@ -8,6 +8,7 @@ import datetime
 from greenlight.engine import actions as act
 from greenlight.engine import history
 from greenlight.engine.draft import Work
+from greenlight.engine.reasons import Reason
 
 
 def tidy(w: Work) -> None:
@@ -51,5 +52,5 @@ def tidy(w: Work) -> None:
             w.do(act.DeleteDeployment(d.name))
         elif d.template_hash not in warm and d.spec_replicas > 0:
             w.do(act.ScaleDeployment(d.name, 0))
-            w.event("ScaledDown", f"revision {w.revision_of(d.template_hash)} scaled to 0")
+            w.event(Reason.SCALED_DOWN, f"revision {w.revision_of(d.template_hash)} scaled to 0")
     w.history = history.trim(w.history, w.spec.revision_history_limit, keep)

@@ -7,8 +7,9 @@ import datetime
 from typing import Any
 
 from greenlight.api import release as api
-from greenlight.engine import history, naming, snapshot
+from greenlight.engine import history, naming, reasons, snapshot
 from greenlight.engine.draft import Candidate, Draft, RollingProgress, StrategyName, Work
+from greenlight.engine.reasons import Reason
 
 
 def held(w: Work) -> bool:
@@ -65,7 +66,7 @@ def start_candidate(
     Returns the candidate and whether its release started in this step (one Event each)."""
     color = naming.other_color(w.d.live_color) if live else "blue"
     entry = w.ensure_deployment(desired, template, color, replicas)
-    w.update_entry(desired, outcome="Progressing", reason=None)
+    w.update_entry(desired, outcome="Progressing", reason=None, message="")
     candidate = w.d.candidate
     started = candidate is None or candidate.hash != desired
     if candidate is None or started:
@@ -84,7 +85,7 @@ def promote(w: Work, template_hash: str) -> None:
     assert entry is not None
     if old is not None and old != template_hash:
         w.update_entry(old, outcome="Retired", retired_at=w.now)
-    w.update_entry(template_hash, outcome="Live", promoted_at=w.now, reason=None)
+    w.update_entry(template_hash, outcome="Live", promoted_at=w.now, reason=None, message="")
     strategy = w.d.strategy
     w.d = Draft(
         live_hash=template_hash,
@@ -97,35 +98,39 @@ def promote(w: Work, template_hash: str) -> None:
     if strategy != "rolling" and before is not None and before.spec_replicas > 0:
         delay = w.spec.strategy.effective_blue_green.scale_down_delay_seconds
         message += f"; revision {w.revision_of(old)} stays warm for {delay}s"
-    w.event("Promoted", message)
+    w.event(Reason.PROMOTED, message)
 
 
-def abort(w: Work, template_hash: str, reason: str, message: str) -> None:
+def abort(w: Work, template_hash: str, reason: Reason, message: str) -> None:
     """Stop a candidate for good (until the spec changes or a retry): it never goes live."""
     if w.entry(template_hash) is None:  # aborted before its first reconcile
         template = naming.effective_template(w.spec)
         color = naming.other_color(w.d.live_color)
         history.put(w.history, w.new_entry(template_hash, color, naming.images(template)))
     revision = w.revision_of(template_hash)
-    w.update_entry(template_hash, outcome="Aborted", reason=f"{reason}: {message}")
+    w.update_entry(template_hash, outcome="Aborted", reason=reason, message=message)
     w.d.candidate, w.d.promote_requested, w.d.aborted_hash = None, None, template_hash
     stop_checks(w, template_hash, "stopped: the release was aborted")
     if w.d.strategy == "rolling":  # its pods serve beside the live ones: move back in bounds
         w.d.rolling.rolling_back = True
-    w.event("Aborted", f"revision {revision}: {message}; live revision unchanged", warning=True)
+    w.event(
+        Reason.ABORTED, f"revision {revision}: {message}; live revision unchanged", warning=True
+    )
     aborted_outcome(w, template_hash)
 
 
 def aborted_outcome(w: Work, template_hash: str) -> None:
     entry = w.entry(template_hash)
-    reason = (entry.reason if entry else None) or "Aborted"
-    phase: api.Phase = "Aborted" if reason.startswith("AbortedByUser") else "Degraded"
+    # (an entry written before reasons and messages were kept apart says just Aborted)
+    reason = (reasons.known(entry.reason) if entry else None) or Reason.ABORTED
+    phase: api.Phase = "Aborted" if reason == Reason.ABORTED_BY_USER else "Degraded"
     revision = entry.revision if entry else "?"
+    why = f"{reason}: {entry.message}" if entry is not None and entry.message else reason
     w.outcome(
         phase,
-        f"revision {revision} aborted ({reason}); live revision {w.d.live_revision} serves."
+        f"revision {revision} aborted ({why}); live revision {w.d.live_revision} serves."
         " Change the spec, or annotate greenlight.dev/retry=true to try again",
-        reason.split(":")[0],
+        reason,
     )
 
 
@@ -133,8 +138,8 @@ def supersede(w: Work, why: str) -> None:
     """The candidate in flight is no longer wanted (a newer spec, or back to live)."""
     old = w.d.candidate_hash
     if old is not None and old != w.d.live_hash:
-        w.update_entry(old, outcome="Superseded", reason=why)
-        w.event("Superseded", f"revision {w.revision_of(old)} superseded: {why}")
+        w.update_entry(old, outcome="Superseded", reason=Reason.SUPERSEDED, message=why)
+        w.event(Reason.SUPERSEDED, f"revision {w.revision_of(old)} superseded: {why}")
     w.d.candidate, w.d.promote_requested = None, None
 
 
@@ -143,20 +148,20 @@ def reset_rolling(w: Work) -> None:
     w.d.rolling = RollingProgress(step=0, progress_at=w.now, rolling_back=w.d.rolling.rolling_back)
 
 
-def roll_back(w: Work, to: str, reason: str, message: str) -> None:
+def roll_back(w: Work, to: str, reason: Reason, message: str) -> None:
     """A live revision failed its post-promotion checks: `to` (still warm) is live again."""
     failed = w.d.live_hash
     assert failed is not None
     entry = w.entry(to)
     assert entry is not None
     bad = w.revision_of(failed)
-    w.update_entry(failed, outcome="RolledBack", reason=f"{reason}: {message}", retired_at=w.now)
-    w.update_entry(to, outcome="Live", reason=None, retired_at=None)
+    w.update_entry(failed, outcome="RolledBack", reason=reason, message=message, retired_at=w.now)
+    w.update_entry(to, outcome="Live", reason=None, message="", retired_at=None)
     w.d = Draft(
         live_hash=to, live_revision=entry.revision, live_color=entry.color, aborted_hash=failed
     )
     w.event(
-        "RolledBack",
+        Reason.ROLLED_BACK,
         f"revision {bad}: {message}; revision {entry.revision} ({entry.color}) is live again",
         warning=True,
     )

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+from greenlight.api import checks as api_checks
 from greenlight.engine import actions as act
 from greenlight.engine.draft import Work
+from greenlight.engine.reasons import Reason
 
-BY_EVENT = {"Progressing": "Started", "Promoted": "Promoted", "Aborted": "Aborted",
-            "RolledBack": "RolledBack"}  # fmt: skip
-"""Event reasons that are transitions users subscribe to."""
+BY_EVENT: dict[Reason, api_checks.NotifyEvent] = {
+    Reason.PROGRESSING: "Started",
+    Reason.PROMOTED: "Promoted",
+    Reason.ABORTED: "Aborted",
+    Reason.ROLLED_BACK: "RolledBack",
+}
+"""Event reasons that are transitions users subscribe to, and the notification's name."""
 
 
 def transitions(w: Work) -> None:
@@ -22,7 +28,7 @@ def transitions(w: Work) -> None:
     old_reason = next((c.reason for c in before.conditions if c.type == "Progressing"), "")
     if w.phase == "Degraded" and before.phase != "Degraded":
         happened.append(("Degraded", w.message))
-    if w.reason == "WaitingForPromotion" and old_reason != "WaitingForPromotion":
+    if w.reason == Reason.WAITING_FOR_PROMOTION and old_reason != Reason.WAITING_FOR_PROMOTION:
         happened.append(("AwaitingPromotion", w.message))
     for event, message in happened:
         payload = {

@@ -33,6 +33,7 @@ from greenlight.engine import (
     status,
 )
 from greenlight.engine.draft import Plan, StrategyName, Work
+from greenlight.engine.reasons import Reason
 from greenlight.engine.strategy import Strategy
 
 STRATEGIES: dict[StrategyName, Strategy] = {
@@ -66,7 +67,7 @@ def plan(snap: snapshot.Snapshot) -> Plan:
         lifecycle.supersede(w, "the spec went back to the live revision")
         returning = STRATEGIES[w.d.strategy] if w.d.strategy else None
         if returning is not None and not returning.return_to_live(w, live):
-            w.outcome("Progressing", f"returning to revision {w.d.live_revision}", "RollBack")
+            w.outcome("Progressing", f"returning to revision {w.d.live_revision}", Reason.ROLL_BACK)
         else:
             w.d.strategy = None
             _steady(w, desired, template)
@@ -103,7 +104,7 @@ def _first_release(w: Work, desired: str, template: dict[str, Any]) -> None:
     """No traffic yet: the first revision fills the live Service directly."""
     w.d.live_hash, w.d.live_color = desired, "blue"
     _steady(w, desired, template)
-    w.event("FirstRelease", f"revision {w.d.live_revision} (blue) fills the live Service")
+    w.event(Reason.FIRST_RELEASE, f"revision {w.d.live_revision} (blue) fills the live Service")
 
 
 def _steady(w: Work, live: str, template: dict[str, Any]) -> None:
@@ -117,20 +118,20 @@ def _steady(w: Work, live: str, template: dict[str, Any]) -> None:
     if d is not None and d.fully_available(w.spec.replicas):
         if entry.promoted_at is None:
             w.update_entry(live, promoted_at=w.now)
-        w.outcome("Healthy", f"{label} is live", "ReleaseComplete")
+        w.outcome("Healthy", f"{label} is live", Reason.RELEASE_COMPLETE)
         return
     ready = f"{d.available_replicas if d else 0}/{w.spec.replicas}"
     deadline = f"progressDeadlineSeconds={w.spec.progress_deadline_seconds}"
     if entry.promoted_at is None:  # the first release coming up: no progress for that long
         if lifecycle.deadline_passed(w, entry.created_at, d):
             message = f"no progress for {deadline} at {ready} available"
-            w.outcome("Degraded", f"{label}: {message}", "ProgressDeadlineExceeded")
+            w.outcome("Degraded", f"{label}: {message}", Reason.PROGRESS_DEADLINE_EXCEEDED)
             return
     elif lifecycle.deadline_passed(w, _unavailable_since(w), None):  # short for that long
         message = f"{ready} available for more than {deadline}"
-        w.outcome("Degraded", f"{label}: {message}", "LiveRevisionUnavailable")
+        w.outcome("Degraded", f"{label}: {message}", Reason.LIVE_REVISION_UNAVAILABLE)
         return
-    w.outcome("Progressing", f"{label}: {ready} available", "LiveRevisionProgressing")
+    w.outcome("Progressing", f"{label}: {ready} available", Reason.LIVE_REVISION_PROGRESSING)
 
 
 def _unavailable_since(w: Work) -> datetime.datetime:

@@ -16,6 +16,7 @@ from greenlight.api import release as api
 from greenlight.engine import actions as act
 from greenlight.engine import checks, lifecycle, snapshot
 from greenlight.engine.draft import Work
+from greenlight.engine.reasons import Reason
 from greenlight.engine.strategy import Strategy
 
 
@@ -102,7 +103,9 @@ def release(w: Work, live: str | None, desired: str, template: dict[str, Any]) -
         return
     new = w.snap.deployment(desired)
     if lifecycle.held(w) and new is None:
-        w.outcome("Paused", "paused (spec.paused): the new revision waits to be created", "Paused")
+        w.outcome(
+            "Paused", "paused (spec.paused): the new revision waits to be created", Reason.PAUSED
+        )
         return
     if w.d.candidate_hash != desired:
         lifecycle.reset_rolling(w)
@@ -118,7 +121,7 @@ def release(w: Work, live: str | None, desired: str, template: dict[str, Any]) -
     label = f"revision {c.revision}"
     if started:
         w.event(
-            "Progressing",
+            Reason.PROGRESSING,
             f"{label}: rolling {replicas} replicas"
             f" (maxSurge {surge}, maxUnavailable {unavailable})",
         )
@@ -128,7 +131,7 @@ def release(w: Work, live: str | None, desired: str, template: dict[str, Any]) -
     index = r.step if r.step is not None else len(steps)
 
     if analysis is not None and analysis.state == "failed":
-        _abort(w, desired, live, "AnalysisFailed", f"step {index}: {analysis.message}")
+        _abort(w, desired, live, Reason.ANALYSIS_FAILED, f"step {index}: {analysis.message}")
         return
     if analysis is not None and not lifecycle.held(w):
         how = "" if analysis.state == "running" else "; promote with skip-checks or abort"
@@ -136,12 +139,14 @@ def release(w: Work, live: str | None, desired: str, template: dict[str, Any]) -
             "Paused" if analysis.state == "inconclusive" else "Progressing",
             f"{label}: step {index} analysis with {r.weight}% on the new revision:"
             f" {analysis.message}{how}",
-            "CheckInconclusive" if analysis.state == "inconclusive" else "Checks",
+            Reason.CHECK_INCONCLUSIVE if analysis.state == "inconclusive" else Reason.CHECKS,
         )
         return
     if index >= len(steps) and _reached(new, olds, replicas, replicas):
         lifecycle.promote(w, desired)
-        w.outcome("Healthy", f"{label} is live: {replicas}/{replicas} available", "ReleaseComplete")
+        w.outcome(
+            "Healthy", f"{label} is live: {replicas}/{replicas} available", Reason.RELEASE_COMPLETE
+        )
         return
     if lifecycle.held(w) or hold:
         how = ""
@@ -151,7 +156,7 @@ def release(w: Work, live: str | None, desired: str, template: dict[str, Any]) -
         w.outcome(
             "Paused",
             f"{label}: paused at step {index} with {r.weight}% on the new revision{how}",
-            "Paused" if lifecycle.held(w) else "PauseStep",
+            Reason.PAUSED if lifecycle.held(w) else Reason.PAUSE_STEP,
         )
         return
     assert r.progress_at is not None
@@ -160,7 +165,7 @@ def release(w: Work, live: str | None, desired: str, template: dict[str, Any]) -
             w,
             desired,
             live,
-            "ProgressDeadlineExceeded",
+            Reason.PROGRESS_DEADLINE_EXCEEDED,
             f"no progress for progressDeadlineSeconds={spec.progress_deadline_seconds}"
             f" at {available}/{target} new pods available",
         )
@@ -168,11 +173,11 @@ def release(w: Work, live: str | None, desired: str, template: dict[str, Any]) -
     w.outcome(
         "Progressing",
         f"{label}: {available}/{target} new pods available ({r.weight}% of {replicas})",
-        "CandidateProgressing",
+        Reason.CANDIDATE_PROGRESSING,
     )
 
 
-def _abort(w: Work, desired: str, live: str | None, reason: str, message: str) -> None:
+def _abort(w: Work, desired: str, live: str | None, reason: Reason, message: str) -> None:
     """Abort, and start moving back in this same step (the new pods are drained within the
     bounds, never dropped at once)."""
     lifecycle.abort(w, desired, reason, message)

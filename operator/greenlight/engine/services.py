@@ -13,6 +13,7 @@ from greenlight.api import release as api
 from greenlight.engine import actions as act
 from greenlight.engine import naming, snapshot
 from greenlight.engine.draft import Draft, Work
+from greenlight.engine.reasons import Reason
 
 Role = Literal["live", "preview"]
 
@@ -67,7 +68,7 @@ def point(w: Work) -> None:
             if not manage_ports or (seen.ports == normalized_ports(ports) and seen.type == type_):
                 continue
         elif seen is not None and seen.selector != recorded.get(role, seen.selector):
-            w.event("Drift", _drift(role, name, seen, w), warning=True)
+            w.event(Reason.DRIFT, _drift(role, name, seen, w), warning=True)
         w.do(
             act.ApplyService(
                 role=role,

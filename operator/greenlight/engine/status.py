@@ -9,6 +9,7 @@ from greenlight.api import release as api
 from greenlight.engine import actions as act
 from greenlight.engine import naming, snapshot
 from greenlight.engine.draft import Plan, Work
+from greenlight.engine.reasons import Reason
 
 
 def _order(a: act.Action, draining: set[str]) -> int:
@@ -79,7 +80,7 @@ def _conditions(
         (
             "Available",
             available,
-            "LiveRevisionAvailable" if available else "LiveRevisionUnavailable",
+            Reason.LIVE_REVISION_AVAILABLE if available else Reason.LIVE_REVISION_UNAVAILABLE,
             f"{live.available_replicas if live else 0}/{want} live pods available",
         ),
         ("Progressing", progressing, w.reason or w.phase, w.message),
@@ -92,7 +93,7 @@ Wanted = tuple[str, bool, str, str]
 """A condition as decided: (type, true?, reason, message)."""
 
 
-def kstatus(phase: str | None, reason: str, message: str) -> list[Wanted]:
+def kstatus(phase: str | None, reason: str | None, message: str) -> list[Wanted]:
     """The conditions kstatus (Flux's health checks, `kubectl wait`, Argo CD) read:
     Ready (the desired revision is live, fully available, nothing in flight), Reconciling (a
     release is in progress, or held), Stalled (it cannot progress without someone: Degraded,
@@ -130,7 +131,7 @@ def conditions(
 def invalid(message: str, old: list[api.Condition], now: datetime.datetime, generation: int | None
             ) -> list[api.Condition]:  # fmt: skip
     """The conditions of a Release whose spec cannot be acted on."""
-    return conditions(kstatus("Degraded", "InvalidSpec", message), old, now, generation)
+    return conditions(kstatus("Degraded", Reason.INVALID_SPEC, message), old, now, generation)
 
 
 def apply_failed(
@@ -147,13 +148,16 @@ def apply_failed(
     condition = api.Condition(
         type="ReconcileError",
         status="True",
-        reason="ApplyFailed",
+        reason=Reason.APPLY_FAILED,
         message=error,
         last_transition_time=before.last_transition_time if before else now,
         observed_generation=generation,
     )
     stalled = conditions(
-        [("Ready", False, "ApplyFailed", error), ("Stalled", True, "ApplyFailed", error)],
+        [
+            ("Ready", False, Reason.APPLY_FAILED, error),
+            ("Stalled", True, Reason.APPLY_FAILED, error),
+        ],
         status.conditions,
         now,
         generation,

@@ -14,6 +14,7 @@ from greenlight.api import release as api
 from greenlight.engine import actions as act
 from greenlight.engine import group, plan, snapshot
 from greenlight.engine import status as engine_status
+from greenlight.engine.reasons import Reason
 from greenlight.kube import cluster as kube_cluster
 from greenlight.kube import measure, notify, observe
 from greenlight.kube.settings import Settings
@@ -281,7 +282,7 @@ class Reconciler:
         rv = await self.cluster.patch_status(release, status)
         if rv:
             self._written[key] = rv
-        await self.cluster.event(release, act.RecordEvent("ApplyFailed", error, "Warning"))
+        await self.cluster.event(release, act.RecordEvent(Reason.APPLY_FAILED, error, "Warning"))
 
     async def _report_invalid(self, indexed: Indexed) -> None:
         meta = indexed.meta
