@@ -1,6 +1,7 @@
 """Argo CD's view of a Release: manifests/argocd's health.lua evaluated (Lua 5.1) on the live
-object in every phase, and its actions' returned objects applied to the cluster as a patch, as
-Argo CD applies them, with the effect the plugin's commands have."""
+object in every phase (it says what the plugin's view, `cli/view.py`, says), and its actions'
+returned objects applied to the cluster as a patch, as Argo CD applies them, with the effect the
+plugin's commands have."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from greenlight.cli import view
 from tests import argocd
 from tests.e2e.helpers import wait_for
 from tests.e2e.support import NEVER_READY, Releases, release_manifest, with_image
@@ -20,7 +22,9 @@ def reach(releases: Releases, phase: str, **fields: Any) -> dict[str, Any]:
     """Wait for `phase` with the current generation observed; the live Release then."""
     generation = releases.get("web")["metadata"]["generation"]
     releases.wait_phase("web", phase, timeout=60, observedGeneration=generation, **fields)
-    return releases.get("web")
+    live = releases.get("web")
+    assert argocd.health(live) == view.release(live).argocd_health(), "the Lua says what get does"
+    return live
 
 
 def image(release: dict[str, Any]) -> str:
@@ -113,7 +117,9 @@ def test_group_health_and_actions(releases: Releases, kube: Any, namespace: str)
             seen = st.get("observedGeneration") == g["metadata"]["generation"]
             return g if st.get("phase") == phase and seen else None
 
-        return wait_for(reached, 60, f"group phase {phase}")
+        found = wait_for(reached, 60, f"group phase {phase}")
+        assert argocd.health(found) == view.group(found).argocd_health()
+        return found
 
     def run_group_action(name: str) -> None:
         before = group()

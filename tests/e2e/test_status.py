@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from greenlight.cli import status
+from greenlight.cli.commands import status
 from tests.e2e.conftest import _kubectl_binary
 from tests.e2e.support import NEVER_READY, Releases, release_manifest, with_image
 from tests.e2e.test_groups import PAIR, pair

@@ -1,4 +1,5 @@
-"""`kubectl greenlight dashboard`: what the page is sent, and who may talk to the server."""
+"""`kubectl greenlight dashboard`: what the page is sent (`cli.view`'s JSON), and who may talk
+to the server."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ from typing import Any
 
 from aiohttp.test_utils import TestClient, TestServer
 
-from greenlight.cli import dashboard, plugin
+from greenlight.cli import view
+from greenlight.cli.commands import dashboard
 
 from .test_status import body, live
 from .world import spec
@@ -18,7 +20,7 @@ def test_a_release_as_the_page_shows_it() -> None:
     w = live()
     w.set_spec(spec("app:2"))
     w.reconcile()
-    v = dashboard.release_view(body(w))
+    v = view.release(body(w)).json()
     assert v["name"] == "web" and v["phase"] == "Progressing" and v["state"] == "running"
     assert v["live"] == {"revision": 1, "color": "blue", "ready": 3, "replicas": 3}
     assert v["candidate"] == {"revision": 2, "color": "green", "ready": 0, "replicas": 3}
@@ -37,9 +39,9 @@ def test_disabled_buttons_carry_the_plugins_own_refusals() -> None:
         w.reconcile()
         w.settle()
     release = body(w)
-    v = dashboard.release_view(release)
+    v = view.release(release).json()
     for command in ("promote", "abort", "retry", "undo"):
-        assert v["commands"][command] == plugin.command_error(command, release), command
+        assert v["commands"][command] == view.release(release).refusal(command), command
     assert v["commands"]["promote"] == "nothing to promote: no release in progress (phase Healthy)"
     assert v["commands"]["undo"] is None
     assert v["commands"]["pause"] is None and v["commands"]["resume"] is not None
@@ -48,7 +50,7 @@ def test_disabled_buttons_carry_the_plugins_own_refusals() -> None:
     assert current["undo"] == "live"
 
     w.set_spec(spec("app:2", paused=True))
-    paused = dashboard.release_view(body(w))
+    paused = view.release(body(w)).json()
     assert paused["paused"] and paused["commands"]["pause"] and paused["commands"]["resume"] is None
 
 
@@ -63,7 +65,7 @@ def test_a_group_as_the_page_shows_it() -> None:
             "history": [{"at": "2026-01-01T00:00:00Z", "revisions": {"django": 1}}],
         },
     }
-    v = dashboard.group_view(group)
+    v = view.group(group).json()
     assert v["waitingFor"] == ["fastapi"]
     assert v["members"][0]["candidateRevision"] == 2
     assert v["commands"]["undo"] == "group ns/shop: no earlier group entry to undo to"
@@ -108,6 +110,6 @@ async def test_only_loopback_hosts_and_same_origin_json_posts_are_served() -> No
 def test_rolling_steps_are_labelled_by_what_they_do() -> None:
     steps = [{"setWeight": 20}, {"pause": {"duration": "60s"}}, {"pause": {}}]
     w = live(rolling={"steps": steps})
-    v = dashboard.release_view(body(w))
+    v = view.release(body(w)).json()
     assert v["strategy"] == "rolling"
     assert v["steps"] == ["20%", "pause 60s", "pause"]

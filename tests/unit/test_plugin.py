@@ -1,4 +1,4 @@
-"""kubectl greenlight: which commands a Release's status allows, and what `get` shows."""
+"""kubectl greenlight: which commands a Release's view allows, and what `get` shows."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ from typing import Any
 import pytest
 from rich.console import Console
 
-from greenlight.cli import plugin
+from greenlight.cli import view
+from greenlight.cli.commands import get
 from greenlight.engine import actions as act
 from greenlight.engine import commands, naming
 
@@ -19,6 +20,10 @@ def body(w: World) -> dict[str, Any]:
         "spec": w.spec.model_dump(by_alias=True, exclude_none=True, mode="json"),
         "status": w.status.model_dump(by_alias=True, mode="json"),
     }
+
+
+def refusal(command: str, w: World, undo_to: int | None = None) -> str | None:
+    return view.release(body(w)).refusal(command, undo_to)
 
 
 def two_revisions() -> World:
@@ -35,32 +40,28 @@ def two_revisions() -> World:
 
 def test_promote_and_abort_need_a_release_in_progress() -> None:
     w = two_revisions()
-    assert plugin.command_error("promote", body(w)) == (
-        "nothing to promote: no release in progress (phase Healthy)"
-    )
-    assert plugin.command_error("abort", body(w)) is not None
+    assert refusal("promote", w) == ("nothing to promote: no release in progress (phase Healthy)")
+    assert refusal("abort", w) is not None
     w.set_spec(spec("app:3", auto_promote=False))
     w.reconcile()
     assert w.status.candidate_revision == 3
-    assert plugin.command_error("promote", body(w)) is None
-    assert plugin.command_error("abort", body(w)) is None
+    assert refusal("promote", w) is None
+    assert refusal("abort", w) is None
 
 
 def test_retry_needs_an_aborted_revision() -> None:
     w = two_revisions()
-    assert plugin.command_error("retry", body(w)) == "nothing to retry: no aborted revision"
+    assert refusal("retry", w) == "nothing to retry: no aborted revision"
 
 
 def test_undo_names_the_revisions_it_knows() -> None:
     w = two_revisions()
-    assert plugin.command_error("undo", body(w)) is None  # to revision 1
-    assert plugin.command_error("undo", body(w), 9) == (
-        "revision 9 is not in the history (known: 1, 2)"
-    )
-    assert plugin.command_error("undo", body(w), 2) == "revision 2 is already the spec"
+    assert refusal("undo", w) is None  # to revision 1
+    assert refusal("undo", w, 9) == ("revision 9 is not in the history (known: 1, 2)")
+    assert refusal("undo", w, 2) == "revision 2 is already the spec"
     first = World(spec("app:1"))
     first.reconcile()
-    assert plugin.command_error("undo", body(first)) == "no earlier live revision to undo to"
+    assert refusal("undo", first) == "no earlier live revision to undo to"
 
 
 IGNORED = {"AbortIgnored", "PromoteIgnored", "RetryIgnored", "UndoFailed", "UndoIgnored"}
@@ -87,7 +88,7 @@ def test_the_plugin_refuses_exactly_what_the_engine_ignores(command: str, state:
         w.annotations[naming.COMMAND_ABORT] = "true"
         w.reconcile()
         assert w.status.aborted_hash is not None
-    refused = plugin.command_error(command, body(w))
+    refused = refusal(command, w)
     w.annotations[commands.BY_NAME[command]] = "" if command == "undo" else "true"
     p = w.reconcile()
     ignored = [
@@ -104,7 +105,7 @@ def test_get_shows_phase_revisions_and_history() -> None:
         "status": w.status.model_dump(by_alias=True, mode="json"),
     }
     console = Console(record=True, width=160)
-    console.print(plugin.summary("web", release))
+    console.print(get.summary(view.release(release)))
     text = console.export_text()
     assert "shop/web" in text and "Healthy" in text
     assert "revision 2 (green)" in text
@@ -127,6 +128,6 @@ def test_get_shows_each_check_with_its_last_measurement() -> None:
         "status": w.status.model_dump(by_alias=True, mode="json"),
     }
     console = Console(record=True, width=200)
-    console.print(plugin.summary("web", release))
+    console.print(get.summary(view.release(release)))
     [row] = [line for line in console.export_text().splitlines() if "prePromotion" in line]
     assert "smoke" in row and "Running" in row and "Failed: " in row and "500" in row

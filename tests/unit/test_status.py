@@ -10,7 +10,8 @@ import pytest
 import typer
 from rich.console import Console
 
-from greenlight.cli import status
+from greenlight.cli import view
+from greenlight.cli.commands import status
 from greenlight.engine import naming
 
 from .test_checks import BAD, candidate_ready, smoke
@@ -25,6 +26,15 @@ def body(w: World, name: str = "web") -> dict[str, Any]:
     }
 
 
+def verdict(release: dict[str, Any]) -> status.Verdict:
+    return status.release_verdict(view.release(release))
+
+
+def group_verdict(g: dict[str, Any], members: dict[str, dict[str, Any] | None]) -> status.Verdict:
+    views = {m: view.release(b) if b is not None else None for m, b in members.items()}
+    return status.group_verdict(view.group(g), views)
+
+
 def live(image: str = "app:1", **kw: Any) -> World:
     w = World(spec(image, **kw))
     for _ in range(3):
@@ -36,7 +46,7 @@ def live(image: str = "app:1", **kw: Any) -> World:
 
 def test_healthy_on_the_desired_revision_is_done() -> None:
     w = live()
-    v = status.release_verdict(body(w))
+    v = verdict(body(w))
     assert v.state == "done" and v.phase == "Healthy"
     assert v.line.startswith("web: Healthy: live revision 1 (blue) 3/3")
 
@@ -44,23 +54,23 @@ def test_healthy_on_the_desired_revision_is_done() -> None:
 def test_a_spec_the_operator_has_not_seen_yet_is_running_even_when_healthy() -> None:
     w = live()
     w.set_spec(spec("app:2"))  # the status still says Healthy, for the previous generation
-    v = status.release_verdict(body(w))
+    v = verdict(body(w))
     assert v.state == "running" and v.phase == "Waiting"
     assert "generation 2" in v.line
     no_status = body(World(spec("app:1")))
-    assert status.release_verdict(no_status).state == "running"
+    assert verdict(no_status).state == "running"
 
 
 def test_a_flip_is_running_until_the_new_revision_is_live() -> None:
     w = live()
     w.set_spec(spec("app:2"))
     w.reconcile()
-    v = status.release_verdict(body(w))
+    v = verdict(body(w))
     assert v.state == "running" and v.phase == "Progressing"
     assert "candidate revision 2 (green) 0/3 ready" in v.line
     w.settle()
     w.reconcile()
-    v = status.release_verdict(body(w))
+    v = verdict(body(w))
     assert w.status.live_revision == 2 and v.state == "done", v
 
 
@@ -71,7 +81,7 @@ def test_paused_awaiting_promotion_is_running() -> None:
         w.reconcile()
         w.settle()
     assert w.status.phase == "Paused"
-    assert status.release_verdict(body(w)).state == "running"
+    assert verdict(body(w)).state == "running"
 
 
 def test_a_missed_deadline_is_degraded() -> None:
@@ -81,7 +91,7 @@ def test_a_missed_deadline_is_degraded() -> None:
     w.tick(61)
     w.reconcile()
     assert w.status.phase == "Degraded"
-    v = status.release_verdict(body(w))
+    v = verdict(body(w))
     assert v.state == "degraded" and status.EXIT_CODES[v.state] == status.EXIT_DEGRADED
 
 
@@ -91,7 +101,7 @@ def test_a_user_abort_is_aborted() -> None:
     w.reconcile()
     w.annotations[naming.COMMAND_ABORT] = "true"
     w.reconcile()
-    v = status.release_verdict(body(w))
+    v = verdict(body(w))
     assert v.state == "aborted" and status.EXIT_CODES[v.state] == status.EXIT_ABORTED
     assert "live revision 1 (blue)" in v.line
 
@@ -100,12 +110,12 @@ def test_a_rollback_after_a_failed_post_promotion_check_is_degraded() -> None:
     w = candidate_ready(post=[smoke()])
     w.reconcile()  # flips, starts the post-promotion check
     assert w.status.live_revision == 2
-    assert status.release_verdict(body(w)).state == "running", "checks still running"
+    assert verdict(body(w)).state == "running", "checks still running"
     w.answer(BAD)
     for _ in range(2):
         w.reconcile()
     assert w.status.live_revision == 1
-    assert status.release_verdict(body(w)).state == "degraded"
+    assert verdict(body(w)).state == "degraded"
 
 
 def group(phase: str | None, generation: int = 1, observed: int | None = 1) -> dict[str, Any]:
@@ -123,16 +133,16 @@ def member(w: World, name: str) -> dict[str, Any]:
 def test_a_group_is_done_when_it_and_every_member_are() -> None:
     django, fastapi = live(), live()
     members = {"django": member(django, "django"), "fastapi": member(fastapi, "fastapi")}
-    v = status.group_verdict(group("Healthy"), members)
+    v = group_verdict(group("Healthy"), members)
     assert v.state == "done", v
     assert "django: Healthy" in v.line and "fastapi: Healthy" in v.line
-    assert status.group_verdict(group("Healthy", generation=2), members).state == "running"
-    assert status.group_verdict(group("Progressing"), members).state == "running"
+    assert group_verdict(group("Healthy", generation=2), members).state == "running"
+    assert group_verdict(group("Progressing"), members).state == "running"
     fastapi.set_spec(spec("app:2"))
     fastapi.reconcile()
     members["fastapi"] = member(fastapi, "fastapi")
-    assert status.group_verdict(group("Healthy"), members).state == "running"
-    assert status.group_verdict(group("Healthy"), {**members, "fastapi": None}).state == "running"
+    assert group_verdict(group("Healthy"), members).state == "running"
+    assert group_verdict(group("Healthy"), {**members, "fastapi": None}).state == "running"
 
 
 def test_a_group_fails_as_its_worst_member() -> None:
@@ -147,11 +157,11 @@ def test_a_group_fails_as_its_worst_member() -> None:
     aborted.annotations[naming.COMMAND_ABORT] = "true"
     aborted.reconcile()
     both = {"django": member(degraded, "django"), "fastapi": member(aborted, "fastapi")}
-    assert status.group_verdict(group("Degraded"), both).state == "degraded"
+    assert group_verdict(group("Degraded"), both).state == "degraded"
     one = {"django": member(live(), "django"), "fastapi": member(aborted, "fastapi")}
-    assert status.group_verdict(group("Degraded"), one).state == "aborted"
+    assert group_verdict(group("Degraded"), one).state == "aborted"
     healthy = {"django": member(live(), "django"), "fastapi": member(live(), "fastapi")}
-    assert status.group_verdict(group("Degraded"), healthy).state == "degraded"
+    assert group_verdict(group("Degraded"), healthy).state == "degraded"
 
 
 @pytest.mark.parametrize(
@@ -175,7 +185,7 @@ def printed(terminal: bool, verdict: status.Verdict) -> str:
 
 
 def test_lines_have_no_ansi_codes_off_a_terminal_and_are_not_wrapped() -> None:
-    v = status.release_verdict(body(live()))
+    v = verdict(body(live()))
     assert len(v.line) > 40
     assert printed(True, v).count("\x1b[") >= 2, "a terminal gets the phase in colour"
     plain = printed(False, v)
@@ -199,9 +209,7 @@ def test_wait_prints_each_change_once_and_returns_the_code() -> None:
     w.settle()
     w.reconcile()
     events.put(("releases", "MODIFIED", body(w)))
-    code = status.wait(
-        lambda: status.release_verdict(current["body"]), apply, events, 60, Console(file=out)
-    )
+    code = status.wait(lambda: verdict(current["body"]), apply, events, 60, Console(file=out))
     lines = out.getvalue().splitlines()
     assert code == status.EXIT_HEALTHY
     assert len(lines) == 2 and "Progressing" in lines[0] and "Healthy" in lines[1], lines
@@ -213,7 +221,7 @@ def test_wait_times_out_with_its_own_code() -> None:
     w.reconcile()
     out = io.StringIO()
     code = status.wait(
-        lambda: status.release_verdict(body(w)),
+        lambda: verdict(body(w)),
         lambda e: None,
         queue.Queue(),
         0,

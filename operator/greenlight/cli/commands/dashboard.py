@@ -3,9 +3,10 @@
 One aiohttp server on 127.0.0.1 serves one static page (`static/dashboard.html`, plain JS, no
 build step, nothing from the network) and a stream of server-sent events fed by the server's own
 Kubernetes watch of the namespace's Releases and ReleaseGroups: every change reaches every open
-page at once. The buttons POST to `/api/{releases|groups}/NAME/COMMAND`, which runs the plugin's
-own `request` / `set_paused`: the same preconditions, the same refusal messages, the same
-annotations as `kubectl greenlight promote|abort|retry|undo|pause|resume`.
+page at once; what a page is sent is `cli.view`'s JSON of each object, the view `get` and
+`status` render. The buttons POST to `/api/{releases|groups}/NAME/COMMAND`, which runs the
+plugin's own `control.request` / `control.set_paused`: the same preconditions, the same refusal
+messages, the same annotations as `kubectl greenlight promote|abort|retry|undo|pause|resume`.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import contextlib
 import json
 import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from importlib import resources
 from typing import Annotated, Any, cast
 
@@ -25,123 +26,29 @@ from kubernetes.client.exceptions import ApiException
 
 from greenlight.api import group as api_group
 from greenlight.api import release as api
-from greenlight.cli import plugin, status
+from greenlight.cli import view
+from greenlight.cli.client import Event, Releases, Watches
+from greenlight.cli.commands import control
+from greenlight.cli.console import Refused, console, errors, fail
+from greenlight.cli.options import Context, Namespace
 from greenlight.engine import commands
 
 PAGE = resources.files("greenlight.cli") / "static" / "dashboard.html"
-COMMANDS = ("promote", "abort", "retry", "undo", "pause", "resume")
 KINDS = {"releases": api.PLURAL, "groups": api_group.PLURAL}
 
 
-# --- pure: what the page shows -----------------------------------------------------------------
+# --- pure: what the page is sent -------------------------------------------------------------
 
 
-def release_view(release: dict[str, Any]) -> dict[str, Any]:
-    """One Release as the page renders it, with the reason each button is disabled (None: it
-    may be clicked): the plugin's own `command_error`, so a disabled button's tooltip is the
-    message `kubectl greenlight` would print."""
-    meta = release.get("metadata") or {}
-    spec = release.get("spec") or {}
-    st = plugin.status_of(release)
-    replicas = spec.get("replicas", 0)
-    paused = bool(spec.get("paused"))
-    rolling = (spec.get("strategy") or {}).get("rolling")
-    pods = {r.template_hash: r for r in st.revisions}
-    refusals: dict[str, str | None] = {
-        c: plugin.command_error(c, release) for c in ("promote", "abort", "retry", "undo")
-    }
-    refusals["pause"] = "spec.paused is already true" if paused else None
-    refusals["resume"] = None if paused else "spec.paused is not set"
-
-    def slot(revision: int | None, color: str | None, ready: int) -> dict[str, Any] | None:
-        if revision is None:
-            return None
-        return {"revision": revision, "color": color, "ready": ready, "replicas": replicas}
-
-    history = []
-    for e in sorted(st.history, key=lambda e: e.revision, reverse=True):
-        r = pods.get(e.template_hash)
-        live = e.template_hash == st.live_hash
-        history.append(
-            {
-                "revision": e.revision,
-                "color": e.color,
-                "outcome": e.outcome,
-                "pods": f"{r.available_replicas}/{r.replicas}" if r else "0",
-                "images": e.images,
-                "reason": e.reason or "",
-                "live": live,
-                "candidate": e.template_hash == st.candidate_hash,
-                "undo": "live" if live else plugin.command_error("undo", release, e.revision),
-            }
-        )
-    numbers = {e.template_hash: e.revision for e in st.history}
-    checks = []
-    for c in st.checks:
-        last = c.measurements[-1] if c.measurements else None
-        checks.append(
-            {
-                "name": c.name,
-                "stage": c.stage,
-                "revision": numbers.get(c.template_hash),
-                "phase": c.phase,
-                "passed": c.successes,
-                "failed": c.failures,
-                "errors": c.errors,
-                "last": f"{last.verdict}: {last.value}" if last else c.message,
-            }
-        )
+def snapshot(
+    namespace: str, objects: Mapping[tuple[str, str], Mapping[str, Any]]
+) -> dict[str, Any]:
+    """Every Release and group of the namespace, as `cli.view` renders them to JSON."""
+    found = sorted(objects.items())
     return {
-        "name": meta.get("name"),
-        "phase": st.phase or "Unknown",
-        "message": st.message,
-        "state": status.release_verdict(release).state,
-        "strategy": st.strategy or ("rolling" if rolling is not None else "blueGreen"),
-        "paused": paused,
-        "live": slot(st.live_revision, st.live_color, st.available_replicas),
-        "candidate": slot(st.candidate_revision, st.candidate_color, st.candidate_ready_replicas),
-        "step": st.current_step,
-        "steps": [_step_label(step) for step in (rolling or {}).get("steps") or []],
-        "weight": st.weight,
-        "checks": checks,
-        "history": history,
-        "commands": refusals,
-    }
-
-
-def _step_label(step: dict[str, Any]) -> str:
-    if step.get("setWeight") is not None:
-        return f"{step['setWeight']}%"
-    if "pause" in step:
-        duration = (step.get("pause") or {}).get("duration")
-        return f"pause {duration}" if duration else "pause"
-    return "analysis" if "analysis" in step else "?"
-
-
-def group_view(group: dict[str, Any]) -> dict[str, Any]:
-    meta = group.get("metadata") or {}
-    st = api_group.GroupStatus.model_validate(group.get("status") or {})
-    paused = bool((group.get("spec") or {}).get("paused"))
-    no_undo = f"group {meta.get('namespace')}/{meta.get('name')}: no earlier group entry to undo to"
-    return {
-        "name": meta.get("name"),
-        "phase": st.phase or "Unknown",
-        "message": st.message,
-        "paused": paused,
-        "waitingFor": st.waiting_for,
-        "members": [m.model_dump(by_alias=True) for m in st.members],
-        "history": [
-            {"at": e.at.strftime("%Y-%m-%d %H:%M:%S"), "revisions": e.revisions}
-            for e in reversed(st.history)
-        ],
-        "commands": {
-            "promote": None,
-            "abort": None,
-            "retry": None,
-            "undo": no_undo if len(st.history) < 2 else None,
-            "pause": "spec.paused is already true" if paused else None,
-            "resume": None if paused else "spec.paused is not set",
-        },
+        "namespace": namespace,
+        "releases": [view.release(o).json() for (p, _), o in found if p == api.PLURAL],
+        "groups": [view.group(o).json() for (p, _), o in found if p == api_group.PLURAL],
     }
 
 
@@ -155,7 +62,7 @@ def sse(event: str, data: Any) -> bytes:
 class Dashboard:
     """The namespace's Releases and groups as last seen by the watch, and the open pages."""
 
-    def __init__(self, releases: plugin.Releases, groups: plugin.Releases, port: int) -> None:
+    def __init__(self, releases: Releases, groups: Releases, port: int) -> None:
         self.releases, self.groups, self.port = releases, groups, port
         self.objects: dict[tuple[str, str], dict[str, Any]] = {}
         self.pages: set[asyncio.Queue[bytes | None]] = set()
@@ -173,25 +80,18 @@ class Dashboard:
                 if e.status == 404 and client.plural == api_group.PLURAL:
                     self.has_groups = False
                     continue
-                plugin.fail(f"list {client.plural} in {client.ns}: {e.status} {e.reason}")
+                fail(f"list {client.plural} in {client.ns}: {e.status} {e.reason}")
             for obj in cast(dict[str, Any], found).get("items", []):
                 self.objects[(client.plural, obj["metadata"]["name"])] = obj
 
     def snapshot(self) -> dict[str, Any]:
-        def of(plural: str, view: Callable[[dict[str, Any]], dict[str, Any]]) -> list[Any]:
-            return [view(o) for (p, _), o in sorted(self.objects.items()) if p == plural]
+        return snapshot(self.releases.ns, self.objects)
 
-        return {
-            "namespace": self.releases.ns,
-            "releases": of(api.PLURAL, release_view),
-            "groups": of(api_group.PLURAL, group_view),
-        }
-
-    def changed(self, event: status.Event) -> None:
+    def changed(self, event: Event) -> None:
         """A watch event (called in the event loop): remember it and tell every page."""
         plural, change, obj = event
         if plural == "error":
-            plugin.errors.print(f"dashboard: {change}", markup=False, highlight=False)
+            errors.print(f"dashboard: {change}", markup=False, highlight=False)
             message = sse("problem", {"message": change})
         else:
             name = obj["metadata"]["name"]
@@ -201,8 +101,8 @@ class Dashboard:
                 message = sse("deleted", {"kind": kind, "name": name})
             else:
                 self.objects[(plural, name)] = obj
-                view = release_view(obj) if plural == api.PLURAL else group_view(obj)
-                message = sse(kind, view)
+                shown = view.release(obj) if plural == api.PLURAL else view.group(obj)
+                message = sse(kind, shown.json())
         for page in self.pages:
             page.put_nowait(message)
 
@@ -271,7 +171,7 @@ class Dashboard:
 
     async def _command(self, request: web.Request) -> web.Response:
         kind, name, command = (request.match_info[k] for k in ("kind", "name", "command"))
-        if kind not in KINDS or command not in COMMANDS:
+        if kind not in KINDS or command not in view.COMMANDS:
             return web.json_response({"error": f"unknown {kind}/{command}"}, status=404)
         try:
             body = await request.json() if request.can_read_body else {}
@@ -286,14 +186,14 @@ class Dashboard:
 
         def run() -> str:
             if command in ("pause", "resume"):
-                return plugin.set_paused(client, name, command == "pause")
-            return plugin.request(client, name, command, value)
+                return control.set_paused(client, name, command == "pause")
+            return control.request(client, name, command, value)
 
         try:
             done = await asyncio.to_thread(run)
-        except plugin.Refused as e:
+        except Refused as e:
             return web.json_response({"error": e.message}, status=409)
-        plugin.console.print(f"dashboard: {done}", markup=False, highlight=False)
+        console.print(f"dashboard: {done}", markup=False, highlight=False)
         return web.json_response({"message": done})
 
 
@@ -307,13 +207,13 @@ async def serve(dash: Dashboard) -> None:
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    watches = status.Watches(
+    watches = Watches(
         dash.releases, sink=lambda event: loop.call_soon_threadsafe(dash.changed, event)
     )
     watches.start(api.PLURAL)
     if dash.has_groups:
         watches.start(api_group.PLURAL)
-    plugin.console.print(
+    console.print(
         f"Greenlight dashboard for namespace {dash.releases.ns}: http://127.0.0.1:{dash.port}/"
         "  (Ctrl-C stops it)",
         markup=False,
@@ -331,19 +231,16 @@ async def serve(dash: Dashboard) -> None:
 
 
 def dashboard(
-    namespace: plugin.Namespace = None,
-    context: plugin.Context = None,
+    namespace: Namespace = None,
+    context: Context = None,
     port: Annotated[
         int, typer.Option("--port", min=0, max=65535, help="Local port (0: any free one).")
     ] = 3100,
 ) -> None:
     """Serve a web UI of the namespace's Releases on 127.0.0.1 (live revisions, candidates,
     pods, steps, checks, history; promote, abort, retry, undo, pause and resume buttons)."""
-    releases = plugin.Releases(namespace, context)
-    groups = plugin.Releases(releases.ns, context, api_group.PLURAL)
+    releases = Releases(namespace, context)
+    groups = Releases(releases.ns, context, api_group.PLURAL)
     dash = Dashboard(releases, groups, port)
     dash.seed()
     asyncio.run(serve(dash))
-
-
-plugin.app.command("dashboard")(dashboard)
