@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from greenlight.api import commands
 from greenlight.api import release as api
 
 Body = dict[str, Any]
@@ -60,15 +61,30 @@ def valid(name: str = "web") -> Body:
     }
 
 
+def valid_group(name: str = "shop") -> Body:
+    """A ReleaseGroup that is accepted (its members need not exist)."""
+    return {
+        "apiVersion": "greenlight.dev/v1alpha1",
+        "kind": "ReleaseGroup",
+        "metadata": {"name": name},
+        "spec": {"members": ["web", "api"]},
+    }
+
+
 @dataclass(frozen=True)
 class Case:
     id: str
     change: Callable[[Body], None]
     field: str
     """What the refusal must name: the field's path as the API server writes it."""
+    by: str = "api"
+    """Who refuses it: "api" (the API server: the CRD's schema and CEL rules, or the
+    greenlight-commands admission policy) or "operator" (the API server cannot judge it: the
+    operator refuses it before creating anything, with the models, and the Release says why)."""
+    kind: str = "Release"
 
     def body(self, name: str = "web") -> Body:
-        b = copy.deepcopy(valid(name))
+        b = copy.deepcopy(valid(name) if self.kind == "Release" else valid_group(name))
         self.change(b)
         return b
 
@@ -119,6 +135,26 @@ SMOKE = {"name": "smoke", "http": {"url": "http://x"}}
 SECRET = {"secretKeyRef": {"name": "s", "key": "k"}}
 TWO_VALUES = {"name": "s", "http": {"url": "http://x", "headers": [
     {"name": "A", "value": "1", "valueFrom": SECRET}]}}  # fmt: skip
+
+
+def command(key: str, value: str) -> Callable[[Body], None]:
+    def change(body: Body) -> None:
+        body["metadata"].setdefault("annotations", {})[key] = value
+
+    return change
+
+
+def job(template_spec: dict[str, Any], **fields: Any) -> dict[str, Any]:
+    """A job check whose Job spec is `fields` and whose pod spec is `template_spec`."""
+    pod = {"containers": [{"name": "smoke", "image": "curlimages/curl:8"}], **template_spec}
+    return {"name": "smoke", "job": {"template": {"spec": pod}, **fields}}
+
+
+def notify(*names: str, url: str = "http://hooks.example/x") -> Callable[[Body], None]:
+    def change(body: Body) -> None:
+        body["spec"]["notifications"] = [{"name": n, "webhook": {"url": url}} for n in names]
+
+    return change
 
 
 def gate(check: dict[str, Any]) -> Callable[[Body], None]:
@@ -383,8 +419,8 @@ CASES = [
         put("spec.previewService.ports", [{"port": 80}, {"port": 80}]),
         "spec.previewService.ports",
     ),
-    # promotion gates (a CEL condition that does not parse is refused by the operator: the API
-    # server cannot parse the CEL inside a string; tests/unit/test_checks_admission.py)
+    # promotion gates (a CEL condition that does not parse or type-check is refused by the
+    # operator: the API server cannot parse the CEL inside a string; the rows by="operator")
     Case("check-no-provider", gate({"name": "smoke"}), f"{PRE}[0]"),
     Case(
         "check-two-providers",
@@ -409,4 +445,153 @@ CASES = [
         f"{PRE}[0]",  # the models name the check; the API server also .successCondition
     ),
     Case("check-header-two-values", gate(TWO_VALUES), f"{PRE}[0].http.headers[0]"),
+    Case(
+        "check-names-duplicate",
+        lambda b: b["spec"].update(strategy={"blueGreen": {"prePromotion": [SMOKE, SMOKE]}}),
+        PRE,
+    ),
+    # URLs the operator sends requests to: a host (or a $(VAR) naming one), known $(VAR)s only
+    Case(
+        "check-url-no-host", gate({"name": "s", "http": {"url": "http://"}}), f"{PRE}[0].http.url"
+    ),
+    Case(
+        "check-url-empty-host",
+        gate({"name": "s", "http": {"url": "http:///healthz"}}),
+        f"{PRE}[0].http.url",
+    ),
+    Case(
+        "check-url-port-without-host",
+        gate({"name": "s", "http": {"url": "http://:8080/healthz"}}),
+        f"{PRE}[0].http.url",
+    ),
+    Case(
+        "check-url-unknown-variable",
+        gate({"name": "s", "http": {"url": "http://$(PREVIEW_SVC)/healthz"}}),
+        f"{PRE}[0].http.url",
+    ),
+    Case(
+        "check-url-unknown-variable-after-escape",
+        gate({"name": "s", "http": {"url": "http://$(PREVIEW_SERVICE)/$$$(PATH)"}}),
+        f"{PRE}[0].http.url",
+    ),
+    Case(
+        "webhook-url-unknown-variable",
+        gate({"name": "w", "webhook": {"url": "http://hooks.example/$(RELEASE_NAME)"}}),
+        f"{PRE}[0].webhook.url",
+    ),
+    Case(
+        "prometheus-address-no-host",
+        gate(
+            {
+                "name": "p",
+                "prometheus": {"address": "https://", "query": "up"},
+                "successCondition": "result > 0",
+            }
+        ),
+        f"{PRE}[0].prometheus.address",
+    ),
+    Case(
+        "check-expected-status-below-100",
+        gate({"name": "s", "http": {"url": "http://x", "expectedStatus": [200, 99]}}),
+        f"{PRE}[0].http.expectedStatus[1]",
+    ),
+    Case(
+        "check-expected-status-above-599",
+        gate({"name": "s", "http": {"url": "http://x", "expectedStatus": [600]}}),
+        f"{PRE}[0].http.expectedStatus[0]",
+    ),
+    # a check's Job: what the Job API would refuse, in the fields Greenlight models
+    Case(
+        "job-restart-policy-always",
+        gate(job({"restartPolicy": "Always"})),
+        f"{PRE}[0].job.template.spec.restartPolicy",
+    ),
+    Case(
+        "job-container-name-uppercase",
+        gate(job({"containers": [{"name": "Smoke", "image": "curlimages/curl:8"}]})),
+        f"{PRE}[0].job.template.spec.containers[0].name",
+    ),
+    Case(
+        "job-container-image-missing",
+        gate(job({"containers": [{"name": "smoke"}]})),
+        f"{PRE}[0].job.template.spec.containers[0].image",
+    ),
+    Case(
+        "job-container-names-duplicate",
+        gate(job({"containers": [{"name": "a", "image": "x:1"}, {"name": "a", "image": "y:1"}]})),
+        f"{PRE}[0].job.template.spec.containers",
+    ),
+    Case(
+        "job-backoff-limit-negative",
+        gate(job({}, backoffLimit=-1)),
+        f"{PRE}[0].job.backoffLimit",
+    ),
+    Case(
+        "job-active-deadline-negative",
+        gate(job({}, activeDeadlineSeconds=-1)),
+        f"{PRE}[0].job.activeDeadlineSeconds",
+    ),
+    Case(
+        "job-selector-without-manual-selector",
+        gate(job({}, selector={"matchLabels": {"app": "smoke"}})),
+        f"{PRE}[0].job.selector",
+    ),
+    # notifications
+    Case("notification-names-duplicate", notify("team", "team"), "spec.notifications"),
+    Case(
+        "notification-url-no-host",
+        notify("team", url="https:///hook"),
+        "spec.notifications[0].webhook.url",
+    ),
+    # command annotations (the admission policy greenlight-commands: CRD rules cannot read
+    # metadata.annotations); a ReleaseGroup's go to its members as their own
+    *(
+        Case(
+            f"command-{key.rpartition('/')[2]}-{value or 'empty'}",
+            command(key, value),
+            f"metadata.annotations[{key}]",
+        )
+        for key, value in (
+            (commands.PROMOTE, "false"),
+            (commands.PROMOTE, "skip"),
+            (commands.ABORT, "false"),
+            (commands.RETRY, "now"),
+            (commands.UNDO, "previous"),
+            (commands.UNDO, "0"),
+            (commands.UNDO, "-1"),
+        )
+    ),
+    Case(
+        "group-command-promote-false",
+        command(commands.PROMOTE, "false"),
+        f"metadata.annotations[{commands.PROMOTE}]",
+        kind="ReleaseGroup",
+    ),
+    Case(
+        "group-command-abort-yes",
+        command(commands.ABORT, "yes"),
+        f"metadata.annotations[{commands.ABORT}]",
+        kind="ReleaseGroup",
+    ),
+    Case(
+        "group-command-undo-revision",
+        command(commands.UNDO, "3"),
+        f"metadata.annotations[{commands.UNDO}]",
+        kind="ReleaseGroup",
+    ),
+    # CEL conditions, judged as a type-checker with `result` declared would: the API server
+    # cannot (the CEL is inside a string), so the operator refuses them before creating anything
+    *(
+        Case(f"condition-{id_}", gate({**SMOKE, field: source}), f"{PRE}[0].{field}", by="operator")
+        for id_, field, source in (
+            ("unparseable", "successCondition", "result.status =="),
+            ("undeclared-name", "successCondition", "result.status == 200 && ready"),
+            ("misspelt-result", "successCondition", "resutl.status == 200"),
+            ("macro-variable-misused", "successCondition", "result.body.items.all(i, j.ok)"),
+            ("number", "successCondition", "result.body.count + 1"),
+            ("size", "failureCondition", "size(result.body.errors)"),
+            ("string-literal", "failureCondition", "'false'"),
+            ("list-literal", "successCondition", "[result.status == 200]"),
+        )
+    ),
 ]

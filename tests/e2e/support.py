@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import pathlib
 import threading
 import time
 from collections.abc import Iterator
@@ -12,9 +13,11 @@ from typing import Any
 
 import kopf
 import pytest
+import yaml
 from kubernetes import client, watch
 from kubernetes.client.exceptions import ApiException
 
+from greenlight.api import group as api_group
 from greenlight.api import release as api
 from greenlight.engine import naming
 from tests.e2e.helpers import is_ready, wait_for
@@ -213,6 +216,31 @@ def crd(kube: Any) -> None:
         return True
 
     wait_for(established, 60, "the CRDs Established")
+    # The admission policy for command annotations (CRD rules cannot read annotations): the
+    # chart's, as manifests/greenlight.yaml renders it
+    rendered = pathlib.Path(__file__).resolve().parents[2] / "manifests" / "greenlight.yaml"
+    policy = [
+        d
+        for d in yaml.safe_load_all(rendered.read_text())
+        if d and d["kind"].startswith("ValidatingAdmissionPolicy")
+    ]
+    kube.apply(policy)
+    bad = {
+        "apiVersion": f"{api.GROUP}/{api.VERSION}",
+        "kind": api_group.KIND,
+        "metadata": {"name": "policy-probe", "annotations": {naming.COMMAND_UNDO: "probe"}},
+        "spec": {"members": ["probe"]},
+    }
+
+    def enforced() -> bool:  # a new policy takes a moment to reach the API server's admission
+        try:
+            kube.kubectl("create", "--dry-run=server", "-n", "default", "-f", "-",
+                         input=yaml.safe_dump(bad))  # fmt: skip
+        except Exception as e:  # KubectlError (tests/e2e/conftest.py imports this module)
+            return "greenlight-commands" in str(e)
+        return False
+
+    wait_for(enforced, 60, "the greenlight-commands admission policy enforced")
 
 
 @pytest.fixture

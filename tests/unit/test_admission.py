@@ -5,15 +5,20 @@ from __future__ import annotations
 
 import glob
 import pathlib
+import re
 from typing import Any
 
+import cel
 import pydantic
 import pytest
 import yaml
 
+from greenlight.api import checks as api_checks
+from greenlight.api import commands
+from greenlight.api import group as api_group
 from greenlight.api import release as api
 from greenlight.engine import naming
-from tests.admission_cases import CASES, Case, valid
+from tests.admission_cases import CASES, Case, valid, valid_group
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 
@@ -32,8 +37,9 @@ def k8s_path(loc: tuple[Any, ...]) -> str:
 
 
 def refusals(body: dict[str, Any]) -> list[str]:
+    model = api_group.ReleaseGroup if body.get("kind") == "ReleaseGroup" else api.Release
     try:
-        api.Release.model_validate(body)
+        model.model_validate(body)
     except pydantic.ValidationError as e:
         return [f"{k8s_path(err['loc'])}: {err['msg']}" for err in e.errors()]
     return []
@@ -41,6 +47,7 @@ def refusals(body: dict[str, Any]) -> list[str]:
 
 def test_the_valid_release_is_accepted() -> None:
     assert refusals(valid()) == []
+    assert refusals(valid_group()) == []
 
 
 def test_there_are_at_least_40_cases() -> None:
@@ -152,3 +159,68 @@ def test_a_template_too_large_for_its_deployments_annotation_is_refused() -> Non
     annotations["example.com/blob"] = "x" * api.MAX_TEMPLATE_BYTES
     found = refusals(body)
     assert len(found) == 1 and "spec.template" in found[0] and "256 KiB" in found[0], found
+
+
+def test_command_annotations_are_the_ones_the_engine_reads() -> None:
+    assert commands.COMMANDS == naming.COMMANDS
+
+
+def test_the_known_variables_are_the_ones_checks_expand() -> None:
+    from greenlight.engine import checks as engine_checks
+    from greenlight.engine.draft import Work
+    from tests.unit.world import World, spec
+
+    known = engine_checks.variables(Work(World(spec()).snapshot()), "abc", 1)
+    assert set(known) == set(api_checks.VARIABLES)
+
+
+def _policy() -> dict[str, Any]:
+    """The chart's policy, as manifests/greenlight.yaml renders it (kept fresh by
+    tests/e2e/test_install.py)."""
+    docs = yaml.safe_load_all((ROOT / "manifests" / "greenlight.yaml").read_text())
+    (policy,) = [d for d in docs if d and d["kind"] == "ValidatingAdmissionPolicy"]
+    return policy
+
+
+def policy_refusals(body: dict[str, Any], old: dict[str, Any] | None = None) -> list[str]:
+    """The chart's ValidatingAdmissionPolicy, evaluated here with the `cel` library."""
+    spec = _policy()["spec"]
+    context: dict[str, Any] = {"object": body, "oldObject": old, "variables": {}}
+    for v in spec["variables"]:
+        context["variables"][v["name"]] = cel.evaluate(v["expression"], context)
+    return [
+        cel.evaluate(check["messageExpression"], context)
+        for check in spec["validations"]
+        if not cel.evaluate(check["expression"], context)
+    ]
+
+
+def test_the_admission_policy_judges_command_values_as_the_models_do() -> None:
+    """The policy the chart ships (the API server runs it; tests/e2e/test_admission.py) and
+    api/commands.py say the same: every value the models take, it takes; each row it refuses."""
+    for kind, base in (("Release", valid()), ("ReleaseGroup", valid_group())):
+        for (k, key), (regex, _) in commands.VALUES.items():
+            if k != kind:
+                continue
+            for value in ("", "true", "skip-checks", "1", "12", "0", "false", "x", " true"):
+                body = {**base, "metadata": {"name": "x", "annotations": {key: value}}}
+                by_models = refusals(body) != []
+                assert (policy_refusals(body) != []) == by_models, (kind, key, value)
+                assert by_models == (re.fullmatch(regex, value) is None), (kind, key, value)
+    rows = [c for c in CASES if c.id.startswith(("command-", "group-command-"))]
+    assert len(rows) >= 8
+    for case in rows:
+        found = policy_refusals(case.body())
+        assert len(found) == 1 and case.field in found[0], (case.id, found)
+
+
+def test_the_admission_policy_does_not_judge_a_command_already_there_again() -> None:
+    """An update that leaves a command as it was (one set before the policy existed) passes, so
+    the operator's own writes never trip on it; a changed one is judged."""
+    old = valid()
+    old["metadata"]["annotations"] = {commands.UNDO: "previous"}
+    assert policy_refusals(old, old) == []
+    new = {**old, "metadata": {"name": "web", "annotations": {commands.UNDO: "later"}}}
+    assert len(policy_refusals(new, old)) == 1
+    cleared = {**old, "metadata": {"name": "web"}}
+    assert policy_refusals(cleared, old) == []

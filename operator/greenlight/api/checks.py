@@ -8,12 +8,12 @@ compiled here so that a Release with an unparseable one is refused before anythi
 from __future__ import annotations
 
 import re
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-import cel
 import pydantic
 from pydantic import alias_generators
 
+from greenlight.api import conditions
 from greenlight.api.base import PRESERVE, Model, OpenModel, Time, _rules
 
 DURATION = r"^[0-9]+(ms|s|m|h)$"
@@ -32,15 +32,69 @@ def seconds(duration: str) -> float:
 
 
 def _condition(value: str | None, info: pydantic.ValidationInfo) -> str | None:
+    """Parsed, and judged as cel-go would type-check it with `result` declared (conditions.py)."""
     if value is None:
         return value
-    try:
-        cel.compile(value)
-    except ValueError as e:
-        first = str(e).splitlines()[0]
+    error = conditions.error(value)
+    if error is not None:
         field = alias_generators.to_camel(info.field_name or "condition")
-        raise ValueError(f"{field}: not a CEL expression: {first}") from None
+        raise ValueError(f"{field}: {error}")
     return value
+
+
+VARIABLES = (
+    "RELEASE", "NAMESPACE", "REVISION", "TEMPLATE_HASH", "PREVIEW_SERVICE", "LIVE_SERVICE",
+)  # fmt: skip
+"""The $(VAR)s a check may name (engine/checks.py `variables` gives their values)."""
+_VAR = r"\$\([A-Za-z_][A-Za-z0-9_]*\)"
+"""A $(NAME), as expansion finds it once `$$` (a literal $) is taken out, left to right."""
+URL = r"^https?://([^/?#@\s]*@)?(\[[0-9A-Fa-f:.]+\]|[^/?#:@\[\]\s]+)(:[0-9]*)?([/?#].*)?$"
+"""http(s)://[user@]host[:port][/path][?query]: a host (or a $(VAR) that names one) is required."""
+VARIABLES_MESSAGE = "known: " + ", ".join(f"$({v})" for v in VARIABLES) + " ($$ for a literal $)"
+
+
+def _cel_string(text: str) -> str:
+    return "'" + text.replace("\\", "\\\\") + "'"
+
+
+def _unknown_variables(value: str) -> list[str]:
+    """$(NAME)s expansion would leave as they are: `$$` and every known $(VAR) taken out first
+    (as the CRD's rule does: CEL has no look-behind)."""
+    for known in ("$$", *(f"$({v})" for v in VARIABLES)):
+        value = value.replace(known, "")
+    return re.findall(_VAR, value)
+
+
+def _known_variables(value: str) -> str:
+    unknown = _unknown_variables(value)
+    if unknown:
+        raise ValueError(f"unknown variable {unknown[0]}; {VARIABLES_MESSAGE}")
+    return value
+
+
+_LEFT = "self" + "".join(
+    f".replace({_cel_string(k)}, '')" for k in ("$$", *(f"$({v})" for v in VARIABLES))
+)
+URLWithVariables = Annotated[
+    str,
+    pydantic.Field(
+        max_length=2048,
+        pattern=URL,
+        description="http(s)://host[:port][/path]; $(VAR)s allowed: " + VARIABLES_MESSAGE,
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": f"!{_LEFT}.matches({_cel_string(_VAR)})",
+                    "message": f"names an unknown $(VAR); {VARIABLES_MESSAGE}",
+                    "messageExpression": f"'unknown variable ' + {_LEFT}.find("
+                    f"{_cel_string(_VAR)}) + '; {VARIABLES_MESSAGE}'",
+                }
+            ]
+        },
+    ),
+    pydantic.AfterValidator(_known_variables),
+]
+"""A URL the operator expands $(VAR)s in before it sends the request."""
 
 
 class SecretKeyRef(Model):
@@ -76,21 +130,21 @@ class HTTPCheck(Model):
 
     `result` for conditions: {status: int, body: parsed JSON or the text, headers: {...}}."""
 
-    url: str = pydantic.Field(max_length=2048, pattern=r"^https?://", description="$(VAR)s allowed")
+    url: URLWithVariables
     method: Literal["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"] = "GET"
     headers: list[Header] = pydantic.Field(default_factory=list, max_length=32)
     body: str | None = pydantic.Field(default=None, max_length=65536)
-    expected_status: list[int] = pydantic.Field(
+    expected_status: list[Annotated[int, pydantic.Field(ge=100, le=599)]] = pydantic.Field(
         default_factory=list,
         max_length=32,
-        description="Status codes that pass; default: any 2xx.",
+        description="Status codes that pass (100-599); default: any 2xx.",
     )
 
 
 class WebhookCheck(Model):
     """A Flagger-style confirmation: POST a JSON description of the release; 2xx passes."""
 
-    url: str = pydantic.Field(max_length=2048, pattern=r"^https?://")
+    url: URLWithVariables
     headers: list[Header] = pydantic.Field(default_factory=list, max_length=32)
 
 
@@ -98,20 +152,93 @@ class PrometheusCheck(Model):
     """An instant query; `result` is its first sample's value (a number), or a list of them
     when the query returns several series (`result[0]`), or null when it returns none."""
 
-    address: str = pydantic.Field(max_length=2048, pattern=r"^https?://")
+    address: URLWithVariables
     query: str = pydantic.Field(min_length=1, max_length=16384)
     headers: list[Header] = pydantic.Field(default_factory=list, max_length=32)
+
+
+# A Job's spec is passed through as written, but what the Job API would refuse in the fields
+# modelled here is refused at admission (by the CRD and these models), not when the check runs.
+# Fields not modelled (env, resources, volume sources, ...) the Job API still judges when the
+# check creates the Job: a refusal is that check's error, named, never a pass.
+
+IMAGE = r"^\S(.*\S)?$"
+"""A container image: required, no leading or trailing whitespace."""
+INT32_MAX = 2**31 - 1
+MAX_JOB_CONTAINERS = 8
+"""Containers (and init containers) of a check's Job: a bound the CRD's CEL cost estimate needs."""
+
+
+def list_map(*keys: str) -> dict[str, Any]:
+    """A list whose items are unique by `keys` (the API server refuses a duplicate)."""
+    return {"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": list(keys)}
+
+
+def unique_by_name(items: list[Any], what: str) -> list[Any]:
+    seen: set[str] = set()
+    for i, item in enumerate(items):
+        if item.name in seen:
+            raise ValueError(f"[{i}].name: duplicate {what} name {item.name!r}")
+        seen.add(item.name)
+    return items
+
+
+class JobContainer(OpenModel):
+    """A container of the Job's pod: passed through; its name and image are checked."""
+
+    name: str = pydantic.Field(
+        min_length=1, max_length=63, pattern=CHECK_NAME, description="A DNS-1123 label, unique."
+    )
+    image: str = pydantic.Field(min_length=1, pattern=IMAGE)
 
 
 class JobPodSpec(OpenModel):
     """A Pod spec, as in a Job; passed through as written."""
 
-    containers: list[dict[str, Any]] = pydantic.Field(
-        min_length=1,
-        max_length=32,
-        description="At least one.",
-        json_schema_extra={"items": {"type": "object", **PRESERVE}},
+    model_config = pydantic.ConfigDict(
+        extra="allow",
+        json_schema_extra={
+            **PRESERVE,
+            **_rules(
+                (
+                    "!has(self.initContainers) || self.initContainers.all(i,"
+                    " !self.containers.exists(c, c.name == i.name))",
+                    "initContainers: names must differ from the containers'",
+                    ".initContainers",
+                )
+            ),
+        },
     )
+    containers: list[JobContainer] = pydantic.Field(
+        min_length=1,
+        max_length=MAX_JOB_CONTAINERS,
+        description="At least one.",
+        json_schema_extra=list_map("name"),
+    )
+    init_containers: list[JobContainer] | None = pydantic.Field(
+        default=None, max_length=MAX_JOB_CONTAINERS, json_schema_extra=list_map("name")
+    )
+    restart_policy: Literal["Never", "OnFailure"] | None = pydantic.Field(
+        default=None, description="Never (the default here) or OnFailure: a Job's pods end."
+    )
+
+    @pydantic.field_validator("containers")
+    @classmethod
+    def _unique_containers(cls, containers: list[JobContainer]) -> list[JobContainer]:
+        return unique_by_name(containers, "container")
+
+    @pydantic.field_validator("init_containers")
+    @classmethod
+    def _unique_init(cls, found: list[JobContainer] | None) -> list[JobContainer] | None:
+        return found if found is None else unique_by_name(found, "init container")
+
+    @pydantic.model_validator(mode="after")
+    def _init_names_differ(self) -> JobPodSpec:
+        names = {c.name for c in self.containers}
+        for i, c in enumerate(self.init_containers or ()):
+            if c.name in names:
+                raise ValueError(f"initContainers[{i}].name: {c.name!r} is also a container's")
+        return self
 
 
 class JobPodTemplate(OpenModel):
@@ -121,7 +248,38 @@ class JobPodTemplate(OpenModel):
 class JobCheck(OpenModel):
     """A batch/v1 Job spec, run once per revision and check; passes when the Job succeeds."""
 
+    model_config = pydantic.ConfigDict(
+        extra="allow",
+        json_schema_extra={
+            **PRESERVE,
+            **_rules(
+                (
+                    "!has(self.selector) || (has(self.manualSelector) && self.manualSelector)",
+                    "the Job API generates the selector; set manualSelector: true to give one",
+                    ".selector",
+                )
+            ),
+        },
+    )
     template: JobPodTemplate
+    backoff_limit: int | None = pydantic.Field(
+        default=None, ge=0, le=INT32_MAX, description="Default here: 0 (one run)."
+    )
+    parallelism: int | None = pydantic.Field(default=None, ge=0, le=INT32_MAX)
+    completions: int | None = pydantic.Field(default=None, ge=0, le=INT32_MAX)
+    active_deadline_seconds: int | None = pydantic.Field(default=None, ge=0)
+    ttl_seconds_after_finished: int | None = pydantic.Field(default=None, ge=0, le=INT32_MAX)
+    manual_selector: bool | None = None
+    selector: dict[str, Any] | None = pydantic.Field(
+        default=None, json_schema_extra={"type": "object", **PRESERVE}
+    )
+
+    @pydantic.field_validator("selector")
+    @classmethod
+    def _selector(cls, value: Any, info: pydantic.ValidationInfo) -> Any:
+        if value is not None and not info.data.get("manual_selector"):
+            raise ValueError("the Job API generates it; set manualSelector: true to give one")
+        return value
 
 
 PROVIDERS = ("http", "job", "prometheus", "webhook")
@@ -229,7 +387,9 @@ NOTIFY_EVENTS: tuple[NotifyEvent, ...] = (
 
 
 class NotificationWebhook(Model):
-    url: str = pydantic.Field(max_length=2048, pattern=r"^https?://")
+    url: str = pydantic.Field(
+        max_length=2048, pattern=URL, description="http(s)://host[:port][/path] (no $(VAR)s)."
+    )
     headers: list[Header] = pydantic.Field(default_factory=list, max_length=32)
 
 

@@ -11,6 +11,7 @@ from typing import Literal
 
 import pydantic
 
+from greenlight.api import commands
 from greenlight.api.base import Model, Time, _rules
 from greenlight.api.release import Condition
 
@@ -104,3 +105,12 @@ class ReleaseGroup(Model):
     metadata: dict[str, object] = pydantic.Field(default_factory=dict)
     spec: GroupSpec
     status: GroupStatus = pydantic.Field(default_factory=GroupStatus)
+
+    @pydantic.field_validator("metadata")
+    @classmethod
+    def _command_values(cls, metadata: dict[str, object]) -> dict[str, object]:
+        """What the policy greenlight-commands refuses at the API server (api/commands.py)."""
+        error = commands.error(KIND, metadata)
+        if error is not None:
+            raise ValueError(error)
+        return metadata

@@ -14,6 +14,7 @@ import pydantic
 from pydantic import alias_generators
 
 from greenlight.api import checks as gates
+from greenlight.api import commands
 from greenlight.api.base import (
     PRESERVE,
     IntOrString,
@@ -66,6 +67,8 @@ MAX_ANNOTATIONS = 256
 MAX_CONTAINERS = 32
 MAX_PORTS = 32
 MAX_VOLUMES = 64
+MAX_STEPS = 32
+"""Rolling steps (a bound the API server's CEL cost estimate needs: each may hold checks)."""
 MAX_TEMPLATE_BYTES = 256 * 1024 - 1024
 """The template as JSON, with room for the annotation's key within the 256 KiB of annotations."""
 
@@ -722,6 +725,7 @@ class Rolling(Model):
     )
     steps: list[RollingStep] = pydantic.Field(
         default_factory=list,
+        max_length=MAX_STEPS,
         description="setWeight (share of replicas on the new revision) and pause steps.",
     )
     step_delay_seconds: int = pydantic.Field(
@@ -961,4 +965,12 @@ class Release(Model):
             not isinstance(name, str) or len(name) <= MAX_NAME,
             f"metadata.name: at most {MAX_NAME} characters (it prefixes Deployment and pod names)",
         )
+        return metadata
+
+    @pydantic.field_validator("metadata")
+    @classmethod
+    def _command_values(cls, metadata: dict[str, Any]) -> dict[str, Any]:
+        """What the policy greenlight-commands refuses at the API server (api/commands.py)."""
+        error = commands.error(KIND, metadata)
+        _fail(error is None, error or "")
         return metadata
