@@ -15,6 +15,7 @@ import kopf
 import pytest
 import yaml
 from kubernetes import client, watch
+from kubernetes.aio.config import kube_config
 from kubernetes.client.exceptions import ApiException
 
 from greenlight.api import group as api_group
@@ -159,10 +160,13 @@ def _ready(endpoint_slice: Any) -> int:
 
 
 class Operator:
-    """The operator, in-process (kopf in a thread, as `greenlight run -n NAMESPACE` runs it)."""
+    """The operator, in-process (kopf in a thread, as `greenlight run -n NAMESPACE` runs it).
 
-    def __init__(self, namespace: str) -> None:
+    `kubeconfig`: another kubeconfig than $KUBECONFIG (e.g. one whose server is a proxy)."""
+
+    def __init__(self, namespace: str, kubeconfig: str | None = None) -> None:
         self.namespace = namespace
+        self.kubeconfig = kubeconfig
         self.thread: threading.Thread | None = None
         self.error: BaseException | None = None
         self._stop = threading.Event()
@@ -186,8 +190,16 @@ class Operator:
                 ready.set()
 
         self.thread = threading.Thread(target=main, daemon=True)
-        self.thread.start()
-        ready.wait(60)
+        # cluster.connect() loads the default kubeconfig (read at import from $KUBECONFIG) in
+        # the start-up handler, which has run when `ready` is set
+        default = kube_config.KUBE_CONFIG_DEFAULT_LOCATION
+        if self.kubeconfig is not None:
+            kube_config.KUBE_CONFIG_DEFAULT_LOCATION = self.kubeconfig
+        try:
+            self.thread.start()
+            ready.wait(60)
+        finally:
+            kube_config.KUBE_CONFIG_DEFAULT_LOCATION = default
 
     def stop(self) -> None:
         if self.thread is None:

@@ -4,8 +4,16 @@ from __future__ import annotations
 
 import datetime
 
-from greenlight.engine import status as plan
+import aiohttp
+import pytest
 
+from greenlight.engine import actions as act
+from greenlight.engine import status as plan
+from greenlight.kube import cluster as kube_cluster
+from greenlight.kube import reconcile
+from greenlight.kube.workqueue import unreachable
+
+from .test_reconciler import BODY
 from .world import World, spec
 
 NOW = datetime.datetime(2026, 11, 23, 12, 0, tzinfo=datetime.UTC)
@@ -54,3 +62,25 @@ def test_a_lost_status_write_keeps_the_revision_its_deployment_carries() -> None
     assert w.status.live_revision == 1
     assert [e.revision for e in w.status.history] == [1]
     assert [d.revision for d in w.deployments.values()] == [1]
+
+
+class Unreachable:
+    """An AppsV1Api whose API server cannot be reached (as aiohttp fails a cut connection)."""
+
+    async def create_namespaced_deployment(self, namespace: str, body: object) -> None:
+        raise aiohttp.ServerDisconnectedError()
+
+
+async def test_an_action_the_api_server_never_answered_is_an_apply_error_naming_it() -> None:
+    """Not only a refusal: a write cut off by the network (it may or may not have happened) is
+    an ApplyError naming the action, so it is reported in status and not waited for."""
+    cluster = object.__new__(kube_cluster.Cluster)
+    cluster.apps = Unreachable()  # type: ignore[assignment]
+    release = reconcile.index_release(BODY).view
+    assert release is not None
+    create = act.CreateDeployment("web-abc", "abc", 1, "blue", 3, {}, {})
+    with pytest.raises(kube_cluster.ApplyError) as failed:
+        await cluster.apply(release, (create,))
+    assert str(failed.value) == "create Deployment web-abc: Server disconnected"
+    assert failed.value.action is create
+    assert unreachable(failed.value)

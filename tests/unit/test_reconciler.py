@@ -12,10 +12,15 @@ import asyncio
 import copy
 from typing import Any
 
+import aiohttp
+import pytest
+
 from greenlight.api import release as api
 from greenlight.engine import actions as act
 from greenlight.engine import snapshot
+from greenlight.kube import cluster as kube_cluster
 from greenlight.kube import reconcile
+from greenlight.kube.workqueue import unreachable
 
 KEY = ("ns", "web")
 
@@ -40,20 +45,39 @@ BODY: dict[str, Any] = {
 
 
 class FakeCluster:
-    """The few async methods the Reconciler calls; every write bumps a resourceVersion."""
+    """The few async methods the Reconciler calls; every write bumps a resourceVersion.
+
+    `down`: the API server cannot be reached (every request fails as aiohttp fails it, and an
+    action as `Cluster.apply` reports it); `cut_at`: it goes down at the first action of that
+    type."""
 
     def __init__(self) -> None:
         self.rv = 200
         self.applied: list[act.Action] = []
         self.statuses: list[api.ReleaseStatus] = []
+        self.events: list[act.RecordEvent] = []
+        self.down = False
+        self.cut_at: type[act.Action] | None = None
+
+    def _reach(self) -> None:
+        if self.down:
+            raise aiohttp.ServerDisconnectedError()
 
     async def service(self, namespace: str, name: str, release_uid: str) -> None:
+        self._reach()
         return None
 
     async def apply(self, release: snapshot.ReleaseView, actions: tuple[act.Action, ...]) -> None:
-        self.applied.extend(actions)
+        for a in actions:
+            if isinstance(a, self.cut_at or ()):
+                self.down, self.cut_at = True, None
+            if self.down:
+                cause = aiohttp.ServerDisconnectedError()
+                raise kube_cluster.ApplyError(f"{type(a).__name__}: {cause}", a) from cause
+            self.applied.append(a)
 
     async def patch_status(self, release: snapshot.ReleaseView, status: api.ReleaseStatus) -> int:
+        self._reach()
         self.rv += 1
         self.statuses.append(status)
         return self.rv
@@ -64,7 +88,8 @@ class FakeCluster:
         return self.rv
 
     async def event(self, release: snapshot.ReleaseView, a: act.RecordEvent) -> None:
-        pass
+        self._reach()
+        self.events.append(a)
 
 
 def release_at(rv: int, status: api.ReleaseStatus | None = None) -> reconcile.Indexed:
@@ -172,3 +197,53 @@ async def test_an_invalid_release_reports_the_field_and_applies_nothing() -> Non
     assert fake.applied == []
     assert fake.statuses[-1].phase == "Degraded"
     assert "spec.replicas" in fake.statuses[-1].message
+
+
+def reconcile_errors(status: api.ReleaseStatus) -> list[str]:
+    return [c.message for c in status.conditions if c.type == "ReconcileError"]
+
+
+async def test_a_write_cut_off_is_not_waited_for_and_is_reported_once_the_api_is_back() -> None:
+    """The API server unreachable at the first write (the candidate's Deployment): that write
+    leaves no expectation (waiting for it held the next decision for expectation_timeout), and
+    the failure, which could not be reported then, is reported in status by the next reconcile
+    that reaches the API server, before it decides; its own status then clears it."""
+    fake = FakeCluster()
+    r = reconciler(fake)
+    fake.cut_at = act.CreateDeployment
+    with pytest.raises(Exception) as cut:
+        await r._reconcile(KEY)
+    assert unreachable(cut.value), "retried as an unreachable API server is"
+    assert fake.statuses == [] and fake.applied == []
+    with pytest.raises(Exception) as again:  # a retry while it is still unreachable
+        await r._reconcile(KEY)
+    assert unreachable(again.value)
+
+    fake.down = False
+    result, _ = await r._reconcile(KEY)
+    assert result == "planned", "not expecting the write that failed"
+    assert any(isinstance(a, act.CreateDeployment) for a in fake.applied)
+    reported, decided = fake.statuses
+    assert reconcile_errors(reported) == ["CreateDeployment: Server disconnected"]
+    assert reported.message == "cannot apply: CreateDeployment: Server disconnected"
+    assert fake.events[0].reason == "ApplyFailed"
+    assert reconcile_errors(decided) == [], "cleared by the reconcile that succeeded"
+
+
+async def test_the_writes_before_a_failed_one_are_still_expected() -> None:
+    """The candidate's Deployment was created, then the Service write after it failed: the
+    next reconcile waits for the index to show that Deployment (deciding without it could
+    create or scale twice), not for the Service write that did not happen."""
+    fake = FakeCluster()
+    r = reconciler(fake)
+    fake.cut_at = act.ApplyService
+    with pytest.raises(aiohttp.ServerDisconnectedError):  # reporting it failed too
+        await r._reconcile(KEY)
+    assert [type(a) for a in fake.applied] == [act.CreateDeployment]
+    fake.down = False
+    assert (await r._reconcile(KEY))[0] == "expecting"
+    assert reconcile_errors(fake.statuses[-1]) == ["ApplyService: Server disconnected"]
+    r.releases = {KEY: [release_at(fake.rv, fake.statuses[-1])]}  # the ApplyFailed status
+    assert (await r._reconcile(KEY))[0] == "expecting"
+    r.children = {KEY: deployments_as_written(fake)}
+    assert (await r._reconcile(KEY))[0] == "planned"

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 
+import aiohttp
 import prometheus_client
 import pytest
 
-from greenlight.kube.workqueue import Priority, WorkQueue
+from greenlight.kube.cluster import ApplyError
+from greenlight.kube.workqueue import Priority, WorkQueue, unreachable
 
 KEY = ("ns", "web")
 EARLY = 0.005  # asyncio may fire a timer up to its clock resolution early
@@ -22,7 +24,7 @@ EARLY = 0.005  # asyncio may fire a timer up to its clock resolution early
 
 class Recorder:
     """A handler that records (loop time, key) per call; `gate` holds calls while it is clear;
-    `fail` makes the next calls raise."""
+    `fail` makes the next calls raise `error()`."""
 
     def __init__(self) -> None:
         self.calls: list[tuple[float, Hashable]] = []
@@ -30,6 +32,7 @@ class Recorder:
         self.gate.set()
         self.entered = asyncio.Event()
         self.fail = 0
+        self.error: Callable[[], Exception] = lambda: RuntimeError("refused")
         self.changed = asyncio.Condition()
 
     async def __call__(self, key: Hashable) -> None:
@@ -40,7 +43,7 @@ class Recorder:
             self.changed.notify_all()
         if self.fail:
             self.fail -= 1
-            raise RuntimeError("refused")
+            raise self.error()
 
     async def until(self, n: int) -> None:
         async with asyncio.timeout(5), self.changed:
@@ -147,6 +150,47 @@ async def test_backoff_doubles_and_is_capped(rec: Recorder) -> None:
     assert 0.2 - EARLY <= gaps[1] < 0.4
     for gap in gaps[2:]:  # uncapped they would be 0.4, 0.8, 1.6
         assert 0.25 - EARLY <= gap < 0.4
+
+
+def _caused(error: Exception, cause: Exception) -> Exception:
+    error.__cause__ = cause
+    return error
+
+
+def test_unreachable_is_a_connection_that_failed_not_an_answer_or_a_timeout() -> None:
+    refused = aiohttp.ClientConnectorError(
+        aiohttp.client_reqrep.ConnectionKey("127.0.0.1", 1, True, None, None, None, None),
+        ConnectionRefusedError(111, "Connection refused"),
+    )
+    for error in (
+        refused,
+        aiohttp.ServerDisconnectedError(),
+        ConnectionResetError(),
+        _caused(ApplyError("create Deployment web-1: Server disconnected"), refused),
+        _caused(RuntimeError("reporting it failed too"), _caused(ApplyError("x"), refused)),
+    ):
+        assert unreachable(error), error
+    for error in (
+        ApplyError("create Deployment web-1: exceeded quota (403)"),
+        aiohttp.ServerTimeoutError(),
+        TimeoutError(),
+        RuntimeError("refused"),
+    ):
+        assert not unreachable(error), error
+
+
+async def test_an_unreachable_api_server_is_retried_without_backing_off(rec: Recorder) -> None:
+    """Retried every retry_delay while it is unreachable, so the first retry after its return
+    comes within retry_delay of it (doubling, a 5 s outage was retried 2 s after it ended)."""
+    q = await started(rec, retry_delay=0.1, max_backoff=10)
+    assert q.backoff(6, aiohttp.ServerDisconnectedError()) == 0.1
+    rec.error = aiohttp.ServerDisconnectedError
+    rec.fail = 5
+    q.add(KEY)
+    await rec.until(6)
+    await q.stop()
+    for gap in rec.gaps():  # doubling: 0.1, 0.2, 0.4, 0.8, 1.6
+        assert 0.1 - EARLY <= gap < 0.2
 
 
 async def test_a_success_resets_the_backoff(rec: Recorder) -> None:

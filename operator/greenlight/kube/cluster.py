@@ -13,6 +13,7 @@ import os
 from collections.abc import Callable, Mapping
 from typing import Any, cast
 
+import aiohttp
 from kubernetes.aio import client, config
 from kubernetes.aio.client.exceptions import ApiException
 
@@ -33,7 +34,13 @@ PROXY_ENV = ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROX
 
 
 class ApplyError(Exception):
-    """The API server refused one of the engine's actions (quota, admission, conflict...)."""
+    """One of the engine's actions failed: the API server refused it (quota, admission,
+    conflict...) or could not be reached. `action`: the one that failed (those before it were
+    applied, those after it were not tried)."""
+
+    def __init__(self, message: str, action: act.Action | None = None) -> None:
+        super().__init__(message)
+        self.action = action
 
 
 def _describe(a: act.Action) -> str:
@@ -122,7 +129,9 @@ class Cluster:
             try:
                 await self._apply(release, action)
             except ApiException as e:
-                raise ApplyError(f"{_describe(action)}: {_api_message(e)}") from e
+                raise ApplyError(f"{_describe(action)}: {_api_message(e)}", action) from e
+            except (aiohttp.ClientError, OSError, TimeoutError) as e:  # unreachable, cut, timed out
+                raise ApplyError(f"{_describe(action)}: {e or type(e).__name__}", action) from e
 
     async def _apply(self, release: snapshot.ReleaseView, a: act.Action) -> None:
         ns = release.namespace

@@ -9,7 +9,9 @@ half-filled cache (a Release whose Deployments are not listed yet would look new
 
 Then it watches from the list's resourceVersion (with bookmarks), and relists when the watch
 is too old (410 Gone): a relist calls the handler only for objects that changed, and with
-DELETED for those that are gone. Errors are retried with a backoff, forever.
+DELETED for those that are gone. Errors are retried with a backoff, forever; while the API
+server cannot be reached at all (`workqueue.unreachable`), at least every `RECONNECT` seconds, so
+the indexes catch up within that of its return.
 """
 
 from __future__ import annotations
@@ -21,10 +23,16 @@ from typing import Any
 
 import orjson
 
+from greenlight.kube.workqueue import unreachable
+
 log = logging.getLogger("greenlight.informer")
 
 PAGE = 500
 """Objects per list request."""
+
+RECONNECT = 1.0
+"""Longest wait between attempts while the API server is unreachable (a refused connection
+costs it nothing); an API server that answers with errors gets the backoff up to 30 s."""
 
 Handler = Callable[[str, Mapping[str, Any]], None]
 """(event type: ADDED, MODIFIED or DELETED; the object). Synchronous: it updates indexes and
@@ -100,11 +108,12 @@ class Informer:
             except Gone:
                 version = None
             except Exception as e:  # the API server restarting, a timeout, a 403 ...
+                wait = min(delay, RECONNECT) if unreachable(e) else delay
                 log.warning(
-                    "%s: list/watch failed (%s); again in %.1f s", self.name, e, delay,
+                    "%s: list/watch failed (%s); again in %.1f s", self.name, e, wait,
                     extra={"informer": self.name},
                 )  # fmt: skip
-                await asyncio.sleep(delay)
+                await asyncio.sleep(wait)
                 delay = min(delay * 2, 30.0)
 
     async def _list(self) -> str:

@@ -78,7 +78,12 @@ class Reconciler:
         """resourceVersion of our last status write per Release: older index entries are stale."""
         self._expected: dict[Hashable, tuple[float, dict[str, int | None]]] = {}
         """Replicas we last wrote per Deployment (None: deleted), until the index shows them.
-        Deciding on a cache that has not seen our own writes could break maxSurge."""
+        Deciding on a cache that has not seen our own writes could break maxSurge. Only writes
+        the API server answered: one that failed (refused, cut off, timed out) is not waited
+        for; the next reconcile decides it again (the same write: idempotent)."""
+        self._unreported: dict[Hashable, str] = {}
+        """A failed action's message per Release until a status write reports it: when the
+        API server was unreachable, the next reconcile that reaches it reports it first."""
 
     async def reconcile(self, key: Hashable) -> float | None:
         """Returns seconds until this Release (or group: key ("group", ns, name)) wants to be
@@ -156,6 +161,7 @@ class Reconciler:
         found = list(self.releases.get(key, ()))
         if not found:
             self._written.pop(key, None)
+            self._unreported.pop(key, None)
             self.runner.forget(key)
             namespace, name = cast(tuple[str, str], key)
             metrics.set_phase(namespace, name, None)
@@ -166,11 +172,15 @@ class Reconciler:
         if indexed.view is None:
             await self._report_invalid(indexed)
             return "invalid", None
+        release = indexed.view
+        observed = release.status  # as stored: with a failure reported just now, else indexed
+        failed = self._unreported.get(key)
+        if failed is not None:  # an action failed while the API server was unreachable
+            observed = await self._report_failure(key, release, failed, observed) or observed
         deployments = self.deployments(key)
         waiting = self._still_expected(key, deployments)
         if waiting is not None:
             return "expecting", waiting  # the Deployment events that satisfy it wake us sooner
-        release = indexed.view
         started = time.perf_counter()
         spec = release.spec
         live = await self._service(release, spec.service.name)
@@ -190,13 +200,13 @@ class Reconciler:
             group_flip_to=self._group_flip_to(release, group_name),
         )
         result = plan.plan(snap)
-        self._expect(key, result.actions)
         try:
             await self.cluster.apply(release, result.actions)
         except kube_cluster.ApplyError as e:
-            self._expected.pop(key, None)
-            await self._report_failure(key, release, str(e))
+            self._expect(key, _before(result.actions, e.action))  # they were applied; not it
+            await self._report_failure(key, release, str(e), observed)
             raise
+        self._expect(key, result.actions)
         for a in result.actions:
             if isinstance(a, act.CreateJob):
                 refused = await self.cluster.create_job(release, a)
@@ -207,7 +217,7 @@ class Reconciler:
         events = [
             self.cluster.event(release, a) for a in result.actions if isinstance(a, act.RecordEvent)
         ]
-        if result.status != release.status:
+        if result.status != observed:
             rv, *_ = await asyncio.gather(
                 self.cluster.patch_status(release, result.status), *events
             )
@@ -270,19 +280,28 @@ class Reconciler:
         return remaining
 
     async def _report_failure(
-        self, key: Hashable, release: snapshot.ReleaseView, error: str
-    ) -> None:
-        """Status condition and Event, once per distinct error: a write per retry would wake
-        the Release at once (its own event) and defeat the work queue's backoff."""
-        status = engine_status.apply_failed(
-            release.status, error, observe.now(), release.generation
-        )
-        if status is None:
-            return
-        rv = await self.cluster.patch_status(release, status)
-        if rv:
-            self._written[key] = rv
-        await self.cluster.event(release, act.RecordEvent(Reason.APPLY_FAILED, error, "Warning"))
+        self,
+        key: Hashable,
+        release: snapshot.ReleaseView,
+        error: str,
+        observed: api.ReleaseStatus,
+    ) -> api.ReleaseStatus | None:
+        """Event and status condition, once per distinct error: a write per retry would wake
+        the Release at once (its own event) and defeat the work queue's backoff. Returns the
+        status written (None: `observed` already reports it). Until both are written (the API
+        server unreachable), the error waits in `_unreported` for the next reconcile."""
+        self._unreported[key] = error
+        status = engine_status.apply_failed(observed, error, observe.now(), release.generation)
+        if status is not None:
+            # the Event first: posted again after a lost status write, it is refused (409)
+            await self.cluster.event(
+                release, act.RecordEvent(Reason.APPLY_FAILED, error, "Warning")
+            )
+            rv = await self.cluster.patch_status(release, status)
+            if rv:
+                self._written[key] = rv
+        del self._unreported[key]
+        return status
 
     async def _report_invalid(self, indexed: Indexed) -> None:
         meta = indexed.meta
@@ -296,6 +315,14 @@ class Reconciler:
             ),
         )
         await self.cluster.patch_invalid(meta, status)
+
+
+def _before(actions: tuple[act.Action, ...], failed: act.Action | None) -> tuple[act.Action, ...]:
+    """The actions applied before `failed` (none when it is unknown)."""
+    for i, a in enumerate(actions):
+        if a is failed:
+            return actions[:i]
+    return ()
 
 
 def _count_measurements(before: api.ReleaseStatus, after: api.ReleaseStatus) -> None:

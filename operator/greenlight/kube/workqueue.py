@@ -14,7 +14,10 @@ Service write each. A key waiting in a lower lane that is triggered with a highe
 priority moves up; a re-run after a trigger mid-reconcile gets the highest priority of those
 triggers. Timers fire URGENT (the earliest wins); a failed reconcile is retried, at the
 priority it ran with, after a delay that doubles with each failure in a row, up to a cap; a
-reconcile that starts meanwhile (any trigger) replaces the pending retry.
+reconcile that starts meanwhile (any trigger) replaces the pending retry. A failure because the
+API server could not be reached (`unreachable`: refused, reset, disconnected) is retried every
+`retry_delay` without backing off further: the first retry after the API server's return comes
+within that much of it (a connection refused costs the API server nothing meanwhile).
 """
 
 from __future__ import annotations
@@ -25,6 +28,8 @@ import enum
 import logging
 import time
 from collections.abc import Awaitable, Callable, Hashable
+
+import aiohttp
 
 from greenlight import metrics
 from greenlight.kube.settings import Settings
@@ -110,8 +115,10 @@ class WorkQueue:
         self._retries.pop(key, None)
         self.add(key, priority)
 
-    def backoff(self, failures: int) -> float:
-        """Seconds before the retry after `failures` failures in a row."""
+    def backoff(self, failures: int, error: BaseException | None = None) -> float:
+        """Seconds before the retry after `failures` failures in a row, the last one `error`."""
+        if error is not None and unreachable(error):
+            return self.retry_delay  # to be back within retry_delay of the API server's return
         return min(self.retry_delay * 2.0 ** (failures - 1), self.max_backoff)
 
     def start(self, workers: int) -> None:
@@ -177,7 +184,7 @@ class WorkQueue:
                 self._failures.pop(key, None)
             except Exception as e:
                 failures = self._failures[key] = self._failures.get(key, 0) + 1
-                delay = self.backoff(failures)
+                delay = self.backoff(failures, e)
                 log.error(
                     "reconcile failed (%d in a row): %s; retry in %.1fs",
                     failures, e, delay,
@@ -191,6 +198,22 @@ class WorkQueue:
                 again = self._dirty.pop(key, None)
                 if again is not None:
                     self.add(key, again)
+
+
+def unreachable(error: BaseException) -> bool:
+    """The request never got an answer because the API server could not be reached (connection
+    refused or reset, the server gone mid-request), here or in what caused it; not a timeout
+    (a server that is there but slow is not asked again sooner)."""
+    seen: BaseException | None = error
+    for _ in range(8):  # ApplyError from aiohttp's error; an error while reporting it
+        if seen is None:
+            return False
+        if isinstance(seen, aiohttp.ClientConnectionError | ConnectionError) and not isinstance(
+            seen, TimeoutError
+        ):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 def _namespace(key: Hashable) -> str:
