@@ -13,6 +13,7 @@ from typing import Any
 
 import kopf
 import pytest
+import urllib3
 import yaml
 from kubernetes import client, watch
 from kubernetes.aio.config import kube_config
@@ -275,7 +276,10 @@ class ZeroDowntime:
 
     Fails (via `check()`) if, after the Service first had a ready endpoint, ready endpoints ever
     drop to zero, or if the selector ever moves to a revision whose Deployment is not fully
-    available at that moment.
+    available at that moment; and if either watcher stopped watching before it was stopped (an
+    error its watch got, other than the two a watch legitimately gets: a closed stream, resumed
+    from the last resourceVersion seen, and 410 Gone, after which it lists again and checks what
+    changed meanwhile), since then it saw nothing after that.
     """
 
     def __init__(self, kube: Any, namespace: str, service: str) -> None:
@@ -287,8 +291,8 @@ class ZeroDowntime:
         """Fewest ready endpoints seen once the Service first had one (None: not yet)."""
         self._stop = threading.Event()
         self._threads = [
-            threading.Thread(target=self._follow_slices, daemon=True),
-            threading.Thread(target=self._follow_selector, daemon=True),
+            threading.Thread(target=self._run, args=(follow,), daemon=True, name=follow.__name__)
+            for follow in (self._follow_slices, self._follow_selector)
         ]
 
     def __enter__(self) -> ZeroDowntime:
@@ -302,49 +306,82 @@ class ZeroDowntime:
             t.join(timeout=10)
 
     def check(self) -> None:
-        assert not self.problems, self.problems
+        ended = [t.name for t in self._threads if not t.is_alive() and not self._stop.is_set()]
+        assert not self.problems and not ended, (self.problems, f"ended: {ended}")
 
-    def _stream(self, fn: Any, **kw: Any) -> Iterator[dict[str, Any]]:
+    def _run(self, follow: Any) -> None:
+        """One watcher; how it ended, unless stopped, is a problem: it saw nothing after."""
+        name = follow.__name__.removeprefix("_follow_")
+        try:
+            follow()
+        except BaseException as e:  # reported by check(), with the test's other failures
+            why = f"{type(e).__name__}: {' '.join(str(e).split())}"
+            self.problems.append(f"{time.strftime('%X')} the {name} watcher failed: {why}")
+            return
+        if not self._stop.is_set():
+            self.problems.append(f"{time.strftime('%X')} the {name} watcher stopped watching")
+
+    def _stream(self, fn: Any, **kw: Any) -> Iterator[tuple[str, Any]]:
+        """Every change of what `fn` lists in the namespace, without a gap: ("LISTED", items)
+        for a list, then (type, object) per watch event, each watch resuming from the last
+        resourceVersion seen (bookmarks too); a 410 Gone lists again. Any other error ends it."""
+        version: str | None = None
         while not self._stop.is_set():
+            if version is None:
+                listed = fn(self.ns, **kw)
+                version = listed.metadata.resource_version
+                yield "LISTED", listed.items
             w = watch.Watch()
             try:
-                yield from w.stream(fn, self.ns, timeout_seconds=2, **kw)
+                for event in w.stream(
+                    fn, self.ns, resource_version=version, allow_watch_bookmarks=True,
+                    timeout_seconds=2, **kw,
+                ):  # fmt: skip
+                    if event["type"] != "BOOKMARK":
+                        yield event["type"], event["object"]
+                    version = w.resource_version or version
+                    if self._stop.is_set():
+                        return
             except ApiException as e:
                 if e.status != 410:
                     raise
+                version = None  # too old: list again
+            except urllib3.exceptions.ProtocolError:
+                pass  # the stream closed mid-event: resume from the last version seen
             finally:
                 w.stop()
+            version = w.resource_version or version
 
     def _follow_slices(self) -> None:
         counts: dict[str, int] = {}
         label = f"kubernetes.io/service-name={self.service}"
         list_fn = self.kube.discovery.list_namespaced_endpoint_slice
-        for event in self._stream(list_fn, label_selector=label):
-            s = event["object"]
-            if event["type"] == "DELETED":
-                counts.pop(s.metadata.name, None)
+        for kind, found in self._stream(list_fn, label_selector=label):
+            if kind == "LISTED":  # whatever changed since: the listed state replaces it
+                counts = {s.metadata.name: _ready(s) for s in found}
+            elif kind == "DELETED":
+                counts.pop(found.metadata.name, None)
             else:
-                counts[s.metadata.name] = _ready(s)
+                counts[found.metadata.name] = _ready(found)
             total = sum(counts.values())
             if self.max_ready and total == 0:
                 self.problems.append(f"{time.strftime('%X')} live Service had 0 ready endpoints")
             self.max_ready = max(self.max_ready, total)
             if self.max_ready:
                 self.min_ready = total if self.min_ready is None else min(self.min_ready, total)
-            if self._stop.is_set():
-                return
 
     def _follow_selector(self) -> None:
         seen: str | None = None
         field = f"metadata.name={self.service}"
-        for event in self._stream(self.kube.core.list_namespaced_service, field_selector=field):
-            selected = (event["object"].spec.selector or {}).get(naming.LABEL_HASH)
-            if selected and selected != seen:
-                if seen is not None:
-                    self._check_flip(selected)
-                seen = selected
-            if self._stop.is_set():
-                return
+        list_fn = self.kube.core.list_namespaced_service
+        for kind, found in self._stream(list_fn, field_selector=field):
+            services = found if kind == "LISTED" else [] if kind == "DELETED" else [found]
+            for service in services:  # a relist: the flip is checked when it is seen, late
+                selected = (service.spec.selector or {}).get(naming.LABEL_HASH)
+                if selected and selected != seen:
+                    if seen is not None:
+                        self._check_flip(selected)
+                    seen = selected
 
     def _check_flip(self, template_hash: str) -> None:
         """At the flip, every pod of the selected revision is Ready (the operator may act on

@@ -5,14 +5,19 @@ Each test fails when that scripting breaks (e.g. every pod Ready at once, or non
 
 from __future__ import annotations
 
+import functools
+import threading
 import time
+import types
 from datetime import timedelta
 from typing import Any
 
 import pytest
+from kubernetes.client.exceptions import ApiException
 
 from tests.e2e.conftest import Kube
 from tests.e2e.helpers import condition, is_ready, wait_for, watch_for
+from tests.e2e.support import ZeroDowntime
 
 NEVER = {"greenlight.dev/test-readiness": "never"}
 READY_AFTER = "greenlight.dev/test-ready-after"
@@ -271,3 +276,48 @@ def test_deleted_pod_goes_away_despite_finalizer(kube: Kube, namespace: str) -> 
         ).items
 
     wait_for(gone, timeout=30, what="pod doomed to be deleted")
+
+
+class Faulty:
+    """`kube` whose EndpointSlice list/watch requests fail with `status` when told to, once."""
+
+    def __init__(self, kube: Kube) -> None:
+        real = kube.discovery.list_namespaced_endpoint_slice
+        self.fail: int | None = None
+        self.failed = threading.Event()
+
+        @functools.wraps(real)  # the watch reads the return type from its docstring
+        def list_slices(*args: Any, **kwargs: Any) -> Any:
+            status, self.fail = self.fail, None
+            if status is not None:
+                self.failed.set()
+                raise ApiException(status=status, reason="injected")
+            return real(*args, **kwargs)
+
+        discovery = types.SimpleNamespace(list_namespaced_endpoint_slice=list_slices)
+        self.kube = types.SimpleNamespace(core=kube.core, apps=kube.apps, discovery=discovery)
+
+    def inject(self, status: int) -> None:
+        self.failed.clear()
+        self.fail = status
+        assert self.failed.wait(10), "the watcher made no request within 10 s"
+
+
+def test_a_zero_downtime_watcher_that_stopped_watching_fails_the_check(
+    kube: Kube, namespace: str
+) -> None:
+    """The watcher lists, then watches from there; a 410 Gone (its resourceVersion too old)
+    makes it list again and go on. Any other error ends its watch: from then on it sees
+    nothing, so the check must fail, saying why (it used to pass, as if all was well)."""
+    kube.apply([deployment("web", 1), service("web")], namespace)
+    faulty = Faulty(kube)
+    with ZeroDowntime(faulty.kube, namespace, "web") as watcher:
+        wait_for(lambda: watcher.max_ready == 1, 30, "the watcher sees 1 ready endpoint")
+        faulty.inject(410)
+        time.sleep(0.5)
+        watcher.check()  # a 410 is a relist, not a failure
+        faulty.inject(500)
+        threads = watcher._threads
+        wait_for(lambda: not all(t.is_alive() for t in threads), 10, "the error to end one")
+    with pytest.raises(AssertionError, match=r"the slices watcher failed: .*injected"):
+        watcher.check()
