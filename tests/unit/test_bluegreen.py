@@ -26,7 +26,7 @@ def reason(w: World) -> str:
 def test_first_release_creates_deployment_and_fills_live_service_directly() -> None:
     w = World(spec("app:1"))
     p = w.reconcile()
-    creates = [a for a in p.actions if isinstance(a, act.CreateDeployment)]
+    creates = [a for a in p.writes if isinstance(a, act.CreateDeployment)]
     assert [(c.revision, c.color, c.replicas) for c in creates] == [(1, "blue", 3)]
     h = hash_of(w.spec)
     assert w.live_selector() == naming.pod_labels("web", h)
@@ -41,7 +41,7 @@ def test_first_release_creates_deployment_and_fills_live_service_directly() -> N
 
 def test_health_check_becomes_the_readiness_probe_of_containers_without_one() -> None:
     w = World(spec("app:1"))
-    create = next(a for a in w.reconcile().actions if isinstance(a, act.CreateDeployment))
+    create = next(a for a in w.reconcile().writes if isinstance(a, act.CreateDeployment))
     container = create.template["spec"]["containers"][0]
     assert container["readinessProbe"] == {"httpGet": {"path": "/healthz", "port": 8080}}
     assert create.template["metadata"]["labels"][naming.LABEL_HASH] == create.template_hash
@@ -54,7 +54,7 @@ def test_flip_waits_for_every_green_pod() -> None:
     w.set_spec(spec("app:2"))
     green = hash_of(w.spec)
     p = w.reconcile()
-    create = next(a for a in p.actions if isinstance(a, act.CreateDeployment))
+    create = next(a for a in p.writes if isinstance(a, act.CreateDeployment))
     assert (create.revision, create.color) == (2, "green")
     assert w.live_hash() == blue
     assert w.services["web-preview"].selector[naming.LABEL_HASH] == green
@@ -142,7 +142,7 @@ def test_deadline_aborts_candidate_and_keeps_blue_live_without_retrying() -> Non
     # not retried on later reconciles
     w.tick(600)
     p = w.reconcile()
-    assert not [a for a in p.actions if isinstance(a, act.ScaleDeployment) and a.replicas]
+    assert not [a for a in p.writes if isinstance(a, act.ScaleDeployment) and a.replicas]
     assert w.status.phase == "Degraded"
     # retry brings it back
     w.annotations[naming.COMMAND_RETRY] = "true"
@@ -239,7 +239,7 @@ def test_scale_down_mid_release_sizes_the_candidate_to_the_live_slot_until_the_f
     w.settle(w.by_hash(green).name, available=3)
     w.set_spec(spec("app:2", replicas=2))
     p = w.reconcile()
-    assert not [a for a in p.actions if isinstance(a, act.ScaleDeployment)], "no slot shrinks"
+    assert not [a for a in p.writes if isinstance(a, act.ScaleDeployment)], "no slot shrinks"
     assert w.by_hash(green).spec_replicas == 5 and w.by_hash(blue).spec_replicas == 5
     assert w.live_hash() == blue
     assert w.status.message == "revision 2 (green): 3/5 pods available (sized to the live slot's 5)"
@@ -269,7 +269,7 @@ def test_scale_up_mid_release_grows_only_the_candidate_and_the_flip_waits_for_it
     assert reason(w) == "WaitingForPromotion"
     w.set_spec(spec("app:2", replicas=4, auto_promote=False))  # the HPA scales up
     p = w.reconcile()
-    scaled = [(a.name, a.replicas) for a in p.actions if isinstance(a, act.ScaleDeployment)]
+    scaled = [(a.name, a.replicas) for a in p.writes if isinstance(a, act.ScaleDeployment)]
     assert scaled == [(w.by_hash(green).name, 4)]
     assert w.by_hash(blue).spec_replicas == 2
     assert w.status.message == "revision 2 (green): 2/4 pods available"
@@ -331,12 +331,12 @@ def test_undo_to_warm_revision_flips_without_new_pods() -> None:
     w, blue, _ = second_live()
     w.annotations[naming.COMMAND_UNDO] = ""
     p = w.reconcile()
-    assert [a for a in p.actions if isinstance(a, act.RestoreTemplate)]
+    assert [a for a in p.writes if isinstance(a, act.RestoreTemplate)]
     assert hash_of(w.spec) == blue, "undo writes the old template back into the spec"
     assert w.live_hash() == blue, "warm: the same reconcile flips (no wait for a watch event)"
     assert not [
         a
-        for a in p.actions
+        for a in p.writes
         if isinstance(a, act.CreateDeployment | act.ScaleDeployment) and getattr(a, "replicas", 0)
     ]
     assert w.status.live_revision == 3, "undo releases the old template as a new revision"
@@ -353,7 +353,7 @@ def test_undo_after_a_health_check_change_releases_the_template_as_a_new_revisio
     w.set_spec(api.ReleaseSpec.model_validate(body))
     w.annotations[naming.COMMAND_UNDO] = "1"
     p = w.reconcile()
-    assert [a for a in p.actions if isinstance(a, act.RestoreTemplate)]
+    assert [a for a in p.writes if isinstance(a, act.RestoreTemplate)]
     assert w.live_hash() == green, "revision 1's template with another probe is not revision 1"
     w.reconcile()
     w.settle()
@@ -385,9 +385,9 @@ def test_undo_to_unknown_revision_is_a_warning_and_changes_nothing() -> None:
     w = released("app:1")
     w.annotations[naming.COMMAND_UNDO] = "7"
     p = w.reconcile()
-    warning = next(a for a in p.actions if isinstance(a, act.RecordEvent))
+    warning = next(a for a in p.events if isinstance(a, act.RecordEvent))
     assert warning.type == "Warning" and "revision 7 is not in the history" in warning.message
-    assert not [a for a in p.actions if isinstance(a, act.RestoreTemplate)]
+    assert not [a for a in p.writes if isinstance(a, act.RestoreTemplate)]
 
 
 def test_history_and_deployments_are_bounded_by_revision_history_limit() -> None:
@@ -408,7 +408,7 @@ def test_foreign_service_is_never_taken_over() -> None:
     w = World(spec("app:1"))
     w.services["web"] = snapshot.ServiceView("web", {"app": "legacy"}, owned=False)
     p = w.reconcile()
-    assert [a for a in p.actions if not isinstance(a, act.RecordEvent)] == []
+    assert [*p.writes, *p.jobs, *p.measurements, *p.notifications] == []
     assert w.status.phase == "Degraded"
     assert "spec.service.adopt" in w.status.message
 
@@ -443,5 +443,5 @@ def test_steady_state_is_a_fixed_point() -> None:
     w = released("app:1")
     before = w.status
     p = w.reconcile()
-    assert [a for a in p.actions] == []
+    assert [*p.writes, *p.events, *p.jobs, *p.measurements, *p.notifications] == []
     assert p.status == before, "a settled Release plans no action and no status write"

@@ -10,7 +10,6 @@ from hypothesis import strategies as st
 
 from greenlight.api import group as api_group
 from greenlight.api import release as api
-from greenlight.engine import actions as act
 from greenlight.engine import group, naming
 
 from .world import World, hash_of, spec
@@ -81,12 +80,10 @@ class Shop:
 
     def _plan(self) -> group.GroupPlan:
         p = group.plan_group(self.snapshot())
-        for a in p.actions:
-            if isinstance(a, act.AnnotateRelease):
-                self.worlds[a.release].annotations[a.key] = a.value
-            elif isinstance(a, act.ClearCommands):
-                for k in a.keys:
-                    self.annotations.pop(k, None)
+        for a in p.member_commands:
+            self.worlds[a.release].annotations[a.key] = a.value
+        for k in p.cleared:
+            self.annotations.pop(k, None)
         self.status, self.last = p.status, p
         return p
 
@@ -139,9 +136,7 @@ def test_neither_flips_until_both_are_ready_then_both_flip_in_one_plan() -> None
     assert shop.status.history[-1].revisions == {"django": 2, "fastapi": 2}
     assert "Promoted" in shop.worlds["django"].events()
     assert shop.status.phase == "Healthy" and shop.status.last_flip_spread_ms == 0.0
-    assert [a.reason for a in shop.last.actions if isinstance(a, act.RecordEvent)] == [
-        "GroupFlipped"
-    ]
+    assert [a.reason for a in shop.last.events] == ["GroupFlipped"]
 
 
 def test_a_member_scaled_down_mid_release_flips_at_its_live_slot_size() -> None:
@@ -267,7 +262,7 @@ def test_a_group_that_cannot_be_acted_on_touches_nothing() -> None:
         p.status.phase == "Degraded"
         and "spec.members[2]: Release celery not found" in p.status.message
     )
-    assert [a for a in p.actions if not isinstance(a, act.RecordEvent)] == []
+    assert p.member_commands == () and p.cleared == ()
     twice = dataclasses.replace(
         snap, members=(dataclasses.replace(snap.members[0], other_groups=("web",)), snap.members[1])
     )

@@ -91,9 +91,7 @@ def test_the_plugin_refuses_exactly_what_the_engine_ignores(command: str, state:
     refused = refusal(command, w)
     w.annotations[commands.BY_NAME[command]] = "" if command == "undo" else "true"
     p = w.reconcile()
-    ignored = [
-        a.reason for a in p.actions if isinstance(a, act.RecordEvent) and a.reason in IGNORED
-    ]
+    ignored = [a.reason for a in p.events if isinstance(a, act.RecordEvent) and a.reason in IGNORED]
     assert bool(ignored) == (refused is not None), (refused, ignored)
 
 

@@ -53,11 +53,11 @@ class FakeCluster:
 
     def __init__(self) -> None:
         self.rv = 200
-        self.applied: list[act.Action] = []
+        self.applied: list[act.Write] = []
         self.statuses: list[api.ReleaseStatus] = []
         self.events: list[act.RecordEvent] = []
         self.down = False
-        self.cut_at: type[act.Action] | None = None
+        self.cut_at: type[act.Write] | None = None
 
     def _reach(self) -> None:
         if self.down:
@@ -67,7 +67,7 @@ class FakeCluster:
         self._reach()
         return None
 
-    async def apply(self, release: snapshot.ReleaseView, actions: tuple[act.Action, ...]) -> None:
+    async def apply(self, release: snapshot.ReleaseView, actions: tuple[act.Write, ...]) -> None:
         for a in actions:
             if isinstance(a, self.cut_at or ()):
                 self.down, self.cut_at = True, None

@@ -6,7 +6,7 @@ import dataclasses
 
 from greenlight.api import release as api
 from greenlight.engine import actions as act
-from greenlight.engine import naming, snapshot
+from greenlight.engine import naming, plan, snapshot
 
 from .world import World, hash_of, spec
 
@@ -28,8 +28,8 @@ def with_service(s: api.ReleaseSpec, **changes: object) -> api.ReleaseSpec:
     return api.ReleaseSpec.model_validate(body)
 
 
-def touches(p: object, name: str) -> list[act.Action]:
-    return [a for a in p.actions if isinstance(a, act.ApplyService) and a.name == name]  # type: ignore[attr-defined]
+def touches(p: plan.Plan, name: str) -> list[act.ApplyService]:
+    return [a for a in p.writes if isinstance(a, act.ApplyService) and a.name == name]
 
 
 def test_a_foreign_service_is_never_repointed_when_the_guard_refuses_it() -> None:
@@ -41,7 +41,7 @@ def test_a_foreign_service_is_never_repointed_when_the_guard_refuses_it() -> Non
     p = w.reconcile()
     assert w.status.phase == "Degraded" and "spec.service.name" in w.status.message
     assert touches(p, "other") == [] and w.services["other"].selector == foreign
-    assert [a for a in p.actions if not isinstance(a, act.RecordEvent)] == []
+    assert [*p.writes, *p.jobs, *p.measurements, *p.notifications] == []
 
     w = released()
     w.services["other-preview"] = snapshot.ServiceView("other-preview", dict(foreign), False)
@@ -49,7 +49,7 @@ def test_a_foreign_service_is_never_repointed_when_the_guard_refuses_it() -> Non
     p = w.reconcile()
     assert w.status.phase == "Degraded" and "spec.previewService.name" in w.status.message
     assert w.services["other-preview"].selector == foreign
-    assert [a for a in p.actions if not isinstance(a, act.RecordEvent)] == []
+    assert [*p.writes, *p.jobs, *p.measurements, *p.notifications] == []
 
 
 def test_a_wiped_status_never_flips_to_a_revision_without_pods() -> None:
@@ -132,7 +132,7 @@ def test_a_hand_edited_live_selector_is_repaired_with_a_warning() -> None:
         w.services["web"] = dataclasses.replace(svc, selector=wrong)
         p = w.reconcile()
         assert w.live_hash() == v2 and w.live_selector() == naming.pod_labels("web", v2)
-        drift = [a for a in p.actions if isinstance(a, act.RecordEvent) and a.reason == "Drift"]
+        drift = [a for a in p.events if isinstance(a, act.RecordEvent) and a.reason == "Drift"]
         assert drift and drift[0].type == "Warning" and "web" in drift[0].message
         assert w.status.phase == "Healthy" and w.status.live_revision == 2
         assert w.status.history == history, "a repair is not a new release"
@@ -144,7 +144,7 @@ def test_healthy_only_when_the_live_service_selects_the_live_revision() -> None:
     w.services["web"] = dataclasses.replace(svc, selector={"app": "web"})
     p = w.reconcile()
     # the repair is planned in the same reconcile, before the status that says Healthy
-    kinds = [type(a).__name__ for a in p.actions]
+    kinds = [type(a).__name__ for a in p.writes]
     assert "ApplyService" in kinds
 
 
@@ -158,7 +158,7 @@ def test_undo_to_a_revision_whose_deployment_was_deleted_by_hand_says_so() -> No
     del w.deployments[naming.deployment_name("web", old.template_hash)]
     w.annotations[naming.COMMAND_UNDO] = ""
     p = w.reconcile()
-    failed = [a for a in p.actions if isinstance(a, act.RecordEvent) and a.reason == "UndoFailed"]
+    failed = [a for a in p.events if isinstance(a, act.RecordEvent) and a.reason == "UndoFailed"]
     assert failed and "deleted" in failed[0].message
     assert "beyond revisionHistoryLimit" not in failed[0].message
 

@@ -70,7 +70,8 @@ class World:
     services: dict[str, snapshot.ServiceView] = dataclasses.field(default_factory=dict)
     generation: int = 1
     last: plan.Plan | None = None
-    log: list[act.Action] = dataclasses.field(default_factory=list)
+    log: list[Any] = dataclasses.field(default_factory=list)
+    """Every action of every plan, as applied: writes, Jobs, measurements, notifications, Events."""
     after_each: Any = None
     """Called after every single action: the API applies them one at a time, not atomically."""
     results: list[snapshot.CheckResult] = dataclasses.field(default_factory=list)
@@ -109,15 +110,17 @@ class World:
     def reconcile(self) -> plan.Plan:
         result = plan.plan(self.snapshot())
         self.results = []
-        for action in result.actions:
+        for action in result.writes:
             self.apply(action)
             if self.after_each is not None:
                 self.after_each()
+        for other in (*result.jobs, *result.measurements, *result.notifications, *result.events):
+            self.apply(other)
         self.status = result.status
         self.last = result
         return result
 
-    def apply(self, a: act.Action) -> None:
+    def apply(self, a: Any) -> None:
         self.log.append(a)
         d: snapshot.DeploymentView | None
         if isinstance(a, act.CreateDeployment):

@@ -1,4 +1,10 @@
-"""What the engine asks the shell to do. Each action is idempotent when applied twice."""
+"""What the engine asks the shell to do, by kind. Each action is idempotent when applied twice.
+
+`Plan` (engine/draft.py) keeps each kind apart: object writes (`Write`, applied in order by
+kube/cluster.py), Events, check Jobs and measurements, notifications; a group's plan
+(`group.GroupPlan`) has member commands. A new action is one class here and one field or
+`Write` arm; the shell handles each kind in one place.
+"""
 
 from __future__ import annotations
 
@@ -128,7 +134,7 @@ class Notify:
     payload: dict[str, Any]
 
 
-Action = (
+Write = (
     CreateDeployment
     | ScaleDeployment
     | LabelDeployment
@@ -136,9 +142,5 @@ Action = (
     | ApplyService
     | RestoreTemplate
     | ClearCommands
-    | RecordEvent
-    | CreateJob
-    | Measure
-    | AnnotateRelease
-    | Notify
 )
+"""A write to an object the Release owns (or to the Release itself), in the plan's order."""

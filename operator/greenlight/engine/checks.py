@@ -289,7 +289,7 @@ def _ask(w: Work, check: api_checks.Check, entry: api_checks.CheckStatus, revisi
             w.wake_at(entry.next_at)
             return
         if not any(j.name == name for j in w.snap.jobs):
-            w.do(
+            w.jobs.append(
                 act.CreateJob(
                     name=name,
                     check=entry.name,
@@ -302,7 +302,7 @@ def _ask(w: Work, check: api_checks.Check, entry: api_checks.CheckStatus, revisi
     if entry.next_at is not None and w.now < entry.next_at:
         w.wake_at(entry.next_at)
         return
-    w.do(
+    w.measurements.append(
         act.Measure(
             stage=entry.stage,
             name=entry.name,

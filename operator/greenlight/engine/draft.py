@@ -21,7 +21,17 @@ StrategyName = Literal["blueGreen", "rolling"]
 
 @dataclasses.dataclass(frozen=True)
 class Plan:
-    actions: tuple[act.Action, ...]
+    """What one reconcile asks the shell to do, by kind, and the next status."""
+
+    writes: tuple[act.Write, ...]
+    """Object writes, in a safe order (grow, move the Services, shrink, delete)."""
+    events: tuple[act.RecordEvent, ...]
+    """Posted alongside the status write, once every write succeeded."""
+    jobs: tuple[act.CreateJob, ...]
+    measurements: tuple[act.Measure, ...]
+    """Check measurements to take now, off the workers; results come back in a snapshot."""
+    notifications: tuple[act.Notify, ...]
+    """Sent in the background, retried; never holding a reconcile."""
     status: api.ReleaseStatus
     requeue_after: float | None
     """Seconds until a timed decision is due (promotion, deadline, scale-down); None: none."""
@@ -142,8 +152,11 @@ class Work:
         self.name = snap.release.name
         self.d = Draft.of(snap.release.status)
         self.history: list[api.HistoryEntry] = list(snap.release.status.history)
-        self.actions: list[act.Action] = []
+        self.writes: list[act.Write] = []
         self.events: list[act.RecordEvent] = []
+        self.jobs: list[act.CreateJob] = []
+        self.measurements: list[act.Measure] = []
+        self.notifications: list[act.Notify] = []
         self.due: list[datetime.datetime] = []
         self.draining: set[str] = set()
         """Revisions a rolling move scales down in batches: housekeeping leaves them alone."""
@@ -157,8 +170,8 @@ class Work:
         self.reason: Reason | None = None
 
     # -- recording ---------------------------------------------------------------------------
-    def do(self, action: act.Action) -> None:
-        self.actions.append(action)
+    def do(self, write: act.Write) -> None:
+        self.writes.append(write)
 
     def event(self, reason: Reason, message: str, warning: bool = False) -> None:
         self.events.append(act.RecordEvent(reason, message, "Warning" if warning else "Normal"))

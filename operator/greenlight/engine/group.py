@@ -60,8 +60,11 @@ class GroupSnapshot:
 
 @dataclasses.dataclass(frozen=True)
 class GroupPlan:
-    actions: tuple[act.Action, ...]
-    """Member commands (AnnotateRelease), ClearCommands of the group's own, Events."""
+    member_commands: tuple[act.AnnotateRelease, ...]
+    """The group's commands and failures, as its members' own command annotations."""
+    cleared: tuple[str, ...]
+    """The group's own command annotations, consumed."""
+    events: tuple[act.RecordEvent, ...]
     status: api_group.GroupStatus
     requeue_after: float | None
 
@@ -106,8 +109,9 @@ def _state(m: Member) -> _State:
 
 def plan_group(gs: GroupSnapshot) -> GroupPlan:
     g, now = gs.group, gs.now
-    actions: list[act.Action] = []
+    actions: list[act.AnnotateRelease] = []
     events: list[act.RecordEvent] = []
+    cleared: tuple[str, ...] = ()
     status = g.status
     problem = _problem(gs)
     if problem is not None:
@@ -118,16 +122,15 @@ def plan_group(gs: GroupSnapshot) -> GroupPlan:
             g.generation,
         )  # fmt: skip
         update = {"phase": "Degraded", "message": problem, "observed_generation": g.generation}
-        return GroupPlan(
-            tuple(events), status.model_copy(update={**update, "conditions": stalled}), None
-        )
+        invalid = status.model_copy(update={**update, "conditions": stalled})
+        return GroupPlan((), (), tuple(events), invalid, None)
     states = [_state(m) for m in gs.members]
     history = list(status.history)
     if not history and all(s.candidate is None and s.live for s in states):
         history = [_entry(states, now, {})]  # the group's starting point: what undo goes back to
     commands = {k: v for k, v in g.annotations.items() if k in COMMANDS}
     if commands:
-        actions.append(act.ClearCommands(tuple(sorted(commands))))
+        cleared = tuple(sorted(commands))
         actions += _commands(g.name, states, history, commands, events)
 
     # A member whose spec moved on but whose own reconcile has not started the candidate yet
@@ -221,7 +224,7 @@ def plan_group(gs: GroupSnapshot) -> GroupPlan:
             "last_flip_spread_ms": spread,
         }
     )
-    return GroupPlan((*actions, *events), new, requeue)
+    return GroupPlan(tuple(actions), cleared, tuple(events), new, requeue)
 
 
 def _problem(gs: GroupSnapshot) -> str | None:
@@ -296,8 +299,8 @@ def _commands(
     history: list[api_group.GroupEntry],
     commands: dict[str, str],
     events: list[act.RecordEvent],
-) -> list[act.Action]:
-    out: list[act.Action] = []
+) -> list[act.AnnotateRelease]:
+    out: list[act.AnnotateRelease] = []
     in_flight = [s for s in states if s.candidate is not None]
     for key in (naming.COMMAND_PROMOTE, naming.COMMAND_ABORT):
         if key in commands:

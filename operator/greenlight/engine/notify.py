@@ -43,4 +43,4 @@ def transitions(w: Work) -> None:
         }
         for n in w.spec.notifications:
             if event in n.on:
-                w.do(act.Notify(n, event, message, payload))
+                w.notifications.append(act.Notify(n, event, message, payload))

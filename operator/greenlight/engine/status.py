@@ -1,4 +1,4 @@
-"""The plan's last step: order the actions, and turn the draft into the next status."""
+"""The plan's last step: order the writes, and turn the draft into the next status."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from greenlight.engine.draft import Plan, Work
 from greenlight.engine.reasons import Reason
 
 
-def _order(a: act.Action, draining: set[str]) -> int:
+def _order(a: act.Write, draining: set[str]) -> int:
     """Grow before the Service moves; shrink and delete only after it has moved. The sort is
     stable: a rolling batch keeps the order it was planned in (olds shrink, then new grows)."""
     if isinstance(a, act.CreateDeployment | act.LabelDeployment):
@@ -23,14 +23,13 @@ def _order(a: act.Action, draining: set[str]) -> int:
         return 2
     if isinstance(a, act.DeleteDeployment):
         return 4
-    return 5
+    return 5  # the Release's own: commands cleared, an undo's template written back
 
 
 def finish(w: Work) -> Plan:
-    """Actions in a safe order (events last), the next status, and the next wake-up."""
+    """Writes in a safe order, the next status, and the next wake-up."""
     draining = {naming.deployment_name(w.name, h) for h in w.draining}
-    actions: list[act.Action] = sorted(w.actions, key=lambda a: _order(a, draining))
-    actions += w.events
+    writes = sorted(w.writes, key=lambda a: _order(a, draining))
     live = w.snap.deployment(w.d.live_hash)
     candidate = w.snap.deployment(w.d.candidate_hash)
     old = w.snap.release.status
@@ -65,7 +64,15 @@ def finish(w: Work) -> Plan:
     status = api.ReleaseStatus(**fields)
     due = [t for t in w.due if t > w.now]
     requeue = min((t - w.now).total_seconds() for t in due) if due else None
-    return Plan(actions=tuple(actions), status=status, requeue_after=requeue)
+    return Plan(
+        writes=tuple(writes),
+        events=tuple(w.events),
+        jobs=tuple(w.jobs),
+        measurements=tuple(w.measurements),
+        notifications=tuple(w.notifications),
+        status=status,
+        requeue_after=requeue,
+    )
 
 
 def _conditions(

@@ -38,12 +38,12 @@ class ApplyError(Exception):
     conflict...) or could not be reached. `action`: the one that failed (those before it were
     applied, those after it were not tried)."""
 
-    def __init__(self, message: str, action: act.Action | None = None) -> None:
+    def __init__(self, message: str, action: act.Write | None = None) -> None:
         super().__init__(message)
         self.action = action
 
 
-def _describe(a: act.Action) -> str:
+def _describe(a: act.Write) -> str:
     match a:
         case (
             act.CreateDeployment()
@@ -123,9 +123,9 @@ class Cluster:
         return observe.service_view(raw, release_uid)
 
     # -- writing -----------------------------------------------------------------------------
-    async def apply(self, release: snapshot.ReleaseView, actions: tuple[act.Action, ...]) -> None:
-        """Apply in order; the first refusal stops here as an ApplyError naming the action."""
-        for action in actions:
+    async def apply(self, release: snapshot.ReleaseView, writes: tuple[act.Write, ...]) -> None:
+        """Apply in order; the first refusal stops here as an ApplyError naming the write."""
+        for action in writes:
             try:
                 await self._apply(release, action)
             except ApiException as e:
@@ -133,7 +133,7 @@ class Cluster:
             except (aiohttp.ClientError, OSError, TimeoutError) as e:  # unreachable, cut, timed out
                 raise ApplyError(f"{_describe(action)}: {e or type(e).__name__}", action) from e
 
-    async def _apply(self, release: snapshot.ReleaseView, a: act.Action) -> None:
+    async def _apply(self, release: snapshot.ReleaseView, a: act.Write) -> None:
         ns = release.namespace
         match a:
             case act.CreateDeployment():
@@ -169,14 +169,6 @@ class Cluster:
                     api.GROUP, api.VERSION, ns, api.PLURAL, release.name, patch,
                     _content_type=MERGE,
                 )  # fmt: skip
-            case (
-                act.RecordEvent()  # the reconciler posts them alongside the status write
-                | act.CreateJob()
-                | act.Measure()
-                | act.AnnotateRelease()
-                | act.Notify()
-            ):
-                pass  # the reconciler hands these to the check runner (create_job, measure)
 
     async def _patch_deployment(self, ns: str, name: str, patch: dict[str, Any]) -> None:
         try:

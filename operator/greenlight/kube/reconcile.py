@@ -141,13 +141,12 @@ class Reconciler:
         snap = group.GroupSnapshot(view, tuple(members), observe.now())
         plan_ = group.plan_group(snap)
         status = plan_.status
-        for a in plan_.actions:
-            if isinstance(a, act.AnnotateRelease):
-                await self.cluster.annotate_release(namespace, a)
-            elif isinstance(a, act.ClearCommands):
-                await self.cluster.clear_group_commands(view, a.keys)
-            elif isinstance(a, act.RecordEvent):
-                await self.cluster.event(view, a)
+        for command in plan_.member_commands:
+            await self.cluster.annotate_release(namespace, command)
+        if plan_.cleared:
+            await self.cluster.clear_group_commands(view, plan_.cleared)
+        for event in plan_.events:
+            await self.cluster.event(view, event)
         spread = status.last_flip_spread_ms
         if spread is not None and spread != view.status.last_flip_spread_ms:
             metrics.GROUP_FLIP_SPREAD.observe(spread / 1000)
@@ -201,22 +200,19 @@ class Reconciler:
         )
         result = plan.plan(snap)
         try:
-            await self.cluster.apply(release, result.actions)
+            await self.cluster.apply(release, result.writes)
         except kube_cluster.ApplyError as e:
-            self._expect(key, _before(result.actions, e.action))  # they were applied; not it
+            self._expect(key, _before(result.writes, e.action))  # they were applied; not it
             await self._report_failure(key, release, str(e), observed)
             raise
-        self._expect(key, result.actions)
-        for a in result.actions:
-            if isinstance(a, act.CreateJob):
-                refused = await self.cluster.create_job(release, a)
-                if refused is not None:
-                    self.runner.record_error(key, a, refused)
-        # The Events alongside the status write: both only once every action succeeded, and
+        self._expect(key, result.writes)
+        for job in result.jobs:
+            refused = await self.cluster.create_job(release, job)
+            if refused is not None:
+                self.runner.record_error(key, job, refused)
+        # The Events alongside the status write: both only once every write succeeded, and
         # the next reconcile (a burst's next flip) does not wait for them one after another.
-        events = [
-            self.cluster.event(release, a) for a in result.actions if isinstance(a, act.RecordEvent)
-        ]
+        events = [self.cluster.event(release, a) for a in result.events]
         if result.status != observed:
             rv, *_ = await asyncio.gather(
                 self.cluster.patch_status(release, result.status), *events
@@ -227,20 +223,18 @@ class Reconciler:
             await asyncio.gather(*events)
         self.runner.consumed(key, snap.results)  # recorded (or not needed): forget them
         _count_measurements(release.status, result.status)
-        for a in result.actions:
-            if isinstance(a, act.Measure):
-                self.runner.start(key, release.namespace, a)
-            elif isinstance(a, act.Notify):
-                self.notifier.send(release.namespace, a)
+        for measurement in result.measurements:
+            self.runner.start(key, release.namespace, measurement)
+        for notification in result.notifications:
+            self.notifier.send(release.namespace, notification)
         metrics.set_phase(release.namespace, release.name, result.status.phase)
-        for a in result.actions:
-            if isinstance(a, act.RecordEvent):
-                metrics.TRANSITIONS.labels(a.reason).inc()
-                log.info(
-                    "%s", a.message,
-                    extra={"release": release.name, "namespace": release.namespace,
-                           "reason": a.reason},
-                )  # fmt: skip
+        for a in result.events:
+            metrics.TRANSITIONS.labels(a.reason).inc()
+            log.info(
+                "%s", a.message,
+                extra={"release": release.name, "namespace": release.namespace,
+                       "reason": a.reason},
+            )  # fmt: skip
         metrics.RECONCILE_SECONDS.observe(time.perf_counter() - started)
         return "planned", result.requeue_after
 
@@ -252,7 +246,7 @@ class Reconciler:
             return observe.service_view(found[0], release.uid)
         return await self.cluster.service(release.namespace, name, release.uid)
 
-    def _expect(self, key: Hashable, actions: tuple[act.Action, ...]) -> None:
+    def _expect(self, key: Hashable, actions: tuple[act.Write, ...]) -> None:
         writes: dict[str, int | None] = {}
         for a in actions:
             if isinstance(a, act.CreateDeployment | act.ScaleDeployment):
@@ -317,8 +311,8 @@ class Reconciler:
         await self.cluster.patch_invalid(meta, status)
 
 
-def _before(actions: tuple[act.Action, ...], failed: act.Action | None) -> tuple[act.Action, ...]:
-    """The actions applied before `failed` (none when it is unknown)."""
+def _before(actions: tuple[act.Write, ...], failed: act.Write | None) -> tuple[act.Write, ...]:
+    """The writes applied before `failed` (none when it is unknown)."""
     for i, a in enumerate(actions):
         if a is failed:
             return actions[:i]
