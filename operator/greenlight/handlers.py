@@ -24,7 +24,7 @@ import kopf
 from greenlight import metrics
 from greenlight.api import group as api_group
 from greenlight.api import release as api
-from greenlight.engine import naming, snapshot
+from greenlight.engine import group, naming, snapshot
 from greenlight.kube import (
     cluster,
     informer,
@@ -36,6 +36,8 @@ from greenlight.kube import (
     reconcile,
     workqueue,
 )
+from greenlight.kube.informer import Index
+from greenlight.kube.reconcile import Key
 from greenlight.kube.settings import Settings
 
 log = logging.getLogger("greenlight")
@@ -123,9 +125,13 @@ class Feeds:
         self, reconciler: reconcile.Reconciler, queue: workqueue.WorkQueue, namespaces: list[str]
     ) -> None:
         self.reconciler, self.queue = reconciler, queue
-        self.releases, self.children, self.services = (informer.Index() for _ in range(3))
-        self.jobs, self.groups, self.memberships = (informer.Index() for _ in range(3))
-        self.replicasets = informer.Index()
+        self.releases: Index[Key, reconcile.Indexed] = Index()
+        self.children: Index[Key, snapshot.DeploymentView] = Index()
+        self.replicasets: Index[Key, observe.ReplicaSetView] = Index()
+        self.services: Index[Key, dict[str, Any]] = Index()
+        self.jobs: Index[Key, snapshot.JobView] = Index()
+        self.groups: Index[Key, group.GroupView | str] = Index()
+        self.memberships: Index[Key, str] = Index()
         r = reconciler  # it reads them
         r.releases, r.children, r.services = self.releases, self.children, self.services
         r.replicasets = self.replicasets
@@ -201,7 +207,7 @@ class Feeds:
         if urgency == workqueue.Priority.TRAFFIC:
             self._wake(key, urgency)
 
-    def _index_release(self, key: Hashable, uid: str, body: Mapping[str, Any]) -> None:
+    def _index_release(self, key: Key, uid: str, body: Mapping[str, Any]) -> None:
         """Index a Release, unless the index already has a newer version (our own write's,
         ahead of the watch)."""
         entry = reconcile.index_release(body)
@@ -230,7 +236,7 @@ class Feeds:
             )
 
     def _current(
-        self, key: Hashable, view: snapshot.DeploymentView | None
+        self, key: Key, view: snapshot.DeploymentView | None
     ) -> snapshot.DeploymentView | None:
         """A Deployment as the engine will see it: with its ReplicaSet's counts when current."""
         if view is None:
@@ -272,13 +278,13 @@ class Feeds:
             self.members[(ns, name)] = members
         self.queue.add(("group", ns, name), workqueue.Priority.URGENT)
 
-    def _wake(self, key: Hashable, urgency: workqueue.Priority) -> None:
+    def _wake(self, key: Key, urgency: workqueue.Priority) -> None:
         self.queue.add(key, urgency)
-        ns = key[0] if isinstance(key, tuple) else ""
-        for group in self.memberships.get(key, ()):  # its group decides on it too
-            self.queue.add(("group", ns, group), urgency)
+        ns = key[0]
+        for name in self.memberships.get(key, ()):  # its group decides on it too
+            self.queue.add(("group", ns, name), urgency)
 
-    def _indexed(self, key: Hashable) -> reconcile.Indexed | None:
+    def _indexed(self, key: Key) -> reconcile.Indexed | None:
         """The Release index's entry for a key (None: not in the index, e.g. deleted)."""
         return next(iter(self.releases.get(key, ())), None)
 

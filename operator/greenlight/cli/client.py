@@ -16,6 +16,18 @@ from greenlight.api import group as api_group
 from greenlight.api import release as api
 from greenlight.cli.console import fail
 
+# The client's config loaders and its Watch are untyped: typed once, here.
+_load_kube_config = cast(Callable[..., None], config.load_kube_config)
+_list_contexts = cast(
+    Callable[[], tuple[list[dict[str, Any]], dict[str, Any]]], config.list_kube_config_contexts
+)
+_Watch = cast(Callable[[], Any], watch.Watch)
+
+
+def new_watch() -> Any:
+    """A kubernetes watch (`stream(list_function, *args, **kwargs)`, `stop()`)."""
+    return _Watch()
+
 
 class Releases:
     """Releases (or, with `plural` releasegroups, groups) in one namespace."""
@@ -25,8 +37,8 @@ class Releases:
     ) -> None:
         self.plural = plural
         try:
-            config.load_kube_config(context=context)
-            contexts, current = config.list_kube_config_contexts()
+            _load_kube_config(context=context)
+            contexts, current = _list_contexts()
         except (config.ConfigException, OSError) as e:
             fail(f"no usable kubeconfig: {e}")
         chosen = next((c for c in contexts if c["name"] == context), current)
@@ -93,13 +105,13 @@ class Watches:
     """Watches of custom objects, each in a thread handing every change to `sink`, reopened
     as they end (server timeout; 410 Gone: then from the current state) until `close()`."""
 
-    def __init__(self, releases: Releases, sink: Callable[[Event], None] | None = None) -> None:
+    def __init__(self, releases: Releases, sink: Callable[[Event], object] | None = None) -> None:
         self.releases = releases
         self.events: queue.Queue[Event] = queue.Queue()
         self._put = sink or self.events.put
         """Where changes go (called in the watch's thread); default: the `events` queue."""
         self._closed = threading.Event()
-        self._open: set[watch.Watch] = set()
+        self._open: set[Any] = set()  # the watches (new_watch) reading now
         self._lock = threading.Lock()
         self._threads: list[threading.Thread] = []
 
@@ -122,7 +134,7 @@ class Watches:
     def _follow(self, plural: str, **selector: str) -> None:
         version: str | None = None
         while not self._closed.is_set():
-            stream = watch.Watch()
+            stream = new_watch()
             with self._lock:
                 if self._closed.is_set():
                     return

@@ -121,9 +121,12 @@ class Reason(enum.StrEnum):
     """The group's Ready condition reason while it cannot be acted on."""
 
 
+_BY_VALUE = {r.value: r for r in Reason}
+
+
 def known(value: str | None) -> Reason | None:
     """The Reason spelled `value` (None: not one of ours, e.g. written by an older version)."""
-    return Reason._value2member_map_.get(value or "")  # type: ignore[return-value]
+    return _BY_VALUE.get(value or "")
 
 
 CHECK_VERDICT = {

@@ -10,7 +10,7 @@ import hashlib
 import json
 import logging
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, cast
 
 import aiohttp
@@ -22,6 +22,22 @@ from greenlight.api import release as api
 from greenlight.engine import actions as act
 from greenlight.engine import group, naming, snapshot
 from greenlight.kube import observe, render
+
+# The client's config loaders are untyped, and its stubs name model classes where it takes
+# plain dict bodies too: typed once, here.
+_load_incluster_config = cast(Callable[..., None], config.load_incluster_config)
+_load_kube_config = cast(Callable[..., Awaitable[None]], config.load_kube_config)
+
+
+def _body(manifest: Mapping[str, Any]) -> Any:
+    """A dict body where the client's stubs name a model class (it sends either as JSON)."""
+    return manifest
+
+
+def _resource_version(written: object) -> int:
+    """The resourceVersion of an object a custom-objects call returned (a dict)."""
+    return int(cast(dict[str, Any], written)["metadata"]["resourceVersion"])
+
 
 log = logging.getLogger("greenlight.kube")
 
@@ -89,9 +105,9 @@ def _api_message(e: ApiException) -> str:
 async def connect() -> client.ApiClient:
     configuration = client.Configuration()
     if os.environ.get("KUBERNETES_SERVICE_HOST"):
-        config.load_incluster_config(client_configuration=configuration)
+        _load_incluster_config(client_configuration=configuration)
     else:
-        await config.load_kube_config(client_configuration=configuration)
+        await _load_kube_config(client_configuration=configuration)
     if not any(os.environ.get(v) for v in PROXY_ENV):
         # aiohttp's trust_env re-reads proxy variables and ~/.netrc in a thread on every request
         configuration.client_session_kwargs = {"trust_env": False}
@@ -138,7 +154,9 @@ class Cluster:
         match a:
             case act.CreateDeployment():
                 try:
-                    await self.apps.create_namespaced_deployment(ns, render.deployment(release, a))
+                    await self.apps.create_namespaced_deployment(
+                        ns, _body(render.deployment(release, a))
+                    )
                 except ApiException as e:
                     if e.status != 409:  # already there: a previous reconcile created it
                         raise
@@ -189,7 +207,7 @@ class Cluster:
         """Create a check's Job (409: it exists, fine). A refusal is returned, not raised: it
         counts as an error of that check (named), never as a pass."""
         try:
-            await self.batch.create_namespaced_job(release.namespace, render.job(release, a))
+            await self.batch.create_namespaced_job(release.namespace, _body(render.job(release, a)))
         except ApiException as e:
             if e.status == 409:
                 return None
@@ -223,7 +241,7 @@ class Cluster:
             if e.status == 404:
                 return 0
             raise
-        return int(result["metadata"]["resourceVersion"])  # type: ignore[index]
+        return _resource_version(result)
 
     async def patch_status(self, release: snapshot.ReleaseView, status: api.ReleaseStatus) -> int:
         """Write the whole status; returns the Release's new resourceVersion (0: it is gone)."""
@@ -251,7 +269,7 @@ class Cluster:
             raise
         if self.written is not None:
             self.written(cast(Mapping[str, Any], result))
-        return int(result["metadata"]["resourceVersion"])  # type: ignore[index]
+        return _resource_version(result)
 
     async def event(
         self, release: snapshot.ReleaseView | group.GroupView, a: act.RecordEvent
@@ -282,7 +300,7 @@ class Cluster:
             "reportingInstance": self.instance,
         }
         try:
-            await self.core.create_namespaced_event(release.namespace, body)
+            await self.core.create_namespaced_event(release.namespace, _body(body))
         except ApiException as e:  # events are best effort; never fail a reconcile on them
             names = {"namespace": release.namespace, "release": release.name}
             if e.status == 409:  # this decision's Event is already recorded

@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Collection, Hashable, Iterator, Mapping
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import orjson
 
@@ -41,15 +41,19 @@ Lister = Callable[..., Awaitable[Any]]
 """A kubernetes.aio `list_*_without_preload_content` bound to its namespace and selector."""
 
 
-class Index(Mapping[Hashable, Collection[Any]]):
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
+
+
+class Index(Mapping[K, Collection[V]], Generic[K, V]):
     """Values by key, each contributed by one object (a key may gather several objects, e.g.
     a Release's Deployments). `put` replaces everything an object contributed before."""
 
     def __init__(self) -> None:
-        self._values: dict[Hashable, dict[str, Any]] = {}
-        self._keys: dict[str, tuple[Hashable, ...]] = {}
+        self._values: dict[K, dict[str, V]] = {}
+        self._keys: dict[str, tuple[K, ...]] = {}
 
-    def put(self, uid: str, entries: Mapping[Hashable, Any] | None) -> None:
+    def put(self, uid: str, entries: Mapping[K, V] | None) -> None:
         self.remove(uid)
         if entries:
             for key, value in entries.items():
@@ -63,10 +67,10 @@ class Index(Mapping[Hashable, Collection[Any]]):
             if not values:
                 del self._values[key]
 
-    def __getitem__(self, key: Hashable) -> Collection[Any]:
+    def __getitem__(self, key: K) -> Collection[V]:
         return self._values[key].values()
 
-    def __iter__(self) -> Iterator[Hashable]:
+    def __iter__(self) -> Iterator[K]:
         return iter(self._values)
 
     def __len__(self) -> int:

@@ -44,7 +44,9 @@ def index_release(body: Mapping[str, Any]) -> Indexed:
     return Indexed(rv, parsed)
 
 
-Index = Mapping[Hashable, Collection[Any]]
+Key = tuple[str, str]
+"""(namespace, name): a Release's (or a group's) key in the indexes."""
+Index = Mapping[Key, Collection[Any]]
 
 
 class Reconciler:
@@ -61,17 +63,17 @@ class Reconciler:
         self.notifier = notifier or notify.Notifier(None)
         """Sends notifications in the background (never holding a reconcile)."""
         """Takes promotion-gate measurements off the workers; results come back here."""
-        self.jobs: Index = {}
+        self.jobs: Mapping[Key, Collection[snapshot.JobView]] = {}
         """Check Jobs by Release: their state is a job check's measurement."""
-        self.groups: Index = {}
+        self.groups: Mapping[Key, Collection[group.GroupView | str]] = {}
         """ReleaseGroups by (namespace, name): a GroupView, or the message of an invalid one."""
-        self.memberships: Index = {}
+        self.memberships: Mapping[Key, Collection[str]] = {}
         """Group names by member (namespace, Release name)."""
-        self.releases: Index = {}
-        self.children: Index = {}
-        self.replicasets: Index = {}
+        self.releases: Mapping[Key, Collection[Indexed]] = {}
+        self.children: Mapping[Key, Collection[snapshot.DeploymentView]] = {}
+        self.replicasets: Mapping[Key, Collection[observe.ReplicaSetView]] = {}
         """Our Deployments' ReplicaSets by Release: their pods' availability comes first."""
-        self.services: Index = {}
+        self.services: Mapping[Key, Collection[dict[str, Any]]] = {}
         """Services labelled with a Release, by (namespace, name): their watch wakes the
         Release, so a hand edit is repaired at once. Others (foreign) are read with a GET."""
         self._written: dict[Hashable, int] = {}
@@ -93,12 +95,12 @@ class Reconciler:
             if isinstance(key, tuple) and len(key) == 3 and key[0] == "group":
                 result, after = await self._reconcile_group(key[1], key[2])
             else:
-                result, after = await self._reconcile(key)
+                result, after = await self._reconcile(cast(Key, key))
             return after
         finally:
             metrics.RECONCILES.labels(result).inc()
 
-    def deployments(self, key: Hashable) -> tuple[snapshot.DeploymentView, ...]:
+    def deployments(self, key: Key) -> tuple[snapshot.DeploymentView, ...]:
         return observe.deployments_of(self.children.get(key, ()), self.replicasets.get(key, ()))
 
     def group_of(self, namespace: str, name: str) -> str | None:
@@ -156,13 +158,13 @@ class Reconciler:
                 self._written[("group", namespace, name)] = rv
         return "planned", plan_.requeue_after
 
-    async def _reconcile(self, key: Hashable) -> tuple[str, float | None]:
+    async def _reconcile(self, key: Key) -> tuple[str, float | None]:
         found = list(self.releases.get(key, ()))
         if not found:
             self._written.pop(key, None)
             self._unreported.pop(key, None)
             self.runner.forget(key)
-            namespace, name = cast(tuple[str, str], key)
+            namespace, name = key
             metrics.set_phase(namespace, name, None)
             return "gone", None
         indexed: Indexed = found[0]

@@ -6,7 +6,6 @@ from collections.abc import Iterator
 from typing import Annotated, Any
 
 import typer
-from kubernetes import watch
 from rich.console import Group
 from rich.live import Live
 from rich.table import Table
@@ -14,7 +13,7 @@ from rich.text import Text
 
 from greenlight.api import release as api
 from greenlight.cli import view
-from greenlight.cli.client import Releases, target
+from greenlight.cli.client import Releases, new_watch, target
 from greenlight.cli.console import CHECK_STYLE, PHASE_STYLE, console
 from greenlight.cli.options import Context, Name, Namespace
 
@@ -120,7 +119,7 @@ def _changes(releases: Releases, name: str) -> Iterator[dict[str, Any]]:
     """The Release as it is now, then after every change, until it is deleted."""
     # No resourceVersion: the watch opens with the current object (a GET's version may already
     # be too old for the server's watch cache: 410 Expired).
-    for event in watch.Watch().stream(
+    for event in new_watch().stream(
         releases.custom.list_namespaced_custom_object,
         api.GROUP,
         api.VERSION,
