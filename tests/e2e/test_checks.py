@@ -283,7 +283,7 @@ def test_an_unparseable_condition_is_refused_before_anything_is_created(
     ]
     releases.apply(manifest)  # the API server cannot parse CEL inside a string: the operator does
     st = releases.wait_phase("web", "Degraded")
-    assert "spec.strategy.blueGreen.prePromotion.0.successCondition" in st["message"]
+    assert "spec.strategy.blueGreen.prePromotion[0].successCondition" in st["message"]
     assert "not a CEL expression" in st["message"]
     assert releases.deployments("web") == {}
     assert kube.core.list_namespaced_service(namespace).items == []

@@ -204,7 +204,7 @@ def release(body: Mapping[str, Any]) -> ReleaseView:
                 outcome=e.outcome,
                 pods=f"{r.available_replicas}/{r.replicas}" if r else "0",
                 images=tuple(e.images),
-                reason=e.reason or "",
+                reason=f"{e.reason}: {e.message}" if e.reason and e.message else e.reason or "",
                 live=live,
                 candidate=e.template_hash == st.candidate_hash,
                 undo="live" if live else _refusal("undo", st, desired, spec_error, e.revision),

@@ -159,8 +159,18 @@ def _parse(
 
 
 def _field_error(err: Any) -> str:
-    path = ".".join(str(p) for p in ("spec", *err["loc"]))
+    """`spec.strategy.blueGreen.prePromotion[0].successCondition: ...`, as the API server
+    names a field."""
+    path = "spec"
+    for part in err["loc"]:
+        if isinstance(part, int):
+            path += f"[{part}]"
+        elif part not in ("int", "str") and not str(part).startswith(_VALIDATOR_STEPS):
+            path += f".{part}"  # (pydantic also names its validator steps: not fields)
     return f"{path}: {err['msg']}"
+
+
+_VALIDATOR_STEPS = ("function-after[", "function-before[", "list[", "dict[")
 
 
 @dataclasses.dataclass(frozen=True)
