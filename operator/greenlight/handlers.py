@@ -3,7 +3,7 @@
 kopf runs the process (start-up, clean-up, signals, the liveness probe) but watches nothing:
 `kube/informer.py` lists and watches Releases, ReleaseGroups and the Deployments, Services and
 check Jobs labelled with a Release, and `Feeds` turns each change into index entries and a
-wake-up in the lane `kube/priority.py` chooses. The workers start once every informer has
+wake-up in the lane `engine/lanes.py` decides. The workers start once every informer has
 applied its first list. No kopf progress storage is used: kopf never writes to a Release;
 every decision comes from `engine.plan` over what is observed now.
 """

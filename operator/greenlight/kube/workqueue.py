@@ -3,7 +3,7 @@ and three lanes so user intent is never stuck behind bulk churn.
 
 Triggers (Release events, child Deployment events, due times) only add a key; a key already
 waiting is not added twice, and a key triggered while being reconciled runs once more after.
-Each trigger has a priority (`kube/priority.py` decides it where the event is known): TRAFFIC
+Each trigger has a priority (`engine/lanes.py` decides it where the event is known): TRAFFIC
 keys (a command such as undo or abort, a candidate that just became ready to flip, a live
 Service to repair) go first, then URGENT keys (a changed spec, a timer that is due), then BULK
 keys (status-only events, Deployment progress). Within a lane, namespaces take turns (round
