@@ -237,7 +237,10 @@ def crd(kube: Any) -> None:
         for d in yaml.safe_load_all(rendered.read_text())
         if d and d["kind"].startswith("ValidatingAdmissionPolicy")
     ]
-    kube.apply(policy)
+    # server-side, as the chart's install and its test apply it (a client-side apply here
+    # would own the fields and make theirs conflict)
+    docs = yaml.safe_dump_all(policy)
+    kube.kubectl("apply", "--server-side", "--force-conflicts", "-f", "-", input=docs)
     bad = {
         "apiVersion": f"{api.GROUP}/{api.VERSION}",
         "kind": api_group.KIND,

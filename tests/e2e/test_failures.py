@@ -251,6 +251,7 @@ def test_a_write_cut_by_a_network_outage_is_retried_when_the_api_server_returns(
             releases.apply(with_image(manifest, "example/web:2"))
             st = releases.wait_phase("web", "Healthy", liveRevision=2, timeout=60)
             wait_for(lambda: timeline.available, 10, "the candidate Deployment available")
+            wait_for(lambda: timeline.flipped, 10, "the live Service seen on the candidate")
         assert cut.cut_at is not None and cut.restored_at is not None, "the proxy was cut"
         assert timeline.created and timeline.available and timeline.flipped
         times = (
