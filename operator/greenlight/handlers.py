@@ -244,11 +244,15 @@ class Feeds:
         return observe.deployments_of([view], self.replicasets.get(key, ()))[0]
 
     def service(self, kind: str, body: Mapping[str, Any]) -> None:
-        """A Service of ours changed (a hand edit, a re-apply): the Release repairs it."""
+        """A Service of ours changed (a hand edit, a re-apply): the Release repairs it. One that
+        lost our label (a deleted Release's adopted Service, given back) leaves the index."""
         meta = body["metadata"]
         entry = {(meta["namespace"], meta["name"]): observe.service_record(body)}
         self.services.put(meta["uid"], None if kind == "DELETED" else entry)
-        key = (meta["namespace"], meta["labels"][naming.LABEL_RELEASE])
+        release = (meta.get("labels") or {}).get(naming.LABEL_RELEASE)
+        if release is None:
+            return
+        key = (meta["namespace"], release)
         self._wake(key, priority.service_event(body, self._indexed(key)))
 
     def job(self, kind: str, body: Mapping[str, Any]) -> None:

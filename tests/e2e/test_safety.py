@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from greenlight.api import release as api
 from greenlight.engine import naming
 from tests.e2e.helpers import wait_for
 from tests.e2e.support import (
@@ -138,6 +139,19 @@ def test_an_adopted_service_without_a_selector_is_pointed(
     svc = kube.core.read_namespaced_service("web", namespace)
     assert not svc.metadata.owner_references, "adopted: left in place when the Release goes"
     assert [p.port for p in svc.spec.ports] == [80]
+    # deleted (while the operator runs: its finalizer would hold the namespace), the Service
+    # goes back to selecting nothing, as it was adopted
+    kube.custom.delete_namespaced_custom_object(
+        api.GROUP, api.VERSION, namespace, api.PLURAL, "web"
+    )
+    wait_for(lambda: not releases.selector("web"), 30, "the Service selecting nothing again")
+    listed = kube.custom.list_namespaced_custom_object
+    wait_for(
+        lambda: not listed(api.GROUP, api.VERSION, namespace, api.PLURAL)["items"],
+        30,
+        "the Release deleted",
+    )
+    assert [p.port for p in kube.core.read_namespaced_service("web", namespace).spec.ports] == [80]
 
 
 def test_a_hand_edited_live_service_is_repaired_at_once(

@@ -151,6 +151,7 @@ class World:
                 owned=old.owned if old else True,
                 ports=services.normalized_ports(a.ports) if a.type else old.ports if old else (),
                 type=a.type or (old.type if old else "ClusterIP"),
+                adopted_selector=a.original,  # the annotation, applied with the selector
             )
         elif isinstance(a, act.Measure):
             self.requested.append(a)

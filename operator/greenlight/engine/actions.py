@@ -62,6 +62,9 @@ class ApplyService:
     create: bool = False
     owned: bool = True
     """Created by this Release (owner reference, removed with it); False: adopted."""
+    original: dict[str, str] | None = None
+    """Adopted: its selector before Greenlight first moved it, recorded on it in the same apply
+    and kept (None: owned, or adopted before selectors were recorded: unknown)."""
 
 
 @dataclasses.dataclass(frozen=True)

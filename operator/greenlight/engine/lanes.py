@@ -4,6 +4,7 @@ Pure, from the new state alone (the Release's status says what was last acted on
 stay as annotations until consumed), so the shell never keeps its own copy of a decision:
 
 - `traffic`: the next reconcile moves live traffic (one Service write): a command waiting, a
+  Release being deleted that puts its adopted Service's selector back, a
   spec whose revision is already fully available (an undo to a warm revision), a candidate or
   rolling batch that settled, a recorded check verdict that decides a flip, an abort or a flip
   back, a Service that does not select what the status says, a finished check Job;
@@ -28,6 +29,8 @@ def release(
     """A Release event (None: deleted or invalid), given its Deployments."""
     if view is None:
         return "urgent"  # deleted: forget it (cheap, and frees its metrics); invalid: report it
+    if view.deleting is not None:  # its adopted Service's selector goes back (engine/finalize.py)
+        return "traffic" if naming.FINALIZER in view.finalizers else "bulk"
     if view.annotations:
         return "traffic"
     if view.status.observed_generation == view.generation:

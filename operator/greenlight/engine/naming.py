@@ -17,6 +17,12 @@ MANAGER = "greenlight"
 # A label, not an annotation: annotation changes bump a Deployment's generation.
 LABEL_REVISION = "greenlight.dev/revision"
 ANNOTATION_TEMPLATE = "greenlight.dev/template"
+ANNOTATION_ADOPTED_SELECTOR = "greenlight.dev/adopted-selector"
+"""On an adopted Service: its selector before Greenlight first moved it (JSON), written in that
+same apply and never changed; put back when the Release is deleted (engine/finalize.py)."""
+FINALIZER = "greenlight.dev/cleanup"
+"""On a Release that adopted its live Service: the Service's selector is put back before the
+Release (and with it its Deployments and pods) goes."""
 LABEL_CHECK = "greenlight.dev/check"
 """On a check's Job: the check's name (with LABEL_STAGE and LABEL_HASH: which gate it is)."""
 LABEL_STAGE = "greenlight.dev/stage"
@@ -56,6 +62,11 @@ def deployment_name(release: str, template_hash: str) -> str:
 def pod_labels(release: str, template_hash: str) -> dict[str, str]:
     """The labels that select one revision's pods."""
     return {LABEL_RELEASE: release, LABEL_HASH: template_hash}
+
+
+def selects_release(selector: dict[str, str], release: str) -> bool:
+    """Greenlight set this selector: it selects the Release's pods (one revision, or all)."""
+    return selector.get(LABEL_RELEASE) == release
 
 
 def images(template: dict[str, Any]) -> list[str]:

@@ -110,6 +110,16 @@ class Reason(enum.StrEnum):
     APPLY_FAILED = "ApplyFailed"
     """A write to the API server failed; retried with backoff (the message says which)."""
 
+    # -- a deleted Release that adopted its Service (engine/finalize.py) -----------------------
+    ADOPTED_SERVICE_WAITING = "AdoptedServiceWaiting"
+    """Deleted: the adopted Service keeps this Release's pods until one its original selector
+    selects is Ready."""
+    SELECTOR_RESTORED = "SelectorRestored"
+    """Deleted: the adopted Service selects what it did before adoption, with a ready endpoint."""
+    SELECTOR_NOT_RESTORED = "SelectorNotRestored"
+    """Warning Event: deleted, but the adopted Service could not be left serving (no recorded
+    selector, or no ready endpoint within progressDeadlineSeconds)."""
+
     # -- release groups ------------------------------------------------------------------------
     GROUP_FLIPPED = "GroupFlipped"
     """Every member went live on the group's entry (with the first-to-last flip spread)."""

@@ -78,8 +78,18 @@ def point(w: Work) -> None:
                 type=type_ if manage_ports else "",
                 create=seen is None,
                 owned=seen is None or seen.owned,
+                original=None if seen is None or seen.owned else original_selector(w.name, seen),
             )
         )
+
+
+def original_selector(release: str, seen: snapshot.ServiceView) -> dict[str, str] | None:
+    """An adopted Service's selector before Greenlight first moved it: as recorded on it, else
+    its selector now, unless that is already ours (adopted before selectors were recorded:
+    unknown, never invented)."""
+    if seen.adopted_selector is not None:
+        return seen.adopted_selector
+    return None if naming.selects_release(seen.selector, release) else dict(seen.selector)
 
 
 def _drift(role: Role, name: str, seen: snapshot.ServiceView, w: Work) -> str:

@@ -52,6 +52,9 @@ class ServiceView:
     ports: tuple[dict[str, Any], ...] = ()
     """As stored: name, port, targetPort, protocol (nodePort left out: the API assigns it)."""
     type: str = "ClusterIP"
+    adopted_selector: dict[str, str] | None = None
+    """An adopted Service's selector before Greenlight first moved it, as recorded on it
+    (`naming.ANNOTATION_ADOPTED_SELECTOR`; None: not recorded)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -93,6 +96,9 @@ class ReleaseView:
     spec: api.ReleaseSpec
     status: api.ReleaseStatus
     annotations: dict[str, str] = dataclasses.field(default_factory=dict)
+    deleting: datetime.datetime | None = None
+    """Its deletionTimestamp: it is being deleted (engine/finalize.py decides what goes first)."""
+    finalizers: tuple[str, ...] = ()
 
 
 @dataclasses.dataclass(frozen=True)

@@ -10,7 +10,7 @@ import hashlib
 import json
 import logging
 import os
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, cast
 
 import aiohttp
@@ -94,6 +94,11 @@ def event_name(release: snapshot.ReleaseView | group.GroupView, a: act.RecordEve
     return f"{release.name}.{digest[:16]}"
 
 
+def _ready(pod: Mapping[str, Any]) -> bool:
+    conditions = (pod.get("status") or {}).get("conditions") or []
+    return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
+
+
 def _api_message(e: ApiException) -> str:
     try:
         message = json.loads(e.body or "")["message"]
@@ -120,6 +125,7 @@ class Cluster:
         self.apps = client.AppsV1Api(api_client)
         self.custom = client.CustomObjectsApi(api_client)
         self.batch = client.BatchV1Api(api_client)
+        self.discovery = client.DiscoveryV1Api(api_client)
         self.instance = os.environ.get("HOSTNAME", "greenlight")
         self.written: Callable[[Mapping[str, Any]], None] | None = None
         """Told each Release as our status write left it (the write's response): the
@@ -215,6 +221,117 @@ class Cluster:
                 return f"Job {a.name} refused: {_api_message(e)}"
             raise
         return None
+
+    # -- a deleted Release's adopted Service (engine/finalize.py) ----------------------------
+    async def add_finalizer(self, release: snapshot.ReleaseView) -> None:
+        """naming.FINALIZER on the Release, by server-side apply: finalizers are a set, so
+        anyone else's stay. Raises ApplyError (reported as a failed write)."""
+        body = {
+            "apiVersion": f"{api.GROUP}/{api.VERSION}",
+            "kind": api.KIND,
+            "metadata": {"name": release.name, "finalizers": [naming.FINALIZER]},
+        }
+        try:
+            await self.custom.patch_namespaced_custom_object(
+                api.GROUP, api.VERSION, release.namespace, api.PLURAL, release.name, body,
+                field_manager=naming.MANAGER, force=True, _content_type=APPLY,
+            )  # fmt: skip
+        except ApiException as e:
+            raise ApplyError(f"add finalizer {naming.FINALIZER}: {_api_message(e)}") from e
+        except (aiohttp.ClientError, OSError, TimeoutError) as e:
+            raise ApplyError(f"add finalizer {naming.FINALIZER}: {e or type(e).__name__}") from e
+
+    async def remove_finalizer(self, namespace: str, name: str, finalizers: Sequence[str]) -> int:
+        """Release the Release (a JSON patch: unlike an apply, it never creates one that is
+        gone). Returns its new resourceVersion (0: gone); a stale list fails its test (422)."""
+        i = list(finalizers).index(naming.FINALIZER)
+        path = f"/metadata/finalizers/{i}"
+        patch = [
+            {"op": "test", "path": path, "value": naming.FINALIZER},
+            {"op": "remove", "path": path},
+        ]
+        try:
+            result = await self.custom.patch_namespaced_custom_object(
+                api.GROUP, api.VERSION, namespace, api.PLURAL, name, patch,
+                _content_type=JSON_PATCH,
+            )  # fmt: skip
+        except ApiException as e:
+            if e.status == 404:
+                return 0
+            raise
+        return _resource_version(result)
+
+    async def restore_service(
+        self, namespace: str, svc: snapshot.ServiceView, selector: dict[str, str]
+    ) -> None:
+        """The adopted Service's original selector back, Greenlight's label and record off it,
+        then Greenlight's entries off its managedFields: it owns none of the Service's fields
+        any more (an update that changes only managedFields adds no entry)."""
+        patch = {
+            "metadata": {
+                "labels": {naming.LABEL_RELEASE: None},
+                "annotations": {naming.ANNOTATION_ADOPTED_SELECTOR: None},
+            },
+            "spec": {"selector": {**dict.fromkeys(svc.selector), **selector} or None},
+        }
+        try:
+            restored = await self.core.patch_namespaced_service(
+                svc.name, namespace, patch, field_manager=naming.MANAGER, _content_type=MERGE
+            )
+            meta = self.core.api_client.sanitize_for_serialization(restored)["metadata"]
+            managers = [m.get("manager") for m in meta.get("managedFields") or []]
+            ours = [i for i, m in enumerate(managers) if m == naming.MANAGER]
+            if ours and len(ours) < len(managers):  # (emptied, the list would be ignored)
+                path = "/metadata/managedFields/{}".format
+                drop = [
+                    op
+                    for i in reversed(ours)
+                    for op in (
+                        {"op": "test", "path": path(i) + "/manager", "value": naming.MANAGER},
+                        {"op": "remove", "path": path(i)},
+                    )
+                ]
+                await self.core.patch_namespaced_service(
+                    svc.name, namespace, drop, field_manager=naming.MANAGER,
+                    _content_type=JSON_PATCH,
+                )  # fmt: skip
+        except ApiException as e:
+            if e.status != 404:
+                raise
+
+    async def serving(
+        self, namespace: str, release: str, svc: snapshot.ServiceView | None
+    ) -> tuple[int, int]:
+        """What serves an adopted Service besides the Release's own pods: (Ready pods its
+        recorded selector selects, ready endpoints in its EndpointSlices)."""
+        if svc is None or svc.owned:
+            return 0, 0
+        ours = await self._pods(namespace, {naming.LABEL_RELEASE: release})
+        names = {p["metadata"]["name"] for p in ours}
+        pods = 0
+        if svc.adopted_selector:
+            selected = await self._pods(namespace, svc.adopted_selector)
+            pods = sum(1 for p in selected if p["metadata"]["name"] not in names and _ready(p))
+        found = await self.discovery.list_namespaced_endpoint_slice(
+            namespace, label_selector=f"kubernetes.io/service-name={svc.name}"
+        )
+        slices = self.core.api_client.sanitize_for_serialization(found)["items"]
+        endpoints = sum(
+            1
+            for s in slices
+            for e in s.get("endpoints") or []
+            if (e.get("conditions") or {}).get("ready") is not False  # unset: ready
+            and (e.get("targetRef") or {}).get("name") not in names
+        )
+        return pods, endpoints
+
+    async def _pods(self, namespace: str, labels: Mapping[str, str]) -> list[dict[str, Any]]:
+        selector = ",".join(f"{k}={v}" for k, v in labels.items())
+        found = await self.core.list_namespaced_pod(namespace, label_selector=selector)
+        items: list[dict[str, Any]] = self.core.api_client.sanitize_for_serialization(found)[
+            "items"
+        ]
+        return [p for p in items if not p["metadata"].get("deletionTimestamp")]
 
     # -- groups ------------------------------------------------------------------------------
     async def annotate_release(self, namespace: str, a: act.AnnotateRelease) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import json
 from collections.abc import Iterable, Mapping
 from typing import Any, TypeVar, cast
 
@@ -106,7 +107,20 @@ def service_view(body: Mapping[str, Any], release_uid: str) -> snapshot.ServiceV
             for p in spec.get("ports") or []
         ),
         type=spec.get("type", "ClusterIP"),
+        adopted_selector=_adopted_selector(meta),
     )
+
+
+def _adopted_selector(meta: Mapping[str, Any]) -> dict[str, str] | None:
+    """The selector recorded when the Service was adopted (None: none, or unreadable)."""
+    recorded = (meta.get("annotations") or {}).get(naming.ANNOTATION_ADOPTED_SELECTOR)
+    try:
+        selector = json.loads(recorded) if recorded else None
+    except ValueError:
+        return None
+    if not isinstance(selector, dict):
+        return None
+    return {str(k): str(v) for k, v in selector.items()}
 
 
 def service_record(body: Mapping[str, Any]) -> dict[str, Any]:
@@ -117,6 +131,11 @@ def service_record(body: Mapping[str, Any]) -> dict[str, Any]:
         "metadata": {
             "name": meta.get("name"),
             "ownerReferences": [{"uid": o.get("uid")} for o in meta.get("ownerReferences") or []],
+            "annotations": {
+                k: v
+                for k, v in (meta.get("annotations") or {}).items()
+                if k == naming.ANNOTATION_ADOPTED_SELECTOR
+            },
         },
         "spec": {k: spec[k] for k in ("selector", "ports", "type") if k in spec},
     }
@@ -139,6 +158,8 @@ def release_view(body: Mapping[str, Any]) -> snapshot.ReleaseView | str:
         annotations={
             k: v for k, v in (meta.get("annotations") or {}).items() if k in naming.COMMANDS
         },
+        deleting=_time(meta.get("deletionTimestamp")),
+        finalizers=tuple(meta.get("finalizers") or ()),
     )
 
 

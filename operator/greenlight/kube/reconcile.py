@@ -12,7 +12,7 @@ from typing import Any, cast
 from greenlight import metrics
 from greenlight.api import release as api
 from greenlight.engine import actions as act
-from greenlight.engine import group, plan, snapshot
+from greenlight.engine import finalize, group, naming, plan, snapshot
 from greenlight.engine import status as engine_status
 from greenlight.engine.reasons import Reason
 from greenlight.kube import cluster as kube_cluster
@@ -39,7 +39,8 @@ def index_release(body: Mapping[str, Any]) -> Indexed:
     rv = int(meta.get("resourceVersion") or 0)
     parsed = observe.release_view(body)
     if isinstance(parsed, str):
-        keep = {k: meta.get(k) for k in ("name", "namespace", "uid", "generation")}
+        keys = ("name", "namespace", "uid", "generation", "deletionTimestamp", "finalizers")
+        keep = {k: meta.get(k) for k in keys}
         return Indexed(rv, None, parsed, keep, observe.conditions(body))
     return Indexed(rv, parsed)
 
@@ -174,6 +175,8 @@ class Reconciler:
             await self._report_invalid(indexed)
             return "invalid", None
         release = indexed.view
+        if release.deleting is not None:
+            return await self._finalize(key, release)
         observed = release.status  # as stored: with a failure reported just now, else indexed
         failed = self._unreported.get(key)
         if failed is not None:  # an action failed while the API server was unreachable
@@ -202,6 +205,8 @@ class Reconciler:
         )
         result = plan.plan(snap)
         try:
+            if finalize.wanted(snap):  # before this reconcile's writes can move the Service
+                await self.cluster.add_finalizer(release)
             await self.cluster.apply(release, result.writes)
         except kube_cluster.ApplyError as e:
             self._expect(key, _before(result.writes, e.action))  # they were applied; not it
@@ -239,6 +244,26 @@ class Reconciler:
             )  # fmt: skip
         metrics.RECONCILE_SECONDS.observe(time.perf_counter() - started)
         return "planned", result.requeue_after
+
+    async def _finalize(self, key: Key, release: snapshot.ReleaseView) -> tuple[str, float | None]:
+        """Deleted: no plan. The adopted Service's selector goes back first (one step per
+        reconcile, engine/finalize.py), then the finalizer, and the Release's pods with it."""
+        if naming.FINALIZER not in release.finalizers:
+            return "deleting", None  # nothing of ours holds it: the garbage collector goes on
+        svc = await self._service(release, release.spec.service.name)
+        pods, endpoints = await self.cluster.serving(release.namespace, release.name, svc)
+        seen = finalize.Deleting(release, svc, pods, endpoints, observe.now())
+        step = finalize.on_delete(seen)
+        if step.restore is not None and svc is not None:
+            await self.cluster.restore_service(release.namespace, svc, step.restore)
+        await asyncio.gather(*(self.cluster.event(release, a) for a in step.events))
+        if step.release:
+            rv = await self.cluster.remove_finalizer(
+                release.namespace, release.name, release.finalizers
+            )
+            if rv:
+                self._written[key] = rv  # a re-run waits for the index to see it gone
+        return "finalizing", step.requeue_after
 
     async def _service(
         self, release: snapshot.ReleaseView, name: str
@@ -301,6 +326,10 @@ class Reconciler:
 
     async def _report_invalid(self, indexed: Indexed) -> None:
         meta = indexed.meta
+        if meta.get("deletionTimestamp") and naming.FINALIZER in (meta.get("finalizers") or []):
+            # deleted with a spec we cannot read (nor its Service's name): never hold it
+            await self.cluster.remove_finalizer(meta["namespace"], meta["name"], meta["finalizers"])
+            return
         message = indexed.error or "invalid spec"
         status = api.ReleaseStatus(
             phase="Degraded",

@@ -68,6 +68,9 @@ def service(release: snapshot.ReleaseView, a: act.ApplyService) -> dict[str, Any
     if a.owned:
         labels |= {naming.LABEL_MANAGED_BY: naming.MANAGER, "greenlight.dev/role": a.role}
         metadata["ownerReferences"] = [owner_reference(release)]
+    elif a.original is not None:  # in every apply: an applied field left out would be dropped
+        record = json.dumps(a.original, sort_keys=True)
+        metadata["annotations"] = {naming.ANNOTATION_ADOPTED_SELECTOR: record}
     return {"apiVersion": "v1", "kind": "Service", "metadata": metadata, "spec": spec}
 
 
