@@ -57,5 +57,12 @@ bench: venv                      ## bench/*.py against $KUBECONFIG, else the loc
 	for b in flip_latency rolling_vs_deployment scale failover burst groups "checks flip-back" "checks idle"; do \
 	  echo "── bench/$$b"; set -- $$b; $(BIN)/python bench/$$1.py "$${@:2}"; done
 
+.PHONY: docs docs-build
+docs: venv                       ## the user guide (docs/guide, mkdocs.yml) served at http://127.0.0.1:8000/
+	$(BIN)/mkdocs serve
+
+docs-build: venv                 ## the same as static files in build/site/; fails on a broken link
+	$(BIN)/mkdocs build --strict
+
 clean: cluster-down
 	rm -rf $(VENV)
