@@ -5,14 +5,10 @@ from __future__ import annotations
 import copy
 from typing import Any, cast
 
-import pytest
-
 from greenlight import handlers
 from greenlight.engine import naming
 from greenlight.kube import reconcile
 from greenlight.kube.workqueue import Priority, WorkQueue
-
-pytestmark = pytest.mark.unit
 
 KEY = ("ns", "web")
 RELEASE: dict[str, Any] = {

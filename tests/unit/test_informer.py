@@ -14,8 +14,6 @@ import pytest
 from greenlight.kube import informer
 from greenlight.kube.informer import Index, Informer
 
-pytestmark = pytest.mark.unit
-
 
 def obj(name: str, rv: int, uid: str | None = None) -> dict[str, Any]:
     meta = {"name": name, "namespace": "ns", "uid": uid or f"uid-{name}"}

@@ -1,13 +1,14 @@
-"""Leader election (kube/leader.py) on an in-memory Lease, with a real event loop and short
-durations: one leader at a time, a cut-off leader stops before another takes over, a standby
-takes an expired Lease at the moment it expires (timed by its own clock from when it saw the
-last renewal, not by the holder's renewTime, and not at its next poll), a released Lease is
-taken at once, the Leadership glue starts and stops the work queue and the phase gauges."""
+"""Leader election (kube/leader.py) on an in-memory Lease, on the event loop's fake clock (every
+Elector here times by the loop, so the durations pass without waiting): one leader at a time, a
+cut-off leader stops before another takes over, a standby takes an expired Lease at the moment
+it expires (timed by its own clock from when it saw the last renewal, not by the holder's
+renewTime, and not at its next poll), a released Lease is taken at once, the Leadership glue
+starts and stops the work queue and the phase gauges."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Hashable
+from collections.abc import AsyncIterator, Callable, Hashable
 from typing import Any
 
 import pytest
@@ -87,6 +88,11 @@ class FakeLeases:
             self.store.watchers.remove(q)
 
 
+def loop_clock() -> Callable[[], float]:
+    """The running loop's clock, which looptime fakes (time.monotonic would not move)."""
+    return asyncio.get_running_loop().time
+
+
 class Replica:
     def __init__(
         self,
@@ -99,7 +105,7 @@ class Replica:
         self.name, self.log = name, log
         leases = FakeLeases(store, name, watch)
         self.elector = leader.Elector(
-            leases, name, self._started, self._stopped, DURATION, DEADLINE, period
+            leases, name, self._started, self._stopped, DURATION, DEADLINE, period, loop_clock()
         )
         self.task = asyncio.create_task(self.elector.run())
 
@@ -306,6 +312,7 @@ async def test_leadership_runs_the_queue_only_while_leading() -> None:
     lease = leader.Lease("ns", "greenlight", "me")
     known = lambda: [("ns", "a"), ("ns", "b")]  # noqa: E731
     ship = leader.Leadership(FakeLeases(store, "me"), lease, settings, queue, known)
+    ship.elector.clock = loop_clock()  # its task has not run yet
     queue.add(("ns", "b"), workqueue.Priority.URGENT)  # an event while standing by
     await asyncio.sleep(0.2)
     assert seen == [], "a standby reconciles nothing"

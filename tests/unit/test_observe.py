@@ -10,8 +10,6 @@ import pytest
 
 from greenlight.kube import observe
 
-pytestmark = pytest.mark.unit
-
 
 def deployment(want: int = 3, available: int = 1, generation: int = 2, seen: int = 2) -> Any:
     body = {
