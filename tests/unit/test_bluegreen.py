@@ -6,17 +6,7 @@ from greenlight.api import release as api
 from greenlight.engine import actions as act
 from greenlight.engine import naming
 
-from .world import World, hash_of, spec
-
-
-def released(image: str = "app:1", **kw: object) -> World:
-    """A Release whose first revision is live and healthy."""
-    w = World(spec(image, **kw))  # type: ignore[arg-type]
-    w.reconcile()
-    w.settle()
-    w.reconcile()
-    assert w.status.phase == "Healthy"
-    return w
+from .world import World, hash_of, released, spec
 
 
 def reason(w: World) -> str:
@@ -320,10 +310,7 @@ def second_live() -> tuple[World, str, str]:
     w = released("app:1")
     blue = hash_of(w.spec)
     w.set_spec(spec("app:2"))
-    w.reconcile()
-    w.settle()
-    w.reconcile()
-    assert w.live_hash() == hash_of(w.spec)
+    w.go_live()
     return w, blue, hash_of(w.spec)
 
 

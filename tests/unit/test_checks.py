@@ -29,10 +29,7 @@ def smoke(**kw: Any) -> dict[str, Any]:
 
 def candidate_ready(pre: list[Any] = (), post: list[Any] = ()) -> World:  # type: ignore[assignment]
     """Revision 1 live; revision 2 fully available, its gates about to start."""
-    w = World(with_checks(spec("app:1"), pre, post))
-    for _ in range(2):
-        w.reconcile()
-        w.settle()
+    w = World(with_checks(spec("app:1"), pre, post)).go_live()
     w.set_spec(with_checks(spec("app:2"), pre, post))
     w.reconcile()
     w.settle()
@@ -296,10 +293,7 @@ def test_the_flip_back_target_outlives_revision_history_limit() -> None:
     """Found by bench/checks.py: after two rollbacks the warm revision 1 was the oldest entry,
     and revisionHistoryLimit deleted it while the third release's checks were running."""
     post = [smoke()]
-    w = World(with_checks(spec("app:1", history_limit=2), post=post))
-    for _ in range(2):
-        w.reconcile()
-        w.settle()
+    w = World(with_checks(spec("app:1", history_limit=2), post=post)).go_live()
     v1 = w.live_hash()
     for image in ("app:2", "app:3", "app:4"):
         w.set_spec(with_checks(spec(image, history_limit=2), post=post))

@@ -42,12 +42,7 @@ class Shop:
         worlds = {}
         for name in MEMBERS:
             w = World(member_spec(name, f"{name}:1"), name=name, group="shop")
-            for _ in range(2):
-                w.reconcile()
-                w.settle()
-            w.reconcile()
-            assert w.status.phase == "Healthy"
-            worlds[name] = w
+            worlds[name] = w.go_live()
         shop = cls(worlds)
         shop.plan()
         return shop

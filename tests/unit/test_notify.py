@@ -25,10 +25,7 @@ def sent(w: World) -> list[str]:
 
 
 def test_a_release_tells_started_awaiting_promotion_promoted_once_each() -> None:
-    w = World(notified("app:1"))
-    for _ in range(2):
-        w.reconcile()
-        w.settle()
+    w = World(notified("app:1")).go_live()
     w.set_spec(notified("app:2", auto_promote=False))
     for _ in range(3):
         w.reconcile()
@@ -42,10 +39,7 @@ def test_a_release_tells_started_awaiting_promotion_promoted_once_each() -> None
 
 
 def test_aborted_and_degraded_and_only_what_was_asked_for() -> None:
-    w = World(notified("app:1", on=["Aborted", "Degraded"], deadline=60))
-    for _ in range(2):
-        w.reconcile()
-        w.settle()
+    w = World(notified("app:1", on=["Aborted", "Degraded"], deadline=60)).go_live()
     w.set_spec(notified("app:2", on=["Aborted", "Degraded"], deadline=60))
     w.reconcile()
     w.tick(61)

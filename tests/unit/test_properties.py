@@ -11,7 +11,7 @@ from greenlight.api import release as api
 from greenlight.engine import actions as act
 from greenlight.engine import naming, snapshot
 
-from .world import World, spec
+from .world import World, released, spec
 
 op = st.one_of(
     st.tuples(st.just("image"), st.integers(1, 4)),
@@ -194,10 +194,7 @@ def test_a_resize_mid_release_never_flips_to_fewer_pods(
     pods partly available): the live slot keeps its size, the candidate follows spec.replicas but
     never below the live slot's, and at the flip it has at least as many pods available as the
     live slot had just before."""
-    w = World(spec("app:1", replicas=first))
-    for _ in range(2):
-        w.reconcile()
-        w.settle()
+    w = released("app:1", replicas=first)
     live = w.live_hash()
     assert live is not None
     w.set_spec(spec("app:2", replicas=first))

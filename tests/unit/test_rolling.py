@@ -12,7 +12,7 @@ from greenlight.api import release as api
 from greenlight.engine import naming, rolling
 from greenlight.engine.rolling import Side, batch
 
-from .world import World, hash_of, spec
+from .world import World, hash_of, released, spec
 
 
 @pytest.mark.parametrize(
@@ -57,15 +57,6 @@ def test_bounds_round_like_kubernetes(
     assert rolling.bounds(r, replicas) == expected
 
 
-def rolled(replicas: int = 10, **params: Any) -> World:
-    w = World(spec("app:1", replicas=replicas, rolling=params))
-    w.reconcile()
-    w.settle()
-    w.reconcile()
-    assert w.status.phase == "Healthy"
-    return w
-
-
 def drive(w: World, rounds: int = 50, ready: bool = True) -> None:
     for _ in range(rounds):
         w.reconcile()
@@ -77,7 +68,7 @@ def drive(w: World, rounds: int = 50, ready: bool = True) -> None:
 
 
 def test_rolling_release_reaches_100_percent_and_pins_the_new_revision() -> None:
-    w = rolled(10, maxSurge="25%", maxUnavailable=0)
+    w = released(replicas=10, rolling={"maxSurge": "25%", "maxUnavailable": 0})
     w.set_spec(spec("app:2", replicas=10, rolling={"maxSurge": "25%", "maxUnavailable": 0}))
     w.reconcile()
     assert w.live_selector() == {naming.LABEL_RELEASE: "web"}, "every revision serves"
@@ -91,7 +82,7 @@ def test_rolling_release_reaches_100_percent_and_pins_the_new_revision() -> None
 
 def test_set_weight_and_indefinite_pause_wait_for_promote() -> None:
     steps = [{"setWeight": 50}, {"pause": {}}, {"setWeight": 80}]
-    w = rolled(10, maxSurge=2, maxUnavailable=0, steps=steps)
+    w = released(replicas=10, rolling={"maxSurge": 2, "maxUnavailable": 0, "steps": steps})
     w.set_spec(
         spec("app:2", replicas=10, rolling={"maxSurge": 2, "maxUnavailable": 0, "steps": steps})
     )
@@ -106,7 +97,7 @@ def test_set_weight_and_indefinite_pause_wait_for_promote() -> None:
 
 def test_timed_pause_resumes_at_its_due_time() -> None:
     steps = [{"setWeight": 20}, {"pause": {"duration": "30s"}}]
-    w = rolled(10, maxSurge=2, maxUnavailable=0, steps=steps)
+    w = released(replicas=10, rolling={"maxSurge": 2, "maxUnavailable": 0, "steps": steps})
     w.set_spec(
         spec("app:2", replicas=10, rolling={"maxSurge": 2, "maxUnavailable": 0, "steps": steps})
     )
@@ -120,7 +111,7 @@ def test_timed_pause_resumes_at_its_due_time() -> None:
 
 def test_step_delay_spaces_the_batches() -> None:
     params = {"maxSurge": 5, "maxUnavailable": 0, "stepDelaySeconds": 10}
-    w = rolled(10, **params)
+    w = released(replicas=10, rolling=params)
     w.set_spec(spec("app:2", replicas=10, rolling=params))
     w.reconcile()
     w.settle()
@@ -172,7 +163,7 @@ def test_the_deadline_counts_from_the_new_pods_last_progress() -> None:
 
 
 def test_strategy_switch_waits_for_the_next_release() -> None:
-    w = rolled(4, maxSurge=1, maxUnavailable=0)
+    w = released(replicas=4, rolling={"maxSurge": 1, "maxUnavailable": 0})
     w.set_spec(spec("app:2", replicas=4, rolling={"maxSurge": 1, "maxUnavailable": 0}))
     w.reconcile()
     assert w.status.strategy == "rolling"

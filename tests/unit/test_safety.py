@@ -8,17 +8,7 @@ from greenlight.api import release as api
 from greenlight.engine import actions as act
 from greenlight.engine import naming, plan, snapshot
 
-from .world import World, hash_of, spec
-
-
-def released(image: str = "app:1", **kw: object) -> World:
-    w = World(spec(image, **kw))  # type: ignore[arg-type]
-    for _ in range(2):
-        w.reconcile()
-        w.settle()
-    w.reconcile()
-    assert w.status.phase == "Healthy"
-    return w
+from .world import World, hash_of, released, spec
 
 
 def with_service(s: api.ReleaseSpec, **changes: object) -> api.ReleaseSpec:

@@ -15,7 +15,7 @@ from greenlight.cli.commands import status
 from greenlight.engine import naming
 
 from .test_checks import BAD, candidate_ready, smoke
-from .world import World, spec
+from .world import World, released, spec
 
 
 def body(w: World, name: str = "web") -> dict[str, Any]:
@@ -35,24 +35,18 @@ def group_verdict(g: dict[str, Any], members: dict[str, dict[str, Any] | None]) 
     return status.group_verdict(view.group(g), views)
 
 
-def live(image: str = "app:1", **kw: Any) -> World:
-    w = World(spec(image, **kw))
-    for _ in range(3):
-        w.reconcile()
-        w.settle()
-    assert w.status.phase == "Healthy"
-    return w
+live = released  # the name test_dashboard.py imports from here
 
 
 def test_healthy_on_the_desired_revision_is_done() -> None:
-    w = live()
+    w = released()
     v = verdict(body(w))
     assert v.state == "done" and v.phase == "Healthy"
     assert v.line.startswith("web: Healthy: live revision 1 (blue) 3/3")
 
 
 def test_a_spec_the_operator_has_not_seen_yet_is_running_even_when_healthy() -> None:
-    w = live()
+    w = released()
     w.set_spec(spec("app:2"))  # the status still says Healthy, for the previous generation
     v = verdict(body(w))
     assert v.state == "running" and v.phase == "Waiting"
@@ -62,7 +56,7 @@ def test_a_spec_the_operator_has_not_seen_yet_is_running_even_when_healthy() -> 
 
 
 def test_a_flip_is_running_until_the_new_revision_is_live() -> None:
-    w = live()
+    w = released()
     w.set_spec(spec("app:2"))
     w.reconcile()
     v = verdict(body(w))
@@ -75,7 +69,7 @@ def test_a_flip_is_running_until_the_new_revision_is_live() -> None:
 
 
 def test_paused_awaiting_promotion_is_running() -> None:
-    w = live(auto_promote=False)
+    w = released(auto_promote=False)
     w.set_spec(spec("app:2", auto_promote=False))
     for _ in range(2):
         w.reconcile()
@@ -85,7 +79,7 @@ def test_paused_awaiting_promotion_is_running() -> None:
 
 
 def test_a_missed_deadline_is_degraded() -> None:
-    w = live(deadline=60)
+    w = released(deadline=60)
     w.set_spec(spec("app:2", deadline=60))
     w.reconcile()
     w.tick(61)
@@ -96,7 +90,7 @@ def test_a_missed_deadline_is_degraded() -> None:
 
 
 def test_a_user_abort_is_aborted() -> None:
-    w = live()
+    w = released()
     w.set_spec(spec("app:2"))
     w.reconcile()
     w.annotations[naming.COMMAND_ABORT] = "true"
@@ -131,7 +125,7 @@ def member(w: World, name: str) -> dict[str, Any]:
 
 
 def test_a_group_is_done_when_it_and_every_member_are() -> None:
-    django, fastapi = live(), live()
+    django, fastapi = released(), released()
     members = {"django": member(django, "django"), "fastapi": member(fastapi, "fastapi")}
     v = group_verdict(group("Healthy"), members)
     assert v.state == "done", v
@@ -146,21 +140,21 @@ def test_a_group_is_done_when_it_and_every_member_are() -> None:
 
 
 def test_a_group_fails_as_its_worst_member() -> None:
-    degraded = live(deadline=60)
+    degraded = released(deadline=60)
     degraded.set_spec(spec("app:2", deadline=60))
     degraded.reconcile()
     degraded.tick(61)
     degraded.reconcile()
-    aborted = live()
+    aborted = released()
     aborted.set_spec(spec("app:2"))
     aborted.reconcile()
     aborted.annotations[naming.COMMAND_ABORT] = "true"
     aborted.reconcile()
     both = {"django": member(degraded, "django"), "fastapi": member(aborted, "fastapi")}
     assert group_verdict(group("Degraded"), both).state == "degraded"
-    one = {"django": member(live(), "django"), "fastapi": member(aborted, "fastapi")}
+    one = {"django": member(released(), "django"), "fastapi": member(aborted, "fastapi")}
     assert group_verdict(group("Degraded"), one).state == "aborted"
-    healthy = {"django": member(live(), "django"), "fastapi": member(live(), "fastapi")}
+    healthy = {"django": member(released(), "django"), "fastapi": member(released(), "fastapi")}
     assert group_verdict(group("Degraded"), healthy).state == "degraded"
 
 
@@ -185,7 +179,7 @@ def printed(terminal: bool, verdict: status.Verdict) -> str:
 
 
 def test_lines_have_no_ansi_codes_off_a_terminal_and_are_not_wrapped() -> None:
-    v = verdict(body(live()))
+    v = verdict(body(released()))
     assert len(v.line) > 40
     assert printed(True, v).count("\x1b[") >= 2, "a terminal gets the phase in colour"
     plain = printed(False, v)
@@ -194,7 +188,7 @@ def test_lines_have_no_ansi_codes_off_a_terminal_and_are_not_wrapped() -> None:
 
 
 def test_wait_prints_each_change_once_and_returns_the_code() -> None:
-    w = live()
+    w = released()
     w.set_spec(spec("app:2"))
     w.reconcile()
     current = {"body": body(w)}
@@ -216,7 +210,7 @@ def test_wait_prints_each_change_once_and_returns_the_code() -> None:
 
 
 def test_wait_times_out_with_its_own_code() -> None:
-    w = live()
+    w = released()
     w.set_spec(spec("app:2"))
     w.reconcile()
     out = io.StringIO()

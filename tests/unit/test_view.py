@@ -13,7 +13,7 @@ from greenlight.engine import naming
 from tests import argocd
 
 from .test_checks import BAD, candidate_ready, smoke
-from .world import World, spec
+from .world import World, released, spec
 
 
 def body(w: World, name: str = "web") -> dict[str, Any]:
@@ -26,15 +26,8 @@ def body(w: World, name: str = "web") -> dict[str, Any]:
     }
 
 
-def settled(w: World) -> World:
-    for _ in range(3):
-        w.reconcile()
-        w.settle()
-    return w
-
-
 def test_a_release_in_flight() -> None:
-    w = settled(World(spec("app:1")))
+    w = released("app:1")
     w.set_spec(spec("app:2"))
     w.reconcile()
     v = view.release(body(w))
@@ -62,7 +55,7 @@ def test_state_is_done_only_once_the_specs_revision_is_live_for_the_current_gene
     w = World(spec("app:1"))
     assert view.release(body(w)).observed is False, "no status yet"
     assert view.release(body(w)).phase == "Unknown"
-    settled(w)
+    w.go_live()
     assert view.release(body(w)).state == "done"
     w.set_spec(spec("app:2"))  # the status still says Healthy, for the previous generation
     unseen = view.release(body(w))
@@ -74,13 +67,13 @@ def test_state_is_done_only_once_the_specs_revision_is_live_for_the_current_gene
 
 
 def test_failed_states() -> None:
-    w = settled(World(spec("app:1", deadline=60)))
+    w = released("app:1", deadline=60)
     w.set_spec(spec("app:2", deadline=60))
     w.reconcile()
     w.tick(61)
     w.reconcile()
     assert view.release(body(w)).state == "degraded"
-    w = settled(World(spec("app:1")))
+    w = released("app:1")
     w.set_spec(spec("app:2"))
     w.reconcile()
     w.annotations[naming.COMMAND_ABORT] = "true"
@@ -93,9 +86,9 @@ def test_failed_states() -> None:
 
 
 def test_undo_refusals_per_revision_are_the_engines() -> None:
-    w = settled(World(spec("app:1")))
+    w = released("app:1")
     w.set_spec(spec("app:2"))
-    settled(w)
+    w.go_live()
     v = view.release(body(w))
     assert v.refusal("undo") is None
     assert v.refusal("undo", 9) == "revision 9 is not in the history (known: 1, 2)"
@@ -104,7 +97,7 @@ def test_undo_refusals_per_revision_are_the_engines() -> None:
 
 
 def test_an_invalid_spec_refuses_every_command_and_is_never_done() -> None:
-    b = body(settled(World(spec("app:1"))))
+    b = body(released("app:1"))
     b["spec"]["template"] = {"spec": {}}
     v = view.release(b)
     assert v.replicas == 3, "spec.replicas read from the body as it is"
@@ -132,7 +125,7 @@ def test_checks_show_their_last_measurement() -> None:
 
 def test_rolling_steps_are_labelled() -> None:
     steps = [{"setWeight": 20}, {"pause": {"duration": "60s"}}, {"pause": {}}]
-    w = settled(World(spec("app:1", rolling={"steps": steps})))
+    w = released("app:1", rolling={"steps": steps})
     w.set_spec(spec("app:2", rolling={"steps": steps}))
     w.reconcile()
     v = view.release(body(w))
@@ -141,7 +134,7 @@ def test_rolling_steps_are_labelled() -> None:
 
 
 def test_the_json_is_plain_and_names_what_the_page_reads() -> None:
-    w = settled(World(spec("app:1")))
+    w = released("app:1")
     w.set_spec(spec("app:2", paused=True))
     j = view.release(body(w)).json()
     assert json.loads(json.dumps(j)) == j
@@ -170,18 +163,20 @@ def bodies() -> list[tuple[str, dict[str, Any]]]:
     found = []
     w = World(spec("app:1", auto_promote=False))
     found.append(("no status", body(w)))
-    settled(w)
+    w.go_live()
     found.append(("healthy", body(w)))
     w.set_spec(spec("app:2", auto_promote=False))
     found.append(("not yet seen", body(w)))
     w.reconcile()
     found.append(("progressing", body(w)))
-    settled(w)
+    for _ in range(3):  # ready, and waiting for a promotion
+        w.reconcile()
+        w.settle()
     found.append(("paused", body(w)))
     w.annotations[naming.COMMAND_ABORT] = "true"
     w.reconcile()
     found.append(("aborted", body(w)))
-    d = settled(World(spec("app:1", deadline=60)))
+    d = released("app:1", deadline=60)
     d.set_spec(spec("app:2", deadline=60))
     d.reconcile()
     d.tick(61)
@@ -240,7 +235,7 @@ def test_a_group() -> None:
 
 def test_a_groups_state_follows_its_members() -> None:
     healthy = view.group(group_body(phase="Healthy", observedGeneration=1))
-    done = view.release(body(settled(World(spec("app:1")))))
+    done = view.release(body(released("app:1")))
     assert view.group_state(healthy, {"django": done, "fastapi": done}) == "done"
     assert view.group_state(healthy, {"django": done, "fastapi": None}) == "running"
     unseen = view.group(group_body(generation=2, phase="Healthy", observedGeneration=1))

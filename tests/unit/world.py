@@ -60,6 +60,14 @@ def hash_of(s: api.ReleaseSpec) -> str:
     return naming.template_hash(naming.effective_template(s))
 
 
+def released(
+    image: str = "app:1", *, name: str = "web", group: str | None = None, **kw: Any
+) -> World:
+    """A Release whose first revision (`image`, the rest of `spec(**kw)`) is live, every pod
+    available, Healthy. A spec `spec` cannot build: `World(...).go_live()`."""
+    return World(spec(image, **kw), name=name, group=group).go_live()
+
+
 @dataclasses.dataclass
 class World:
     spec: api.ReleaseSpec
@@ -204,6 +212,21 @@ class World:
     def live_hash(self) -> str | None:
         svc = self.services.get(self.spec.service.name)
         return svc.selector.get(naming.LABEL_HASH) if svc else None
+
+    def go_live(self) -> World:
+        """Reconcile, every pod becoming available, until the spec's revision is live and the
+        Release Healthy for its generation (a first release: two reconciles). Fails if it never
+        gets there (a check, a manual promotion or a pause holds it)."""
+        for _ in range(5):
+            self.reconcile()
+            if (
+                self.status.phase == "Healthy"
+                and self.status.observed_generation == self.generation
+                and self.live_hash() == hash_of(self.spec)
+            ):
+                return self
+            self.settle()
+        raise AssertionError(f"not live: {self.status.phase}, {self.status.conditions}")
 
     def tick(self, seconds: float) -> None:
         self.now += datetime.timedelta(seconds=seconds)
