@@ -100,7 +100,7 @@ def test_every_queried_metric_is_exported(source: object) -> None:
     assert not unknown, f"queried but not exported by the operator: {sorted(unknown)}"
 
 
-def test_the_alerts_cover_the_issues_cases() -> None:
+def test_alerts_watch_phases_failed_reconciles_a_down_operator_and_no_leader() -> None:
     used = set().union(*(metric_names(q) for q in rule_queries()))
     assert {"greenlight_release_phase", "greenlight_reconciles_total", "up"} <= used
     assert "greenlight_leader" in used, "an alert when replicas are up but none leads"
