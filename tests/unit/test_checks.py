@@ -289,24 +289,6 @@ def test_no_flip_unless_every_pre_check_passed_and_a_failed_post_check_ends_on_t
                 assert retired and retired[0].outcome == "Retired"
 
 
-def test_the_flip_back_target_outlives_revision_history_limit() -> None:
-    """Found by bench/checks.py: after two rollbacks the warm revision 1 was the oldest entry,
-    and revisionHistoryLimit deleted it while the third release's checks were running."""
-    post = [smoke()]
-    w = World(with_checks(spec("app:1", history_limit=2), post=post)).go_live()
-    v1 = w.live_hash()
-    for image in ("app:2", "app:3", "app:4"):
-        w.set_spec(with_checks(spec(image, history_limit=2), post=post))
-        for _ in range(3):
-            w.reconcile()
-            w.settle()
-        w.answer(BAD)
-        for _ in range(3):
-            w.reconcile()
-        assert w.live_hash() == v1 and w.status.live_revision == 1, image
-        assert w.by_hash(v1 or "").spec_replicas == 3
-
-
 def test_a_flip_whose_status_write_was_lost_still_starts_post_promotion_and_says_promoted() -> None:
     """The flip reached the Service but its status write did not: the next reconcile records
     the flip from the Service and starts the post-promotion checks from there, and the

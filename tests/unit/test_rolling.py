@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from greenlight.api import release as api
+from greenlight.engine import actions as act
 from greenlight.engine import naming, rolling
 from greenlight.engine.rolling import Side, batch
 
@@ -234,3 +235,56 @@ def test_bounds_hold_and_the_rollout_terminates(
     assert w.by_hash(final).spec_replicas == replicas
     assert w.live_selector() == naming.pod_labels("web", final)
     assert all(d.spec_replicas == 0 for d in w.deployments.values() if d.template_hash != final)
+
+
+ROLLING = {"maxSurge": 1, "maxUnavailable": 1}
+
+
+def rolling_in_flight() -> World:
+    """Revision 1 live (rolling strategy); revision 2 rolling in, mid-way."""
+    w = released("app:1", rolling=ROLLING)
+    w.set_spec(spec("app:2", rolling=ROLLING))
+    w.reconcile()  # the first batch: revision 1 shrinks, revision 2 grows
+    w.settle()
+    assert w.live_selector() == {naming.LABEL_RELEASE: "web"}, "mixed: both revisions serve"
+    assert w.status.candidate_revision == 2
+    return w
+
+
+def test_a_rolling_release_says_nothing_of_a_warm_slot_and_wakes_no_one() -> None:
+    rolling = {"maxSurge": 1, "maxUnavailable": 0}
+    w = released("app:1", rolling=rolling)
+    w.set_spec(spec("app:2", rolling=rolling))
+    for _ in range(10):
+        w.reconcile()
+        w.settle()
+    assert w.status.phase == "Healthy" and w.status.live_revision == 2
+    promoted = [a for a in w.log if isinstance(a, act.RecordEvent) and a.reason == "Promoted"]
+    assert promoted and all("warm" not in a.message for a in promoted)
+    assert w.last is not None and w.last.requeue_after is None
+
+
+def test_a_rolling_release_held_before_its_newer_revision_exists_keeps_serving() -> None:
+    w = rolling_in_flight()
+    before = w.serving()
+    w.set_spec(spec("app:3", rolling=ROLLING, paused=True))
+    w.reconcile()
+    assert w.status.phase == "Paused"
+    assert w.live_selector() == {naming.LABEL_RELEASE: "web"} and w.serving() == before
+
+
+def test_an_abort_after_a_strategy_switch_rolls_back_within_bounds() -> None:
+    w = rolling_in_flight()
+    s = w.spec.model_dump(by_alias=True, exclude_none=True)
+    s["strategy"] = {"blueGreen": {}}
+    w.set_spec(api.ReleaseSpec.model_validate(s))  # same template: the release goes on, rolling
+    w.annotations[naming.COMMAND_ABORT] = "true"
+    for _ in range(5):
+        w.reconcile()
+        assert w.serving() >= 3 - 1, "never below replicas - maxUnavailable"
+        w.settle()
+    w.reconcile()
+    assert w.status.live_revision == 1 and w.live_selector() == naming.pod_labels(
+        "web", w.status.live_hash or ""
+    )
+    assert w.by_hash(w.status.live_hash or "").spec_replicas == 3

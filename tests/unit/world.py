@@ -228,6 +228,17 @@ class World:
             self.settle()
         raise AssertionError(f"not live: {self.status.phase}, {self.status.conditions}")
 
+    def serving(self) -> int:
+        """Pods available behind the live Service's selector, of whatever revisions it selects."""
+        sel = self.live_selector()
+        return sum(
+            d.available_replicas
+            for d in self.deployments.values()
+            if all(
+                naming.pod_labels(self.name, d.template_hash).get(k) == v for k, v in sel.items()
+            )
+        )
+
     def tick(self, seconds: float) -> None:
         self.now += datetime.timedelta(seconds=seconds)
 
