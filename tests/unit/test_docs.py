@@ -18,8 +18,6 @@ from urllib.parse import unquote, urlsplit
 import pytest
 from markdown.extensions.toc import slugify
 
-pytestmark = pytest.mark.unit
-
 ROOT = Path(__file__).resolve().parents[2]
 README = ROOT / "README.md"
 GUIDE = ROOT / "docs" / "guide"
