@@ -7,7 +7,8 @@ import prometheus_client as prom
 RECONCILES = prom.Counter(
     "greenlight_reconciles",
     "Reconciles of Releases by result: planned, stale (our status write not yet seen), expecting"
-    " (our Deployment writes not yet seen), invalid, gone, error.",
+    " (our Deployment writes not yet seen), invalid, gone, finalizing (a deleted Release's"
+    " adopted Service being restored), deleting, error.",
     ["result"],
 )
 RECONCILE_SECONDS = prom.Histogram(

@@ -1,4 +1,4 @@
-"""What the engine review found (issue 8), on a real API server: Services that are not ours,
+"""What an engine review found, on a real API server: Services that are not ours,
 a lost status, live pods lost, Service fields, hand edits, a Deployment deleted by hand."""
 
 from __future__ import annotations

@@ -247,7 +247,7 @@ async def test_stop_cancels_timers_and_retries(rec: Recorder) -> None:
     assert len(rec.calls) == 1
 
 
-# Priorities: user intent and due decisions before bulk churn (issue 12, part 2).
+# Priorities: user intent and due decisions before bulk churn.
 
 TRAFFIC, URGENT, BULK = Priority.TRAFFIC, Priority.URGENT, Priority.BULK
 
