@@ -24,6 +24,7 @@ import kopf
 from greenlight import metrics
 from greenlight.api import group as api_group
 from greenlight.api import release as api
+from greenlight.api import traffic as routing
 from greenlight.engine import group, naming, snapshot
 from greenlight.kube import (
     cluster,
@@ -71,7 +72,9 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     queue = workqueue.WorkQueue(run, ours.retry_delay, ours.max_backoff)
     feeds = Feeds(reconciler, queue, memo.get("namespaces") or [])
     kube.written = feeds.written
-    informers = feeds.informers(kube, ours)
+    kube.route_written = functools.partial(feeds.route, "MODIFIED")
+    routes = await kube.gateway_api_installed()
+    informers = feeds.informers(kube, ours, routes)
     memo["reconciler"], memo["queue"], memo["runner"] = reconciler, queue, runner
     memo["notifier"] = notifier
     memo["tasks"] = [asyncio.create_task(i.run(), name=i.name) for i in informers]
@@ -129,11 +132,13 @@ class Feeds:
         self.children: Index[Key, snapshot.DeploymentView] = Index()
         self.replicasets: Index[Key, observe.ReplicaSetView] = Index()
         self.services: Index[Key, dict[str, Any]] = Index()
+        self.routes: Index[Key, dict[str, Any]] = Index()
         self.jobs: Index[Key, snapshot.JobView] = Index()
         self.groups: Index[Key, group.GroupView | str] = Index()
         self.memberships: Index[Key, str] = Index()
         r = reconciler  # it reads them
         r.releases, r.children, r.services = self.releases, self.children, self.services
+        r.routes = self.routes
         r.replicasets = self.replicasets
         r.jobs, r.groups, r.memberships = self.jobs, self.groups, self.memberships
         self.namespaces = namespaces
@@ -143,7 +148,10 @@ class Feeds:
         self.members: dict[Hashable, set[str]] = {}
         """Each group's members at its last event: one that leaves is woken too."""
 
-    def informers(self, kube: cluster.Cluster, settings: Settings) -> list[informer.Informer]:
+    def informers(
+        self, kube: cluster.Cluster, settings: Settings, routes: bool = False
+    ) -> list[informer.Informer]:
+        """One per kind (and namespace); HTTPRoutes only when the Gateway API is installed."""
         release, check = naming.LABEL_RELEASE, naming.LABEL_CHECK
         kinds = {
             "releases": (self.release, _custom(kube, api.PLURAL)),
@@ -153,6 +161,8 @@ class Feeds:
             "services": (self.service, _listers(kube.core, "service", release)),
             "jobs": (self.job, _listers(kube.batch, "job", check)),
         }
+        if routes:
+            kinds["httproutes"] = (self.route, _routes(kube, release))
         scopes: list[str | None] = list(self.namespaces) if self.exact else [None]
         return [
             informer.Informer(
@@ -255,6 +265,20 @@ class Feeds:
         key = (meta["namespace"], release)
         self._wake(key, priority.service_event(body, self._indexed(key)))
 
+    def route(self, kind: str, body: Mapping[str, Any]) -> None:
+        """A Release's HTTPRoute: the gateway accepted it, or someone changed it (repaired)."""
+        meta = body["metadata"]
+        record = observe.route_record(body)
+        entry = {(meta["namespace"], meta["name"]): record}
+        self.routes.put(meta["uid"], None if kind == "DELETED" else entry)
+        release = (meta.get("labels") or {}).get(naming.LABEL_RELEASE)
+        if release is None:
+            return
+        key = (meta["namespace"], release)
+        indexed = self._indexed(key)
+        view = observe.route_view(record, indexed.view.uid if indexed and indexed.view else "")
+        self._wake(key, priority.route_event(view, indexed))
+
     def job(self, kind: str, body: Mapping[str, Any]) -> None:
         """A check's Job made progress: its Release records it."""
         meta = body["metadata"]
@@ -302,6 +326,20 @@ def _custom(kube: cluster.Cluster, plural: str) -> tuple[informer.Lister, inform
         ),
         functools.partial(
             c.list_cluster_custom_object_without_preload_content, api.GROUP, api.VERSION, plural
+        ),
+    )  # fmt: skip
+
+
+def _routes(kube: cluster.Cluster, label: str) -> tuple[informer.Lister, informer.Lister]:
+    c, group, version = kube.custom, routing.GATEWAY_GROUP, routing.GATEWAY_VERSION
+    return (
+        functools.partial(
+            c.list_namespaced_custom_object_without_preload_content, group, version,
+            plural=routing.HTTPROUTES, label_selector=label,
+        ),
+        functools.partial(
+            c.list_cluster_custom_object_without_preload_content, group, version,
+            routing.HTTPROUTES, label_selector=label,
         ),
     )  # fmt: skip
 

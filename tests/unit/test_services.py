@@ -8,7 +8,7 @@ import dataclasses
 
 from greenlight.api import release as api
 from greenlight.engine import actions as act
-from greenlight.engine import naming, services, snapshot
+from greenlight.engine import naming, snapshot
 
 from .world import World, hash_of, released, spec
 
@@ -121,11 +121,11 @@ def test_ports_and_type_changed_by_hand_are_taken_back_without_a_warning() -> No
 def test_ports_are_compared_as_the_api_server_stores_them() -> None:
     """Defaults filled in (name, targetPort, protocol), so a Service as stored is no change."""
     port = api.ServicePort.model_validate({"port": 80})
-    assert services.normalized_ports((port,)) == (
+    assert naming.ports((port,)) == (
         {"name": "port-80", "port": 80, "targetPort": 80, "protocol": "TCP"},
     )
     w = released("app:1")
-    assert w.services["web"].ports == services.normalized_ports(tuple(w.spec.service.ports))
+    assert w.services["web"].ports == naming.ports(tuple(w.spec.service.ports))
     p = w.reconcile()
     assert not [a for a in p.writes if isinstance(a, act.ApplyService)]
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from greenlight.api import release as api
 from greenlight.engine import actions as act
-from greenlight.engine import naming, plan, services, snapshot
+from greenlight.engine import naming, plan, snapshot
 
 T0 = datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)
 
@@ -29,6 +29,7 @@ def spec(
     paused: bool = False,
     adopt: bool = False,
     rolling: dict[str, Any] | None = None,
+    gateway: dict[str, Any] | None = None,
 ) -> api.ReleaseSpec:
     body: dict[str, Any] = {
         "replicas": replicas,
@@ -53,6 +54,8 @@ def spec(
         body["previewService"] = {"name": "web-preview"}
     if rolling is not None:
         body["strategy"] = {"rolling": rolling}
+    if gateway is not None:
+        body["traffic"] = {"gatewayAPI": gateway}
     return api.ReleaseSpec.model_validate(body)
 
 
@@ -89,6 +92,10 @@ class World:
     name: str = "web"
     group: str | None = None
     group_flip_to: int | None = None
+    route: snapshot.RouteView | None = None
+    """spec.traffic: the HTTPRoute as the API server stores it."""
+    gateway_accepts: bool = True
+    """The gateway accepts each route write at once (False: its status lags)."""
 
     def snapshot(self) -> snapshot.Snapshot:
         return snapshot.Snapshot(
@@ -113,6 +120,8 @@ class World:
             jobs=tuple(self.jobs.values()),
             group=self.group,
             group_flip_to=self.group_flip_to,
+            route=self.route,
+            backends=tuple(s for n, s in self.services.items() if n in self.deployments),
         )
 
     def reconcile(self) -> plan.Plan:
@@ -157,9 +166,20 @@ class World:
                 a.name,
                 dict(a.selector),
                 owned=old.owned if old else True,
-                ports=services.normalized_ports(a.ports) if a.type else old.ports if old else (),
+                ports=naming.ports(a.ports) if a.type else old.ports if old else (),
                 type=a.type or (old.type if old else "ClusterIP"),
                 adopted_selector=a.original,  # the annotation, applied with the selector
+            )
+        elif isinstance(a, act.ApplyBackend):
+            self.services[a.name] = snapshot.ServiceView(
+                a.name, dict(a.selector), owned=False, ports=naming.ports(a.ports)
+            )
+        elif isinstance(a, act.ApplyRoute):
+            if a.resource_version is not None:
+                assert self.route is not None and a.resource_version == self.route.resource_version
+            rv = str(int(self.route.resource_version or 0) + 1) if self.route else "1"
+            self.route = snapshot.RouteView(
+                a.name, owned=True, spec=a.spec, resource_version=rv, accepted=self.gateway_accepts
             )
         elif isinstance(a, act.Measure):
             self.requested.append(a)
@@ -208,6 +228,17 @@ class World:
 
     def live_selector(self) -> dict[str, str]:
         return self.services[self.spec.service.name].selector
+
+    def weights(self) -> dict[str, int]:
+        """The route's live rule: backend Service name -> weight."""
+        assert self.route is not None
+        live = next(r for r in self.route.spec["rules"] if r["name"] == "live")
+        return {b["name"]: b["weight"] for b in live["backendRefs"]}
+
+    def preview_backend(self) -> str | None:
+        assert self.route is not None
+        rule = next((r for r in self.route.spec["rules"] if r["name"] == "preview"), None)
+        return rule["backendRefs"][0]["name"] if rule else None
 
     def live_hash(self) -> str | None:
         svc = self.services.get(self.spec.service.name)

@@ -15,6 +15,7 @@ from pydantic import alias_generators
 
 from greenlight.api import checks as gates
 from greenlight.api import commands
+from greenlight.api import traffic as routing
 from greenlight.api.base import (
     PRESERVE,
     IntOrString,
@@ -779,6 +780,12 @@ class Strategy(Model):
         return self.blue_green or BlueGreen()
 
 
+GATEWAY_ROLLING = (
+    "spec.traffic.gatewayAPI: the rolling strategy does not move route weights yet; use"
+    " blueGreen with a gateway, or rolling without spec.traffic"
+)
+
+
 class ReleaseSpec(Model):
     model_config = pydantic.ConfigDict(
         json_schema_extra=_rules(
@@ -794,6 +801,12 @@ class ReleaseSpec(Model):
                 "spec.previewService.name: must differ from spec.service.name",
                 ".previewService.name",
             ),
+            (
+                "!has(self.traffic) || !has(self.traffic.gatewayAPI)"
+                " || !has(self.strategy.rolling)",
+                GATEWAY_ROLLING,
+                ".traffic.gatewayAPI",
+            ),
         )
     )
     replicas: int = pydantic.Field(
@@ -803,6 +816,11 @@ class ReleaseSpec(Model):
     health_check: HealthCheck | None = None
     service: LiveService
     preview_service: PreviewService | None = None
+    traffic: routing.Traffic | None = pydantic.Field(
+        default=None,
+        description="Move traffic at a Gateway (an HTTPRoute Greenlight owns), per request;"
+        " without it, by the live Service's selector.",
+    )
     strategy: Strategy = pydantic.Field(default_factory=Strategy)
     progress_deadline_seconds: int = pydantic.Field(
         default=600,
@@ -843,7 +861,12 @@ class ReleaseSpec(Model):
             self.preview_service is None or self.preview_service.name != self.service.name,
             "spec.previewService.name: must differ from spec.service.name",
         )
+        _fail(self.gateway is None or self.strategy.rolling is None, GATEWAY_ROLLING)
         return self
+
+    @property
+    def gateway(self) -> routing.GatewayAPI | None:
+        return self.traffic.gateway_api if self.traffic is not None else None
 
 
 # --- status -----------------------------------------------------------------------------------
@@ -936,6 +959,9 @@ class ReleaseStatus(Model):
     )
     checks_skipped: str | None = pydantic.Field(
         default=None, description="Template hash whose remaining checks a promote skipped."
+    )
+    traffic: routing.TrafficStatus | None = pydantic.Field(
+        default=None, description="spec.traffic: the route and the weights in effect."
     )
 
 

@@ -68,6 +68,29 @@ class ApplyService:
 
 
 @dataclasses.dataclass(frozen=True)
+class ApplyBackend:
+    """spec.traffic: a revision's backend Service for the route (named like its Deployment,
+    selecting only its pods, owned by the Deployment so that it goes with it)."""
+
+    name: str
+    deployment_uid: str
+    selector: dict[str, str]
+    ports: tuple[api.ServicePort, ...]
+
+
+@dataclasses.dataclass(frozen=True)
+class ApplyRoute:
+    """spec.traffic: server-side apply the whole HTTPRoute spec (its rules are atomic lists:
+    whoever writes a weight owns them all)."""
+
+    name: str
+    spec: dict[str, Any]
+    create: bool = False
+    resource_version: str | None = None
+    """Adopting a route that is not ours yet: apply only over this version of it."""
+
+
+@dataclasses.dataclass(frozen=True)
 class RestoreTemplate:
     """Undo: write a revision's user template (stored on its Deployment) back into
     spec.template."""
@@ -143,6 +166,8 @@ Write = (
     | LabelDeployment
     | DeleteDeployment
     | ApplyService
+    | ApplyBackend
+    | ApplyRoute
     | RestoreTemplate
     | ClearCommands
 )

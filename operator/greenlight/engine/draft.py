@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 from greenlight.api import checks as api_checks
 from greenlight.api import release as api
+from greenlight.api import traffic as api_routing
 from greenlight.engine import actions as act
 from greenlight.engine import history, naming, snapshot
 from greenlight.engine.reasons import Reason
@@ -163,6 +164,8 @@ class Work:
         self.checks: list[api_checks.CheckStatus] = list(snap.release.status.checks)
         """Promotion gates, as they will be written (engine/checks.py records into it)."""
         self.checks_skipped = snap.release.status.checks_skipped
+        self.traffic: api_routing.TrafficStatus | None = snap.release.status.traffic
+        """spec.traffic: the route and its weights, as they will be written (engine/traffic.py)."""
         self.refused = False
         """A guard refused the Release: it may change nothing but its own status."""
         self.phase: api.Phase = "Progressing"

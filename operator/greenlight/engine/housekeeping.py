@@ -45,8 +45,10 @@ def tidy(w: Work) -> None:
         key=lambda d: w.revision_of(d.template_hash) or d.revision or 0,
         reverse=True,
     )
+    # spec.traffic: a revision the observed route may still send requests to keeps its pods
+    routed = w.snap.route.serving() if w.spec.gateway and w.snap.route else set()
     for i, d in enumerate(old):
-        if d.template_hash in w.draining:
+        if d.template_hash in w.draining or d.name in routed:
             continue
         if i >= w.spec.revision_history_limit:
             w.do(act.DeleteDeployment(d.name))

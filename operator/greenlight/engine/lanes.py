@@ -89,3 +89,15 @@ def service(name: str | None, selected: str | None, view: snapshot.ReleaseView |
     else:
         return "bulk"
     return "bulk" if want is None or selected == want else "traffic"
+
+
+def route(route: snapshot.RouteView, view: snapshot.ReleaseView | None) -> Lane:
+    """A Release's HTTPRoute: traffic when its live weights are not what the status says (a
+    hand edit to repair); otherwise (the gateway's status, our own write) bulk."""
+    if view is None or view.status.traffic is None:
+        return "bulk"
+    want = {naming.deployment_name(view.name, w.template_hash): w.weight
+            for w in view.status.traffic.weights}  # fmt: skip
+    live = next((r for r in route.spec.get("rules") or [] if r.get("name") == "live"), None)
+    seen = {str(b.get("name")): b.get("weight", 1) for b in (live or {}).get("backendRefs") or []}
+    return "bulk" if seen == want else "traffic"

@@ -75,3 +75,16 @@ def images(template: dict[str, Any]) -> list[str]:
 
 def other_color(color: api.Color | None) -> api.Color:
     return "green" if color == "blue" else "blue"
+
+
+def ports(ports: tuple[api.ServicePort, ...]) -> tuple[dict[str, Any], ...]:
+    """Ports as the API server stores them: named, targetPort and protocol filled in."""
+    return tuple(
+        {
+            "name": p.name or f"port-{p.port}",
+            "port": p.port,
+            "targetPort": p.target_port if p.target_port is not None else p.port,
+            "protocol": p.protocol,
+        }
+        for p in ports
+    )

@@ -6,7 +6,8 @@ One reconcile reads as ordered steps, each in its own module:
    consume user commands (`commands`);
 2. the strategy's step (`bluegreen`, `rolling`), or the steady state of the live revision;
 3. housekeeping: scale down and delete what is no longer needed;
-4. point the Services (`services`: the only place a selector moves);
+4. point the Services (`services`: the only place a selector moves) and, with
+   spec.traffic, the route (`traffic`: the only place a route weight moves);
 5. tell the notifications what changed (`notify`);
 6. the next status (`status`).
 
@@ -31,6 +32,7 @@ from greenlight.engine import (
     services,
     snapshot,
     status,
+    traffic,
 )
 from greenlight.engine.draft import Plan, StrategyName, Work
 from greenlight.engine.reasons import Reason
@@ -47,7 +49,7 @@ __all__ = ["Plan", "plan"]
 def plan(snap: snapshot.Snapshot) -> Plan:
     """Read the snapshot, decide every safe step that is due now, and the next status."""
     w = Work(snap)
-    if not guards.services_are_ours(w):
+    if not guards.services_are_ours(w) or not traffic.route_is_ours(w):
         return _done(w)  # refused: nothing but the Release's own status changes
     template = naming.effective_template(w.spec)
     desired = naming.template_hash(template)
@@ -81,6 +83,7 @@ def plan(snap: snapshot.Snapshot) -> Plan:
         strategy.release(w, live, desired, template)
     housekeeping.tidy(w)
     services.point(w)
+    traffic.point(w)
     return _done(w)
 
 

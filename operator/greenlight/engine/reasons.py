@@ -105,6 +105,9 @@ class Reason(enum.StrEnum):
     # -- refusals and errors -------------------------------------------------------------------
     SERVICE_CONFLICT = "ServiceConflict"
     """A Service the spec names belongs to someone else: refused, nothing touched."""
+    ROUTE_CONFLICT = "RouteConflict"
+    """The HTTPRoute the spec names belongs to someone else (no adopt): refused, nothing
+    touched."""
     INVALID_SPEC = "InvalidSpec"
     """The spec cannot be acted on (the message names the field): nothing touched."""
     APPLY_FAILED = "ApplyFailed"

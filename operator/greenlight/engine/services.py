@@ -7,7 +7,7 @@ else changed from what the status recorded.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
 from greenlight.api import release as api
 from greenlight.engine import actions as act
@@ -28,19 +28,6 @@ def selectors(name: str, d: Draft, preview: bool) -> dict[Role, dict[str, str]]:
     if preview and (target := d.candidate_hash or d.live_hash):
         out["preview"] = naming.pod_labels(name, target)
     return out
-
-
-def normalized_ports(ports: tuple[api.ServicePort, ...]) -> tuple[dict[str, Any], ...]:
-    """Ports as the API server stores them: named, targetPort and protocol filled in."""
-    return tuple(
-        {
-            "name": p.name or f"port-{p.port}",
-            "port": p.port,
-            "targetPort": p.target_port if p.target_port is not None else p.port,
-            "protocol": p.protocol,
-        }
-        for p in ports
-    )
 
 
 def _ports_of(svc: snapshot.ServiceView | None) -> tuple[api.ServicePort, ...]:
@@ -65,7 +52,7 @@ def point(w: Work) -> None:
             type_ = "ClusterIP"
         manage_ports = seen is None or seen.owned or bool(ports)
         if seen is not None and seen.selector == selector:
-            if not manage_ports or (seen.ports == normalized_ports(ports) and seen.type == type_):
+            if not manage_ports or (seen.ports == naming.ports(ports) and seen.type == type_):
                 continue
         elif seen is not None and seen.selector != recorded.get(role, seen.selector):
             w.event(Reason.DRIFT, _drift(role, name, seen, w), warning=True)

@@ -15,6 +15,7 @@ class DeploymentView:
 
     name: str
     template_hash: str
+    uid: str = ""
     revision: int | None = None
     color: api.Color | None = None
     spec_replicas: int = 0
@@ -55,6 +56,32 @@ class ServiceView:
     adopted_selector: dict[str, str] | None = None
     """An adopted Service's selector before Greenlight first moved it, as recorded on it
     (`naming.ANNOTATION_ADOPTED_SELECTOR`; None: not recorded)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class RouteView:
+    """The Release's HTTPRoute (spec.traffic.gatewayAPI), trimmed."""
+
+    name: str
+    owned: bool
+    """Owned by this Release (created by it, or adopted)."""
+    spec: dict[str, Any]
+    """parentRefs, hostnames and rules, as stored."""
+    resource_version: str = ""
+    accepted: bool = False
+    """Every parent accepted the current generation, with its references resolved."""
+    message: str = ""
+    """Why not accepted (a parent's condition), empty when accepted."""
+
+    def serving(self) -> set[str]:
+        """Backend Service names this route sends requests to (weight > 0 in any rule), or may
+        still send them to (a generation the gateway has not accepted yet: every backend)."""
+        out = set()
+        for rule in self.spec.get("rules") or []:
+            for b in rule.get("backendRefs") or []:
+                if not self.accepted or b.get("weight", 1) > 0:
+                    out.add(str(b.get("name")))
+        return out
 
 
 @dataclasses.dataclass(frozen=True)
@@ -115,6 +142,13 @@ class Snapshot:
     group_flip_to: int | None = None
     """This member's revision in its group's last history entry: the group decided that this
     revision goes live (a member flips its candidate when it is that revision)."""
+    route: RouteView | None = None
+    """spec.traffic.gatewayAPI: the HTTPRoute of that name, if it exists."""
+    backends: tuple[ServiceView, ...] = ()
+    """spec.traffic.gatewayAPI: the backend Services of the Release's revisions that exist."""
+
+    def backend(self, name: str) -> ServiceView | None:
+        return next((s for s in self.backends if s.name == name), None)
 
     def deployment(self, template_hash: str | None) -> DeploymentView | None:
         for d in self.deployments:

@@ -19,7 +19,9 @@ def _order(a: act.Write, draining: set[str]) -> int:
         return 1
     if isinstance(a, act.ScaleDeployment):
         return 3 if a.replicas == 0 and a.name not in draining else 1
-    if isinstance(a, act.ApplyService):
+    if isinstance(a, act.ApplyBackend):
+        return 1
+    if isinstance(a, act.ApplyService | act.ApplyRoute):
         return 2
     if isinstance(a, act.DeleteDeployment):
         return 4
@@ -59,6 +61,7 @@ def finish(w: Work) -> Plan:
         history=w.history,
         checks=w.checks,
         checks_skipped=w.checks_skipped,
+        traffic=w.traffic,
         conditions=_conditions(w, live, old.conditions),
     )
     status = api.ReleaseStatus(**fields)

@@ -19,6 +19,7 @@ from kubernetes.aio.client.exceptions import ApiException
 
 from greenlight.api import group as api_group
 from greenlight.api import release as api
+from greenlight.api import traffic as routing
 from greenlight.engine import actions as act
 from greenlight.engine import group, naming, snapshot
 from greenlight.kube import observe, render
@@ -73,6 +74,10 @@ def _describe(a: act.Write) -> str:
             return f"{'create' if a.create else 'apply'} {a.role} Service {a.name}"
         case act.RestoreTemplate():
             return f"undo to revision {a.revision}"
+        case act.ApplyBackend():
+            return f"apply backend Service {a.name}"
+        case act.ApplyRoute():
+            return f"{'create' if a.create else 'apply'} HTTPRoute {a.name}"
         case _:
             return type(a).__name__
 
@@ -127,6 +132,9 @@ class Cluster:
         self.batch = client.BatchV1Api(api_client)
         self.discovery = client.DiscoveryV1Api(api_client)
         self.instance = os.environ.get("HOSTNAME", "greenlight")
+        self.route_written: Callable[[Mapping[str, Any]], None] | None = None
+        """Told each HTTPRoute as our apply left it: indexed at once, so the next reconcile
+        never mistakes the route as it was for a hand edit."""
         self.written: Callable[[Mapping[str, Any]], None] | None = None
         """Told each Release as our status write left it (the write's response): the
         indexes need not wait for its watch event to take the next step."""
@@ -144,6 +152,30 @@ class Cluster:
         raw = self.core.api_client.sanitize_for_serialization(body)
         return observe.service_view(raw, release_uid)
 
+    async def route(self, namespace: str, name: str, release_uid: str) -> snapshot.RouteView | None:
+        """An HTTPRoute by name (None: there is none, or the Gateway API is not installed)."""
+        try:
+            body = await self.custom.get_namespaced_custom_object(
+                routing.GATEWAY_GROUP, routing.GATEWAY_VERSION, namespace, routing.HTTPROUTES, name
+            )
+        except ApiException as e:
+            if e.status == 404:
+                return None
+            raise
+        return observe.route_view(cast(dict[str, Any], body), release_uid)
+
+    async def gateway_api_installed(self) -> bool:
+        """Whether the API server serves HTTPRoutes (the Gateway API's CRDs are installed)."""
+        try:
+            await self.custom.list_cluster_custom_object(
+                routing.GATEWAY_GROUP, routing.GATEWAY_VERSION, routing.HTTPROUTES, limit=1
+            )
+        except ApiException as e:
+            if e.status in (403, 404):  # not installed, or a namespaced install: read by name
+                return False
+            raise
+        return True
+
     # -- writing -----------------------------------------------------------------------------
     async def apply(self, release: snapshot.ReleaseView, writes: tuple[act.Write, ...]) -> None:
         """Apply in order; the first refusal stops here as an ApplyError naming the write."""
@@ -151,7 +183,13 @@ class Cluster:
             try:
                 await self._apply(release, action)
             except ApiException as e:
-                raise ApplyError(f"{_describe(action)}: {_api_message(e)}", action) from e
+                message = _api_message(e)
+                if isinstance(action, act.ApplyRoute) and e.status == 404:
+                    message = (
+                        "the Gateway API is not installed (no gateway.networking.k8s.io/v1"
+                        " HTTPRoute); install its CRDs, then restart the operator"
+                    )
+                raise ApplyError(f"{_describe(action)}: {message}", action) from e
             except (aiohttp.ClientError, OSError, TimeoutError) as e:  # unreachable, cut, timed out
                 raise ApplyError(f"{_describe(action)}: {e or type(e).__name__}", action) from e
 
@@ -181,6 +219,19 @@ class Cluster:
                         raise
             case act.ApplyService():
                 await self._apply_service(release, a)
+            case act.ApplyBackend():
+                await self.core.patch_namespaced_service(
+                    a.name, ns, render.backend(release, a),
+                    field_manager=naming.MANAGER, force=True, _content_type=APPLY,
+                )  # fmt: skip
+            case act.ApplyRoute():
+                written = await self.custom.patch_namespaced_custom_object(
+                    routing.GATEWAY_GROUP, routing.GATEWAY_VERSION, ns, routing.HTTPROUTES,
+                    a.name, render.route(release, a),
+                    field_manager=naming.MANAGER, force=True, _content_type=APPLY,
+                )  # fmt: skip
+                if self.route_written is not None:
+                    self.route_written(cast(dict[str, Any], written))
             case act.RestoreTemplate():
                 undo = [{"op": "replace", "path": "/spec/template", "value": a.template}]
                 await self.custom.patch_namespaced_custom_object(

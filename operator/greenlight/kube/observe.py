@@ -31,6 +31,7 @@ def deployment_view(body: Mapping[str, Any]) -> snapshot.DeploymentView | None:
     return snapshot.DeploymentView(
         name=meta["name"],
         template_hash=template_hash,
+        uid=str(meta.get("uid") or ""),
         revision=int(revision) if revision and revision.isdigit() else None,
         color=cast(api.Color, color) if color in ("blue", "green") else None,
         spec_replicas=int(spec.get("replicas", 1)),
@@ -139,6 +140,69 @@ def service_record(body: Mapping[str, Any]) -> dict[str, Any]:
         },
         "spec": {k: spec[k] for k in ("selector", "ports", "type") if k in spec},
     }
+
+
+def route_record(body: Mapping[str, Any]) -> dict[str, Any]:
+    """What the HTTPRoute index keeps: only the fields `route_view` reads."""
+    meta = body.get("metadata") or {}
+    spec = body.get("spec") or {}
+    parents = [
+        {
+            "parentRef": p.get("parentRef") or {},
+            "conditions": [
+                {k: c.get(k) for k in ("type", "status", "observedGeneration", "message")}
+                for c in p.get("conditions") or []
+            ],
+        }
+        for p in (body.get("status") or {}).get("parents") or []
+    ]
+    return {
+        "metadata": {
+            "name": meta.get("name"),
+            "namespace": meta.get("namespace"),
+            "generation": meta.get("generation"),
+            "resourceVersion": meta.get("resourceVersion"),
+            "ownerReferences": [{"uid": o.get("uid")} for o in meta.get("ownerReferences") or []],
+        },
+        "spec": {k: spec[k] for k in ("parentRefs", "hostnames", "rules") if k in spec},
+        "status": {"parents": parents},
+    }
+
+
+def route_view(body: Mapping[str, Any], release_uid: str) -> snapshot.RouteView:
+    """An HTTPRoute: accepted when every parentRef has a status for the current generation
+    saying Accepted and ResolvedRefs."""
+    meta = body.get("metadata") or {}
+    spec = dict(body.get("spec") or {})
+    generation = meta.get("generation")
+    ns = meta.get("namespace")
+    parents = (body.get("status") or {}).get("parents") or []
+    message = ""
+    for ref in spec.get("parentRefs") or []:
+        found = next(
+            (
+                p
+                for p in parents
+                if (p.get("parentRef") or {}).get("name") == ref.get("name")
+                and (p.get("parentRef") or {}).get("namespace", ns) == ref.get("namespace", ns)
+            ),
+            None,
+        )
+        conditions = {c.get("type"): c for c in (found or {}).get("conditions") or []}
+        for kind in ("Accepted", "ResolvedRefs"):
+            c = conditions.get(kind)
+            if c is None or c.get("observedGeneration") != generation:
+                message = message or f"waiting for Gateway {ref.get('name')} to accept the route"
+            elif c.get("status") != "True":
+                message = message or f"Gateway {ref.get('name')}: {kind}: {c.get('message', '')}"
+    return snapshot.RouteView(
+        name=meta["name"],
+        owned=any(o.get("uid") == release_uid for o in meta.get("ownerReferences") or []),
+        spec={k: spec[k] for k in ("parentRefs", "hostnames", "rules") if k in spec},
+        resource_version=str(meta.get("resourceVersion") or ""),
+        accepted=not message,
+        message=message,
+    )
 
 
 def release_view(body: Mapping[str, Any]) -> snapshot.ReleaseView | str:

@@ -33,6 +33,10 @@ def job_event(job: snapshot.JobView | None) -> Priority:
     return LANES[lanes.job(job)]
 
 
+def route_event(route: snapshot.RouteView, indexed: Any) -> Priority:
+    return LANES[lanes.route(route, getattr(indexed, "view", None))]
+
+
 def service_event(service: Mapping[str, Any], indexed: Any) -> Priority:
     """A Service of a Release (its body, or the Service index's record)."""
     name = (service.get("metadata") or {}).get("name")

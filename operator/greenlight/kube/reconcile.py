@@ -75,6 +75,7 @@ class Reconciler:
         self.replicasets: Mapping[Key, Collection[observe.ReplicaSetView]] = {}
         """Our Deployments' ReplicaSets by Release: their pods' availability comes first."""
         self.services: Mapping[Key, Collection[dict[str, Any]]] = {}
+        self.routes: Mapping[Key, Collection[dict[str, Any]]] = {}
         """Services labelled with a Release, by (namespace, name): their watch wakes the
         Release, so a hand edit is repaired at once. Others (foreign) are read with a GET."""
         self._written: dict[Hashable, int] = {}
@@ -192,6 +193,7 @@ class Reconciler:
         if spec.preview_service is not None:
             preview = await self._service(release, spec.preview_service.name)
         group_name = self.group_of(release.namespace, release.name)
+        route, backends = await self._routing(release, deployments)
         snap = snapshot.Snapshot(
             release=release,
             deployments=deployments,
@@ -202,6 +204,8 @@ class Reconciler:
             jobs=tuple(self.jobs.get(key, ())),
             group=group_name,
             group_flip_to=self._group_flip_to(release, group_name),
+            route=route,
+            backends=backends,
         )
         result = plan.plan(snap)
         try:
@@ -272,6 +276,28 @@ class Reconciler:
         if found:
             return observe.service_view(found[0], release.uid)
         return await self.cluster.service(release.namespace, name, release.uid)
+
+    async def _routing(
+        self, release: snapshot.ReleaseView, deployments: tuple[snapshot.DeploymentView, ...]
+    ) -> tuple[snapshot.RouteView | None, tuple[snapshot.ServiceView, ...]]:
+        """spec.traffic: the route (indexed once it is labelled ours, else read by name) and
+        the revisions' backend Services."""
+        gw = release.spec.gateway
+        if gw is None:
+            return None, ()
+        name = gw.route_name or release.name
+        found = list(self.routes.get((release.namespace, name), ()))
+        route: snapshot.RouteView | None = None
+        if found:
+            route = observe.route_view(found[0], release.uid)
+        else:
+            route = await self.cluster.route(release.namespace, name, release.uid)
+        backends = []
+        for d in deployments:
+            seen = list(self.services.get((release.namespace, d.name), ()))
+            if seen:
+                backends.append(observe.service_view(seen[0], release.uid))
+        return route, tuple(backends)
 
     def _expect(self, key: Hashable, actions: tuple[act.Write, ...]) -> None:
         writes: dict[str, int | None] = {}

@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 from greenlight.api import release as api
+from greenlight.api import traffic as routing
 from greenlight.engine import actions as act
 from greenlight.engine import naming, snapshot
 
@@ -61,10 +62,7 @@ def service(release: snapshot.ReleaseView, a: act.ApplyService) -> dict[str, Any
     metadata: dict[str, Any] = {"name": a.name, "namespace": release.namespace, "labels": labels}
     if a.type:
         spec["type"] = a.type
-        spec["ports"] = [
-            p.model_dump(by_alias=True, exclude_none=True) | {"name": p.name or f"port-{p.port}"}
-            for p in a.ports
-        ]
+        spec["ports"] = [_port(p) for p in a.ports]
     if a.owned:
         labels |= {naming.LABEL_MANAGED_BY: naming.MANAGER, "greenlight.dev/role": a.role}
         metadata["ownerReferences"] = [owner_reference(release)]
@@ -72,6 +70,60 @@ def service(release: snapshot.ReleaseView, a: act.ApplyService) -> dict[str, Any
         record = json.dumps(a.original, sort_keys=True)
         metadata["annotations"] = {naming.ANNOTATION_ADOPTED_SELECTOR: record}
     return {"apiVersion": "v1", "kind": "Service", "metadata": metadata, "spec": spec}
+
+
+def backend(release: snapshot.ReleaseView, a: act.ApplyBackend) -> dict[str, Any]:
+    """A revision's backend Service (spec.traffic), owned by its Deployment."""
+    owner = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "name": a.name,
+        "uid": a.deployment_uid,
+        "controller": True,
+        "blockOwnerDeletion": True,
+    }
+    labels = {
+        naming.LABEL_RELEASE: release.name,
+        naming.LABEL_MANAGED_BY: naming.MANAGER,
+        "greenlight.dev/role": "backend",
+    }
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {
+            "name": a.name,
+            "namespace": release.namespace,
+            "labels": labels,
+            "ownerReferences": [owner],
+        },
+        "spec": {
+            "type": "ClusterIP",
+            "selector": a.selector,
+            "ports": [_port(p) for p in a.ports],
+        },
+    }
+
+
+def _port(p: api.ServicePort) -> dict[str, Any]:
+    return p.model_dump(by_alias=True, exclude_none=True) | {"name": p.name or f"port-{p.port}"}
+
+
+def route(release: snapshot.ReleaseView, a: act.ApplyRoute) -> dict[str, Any]:
+    """The whole HTTPRoute, owned by the Release, for server-side apply."""
+    metadata: dict[str, Any] = {
+        "name": a.name,
+        "namespace": release.namespace,
+        "labels": {naming.LABEL_RELEASE: release.name, naming.LABEL_MANAGED_BY: naming.MANAGER},
+        "ownerReferences": [owner_reference(release)],
+    }
+    if a.resource_version is not None:  # adopting: only over the version the decision saw
+        metadata["resourceVersion"] = a.resource_version
+    return {
+        "apiVersion": f"{routing.GATEWAY_GROUP}/{routing.GATEWAY_VERSION}",
+        "kind": "HTTPRoute",
+        "metadata": metadata,
+        "spec": a.spec,
+    }
 
 
 def job(release: snapshot.ReleaseView, a: act.CreateJob) -> dict[str, Any]:

@@ -1,0 +1,241 @@
+"""spec.traffic.gatewayAPI: the route's weights, its preview rule and its backends, decided by
+the engine alone (engine/traffic.py); the in-memory World stores the route as the API would."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from greenlight.api import release as api
+from greenlight.engine import actions as act
+from greenlight.engine import naming
+
+from .world import World, hash_of, spec
+
+GATEWAY: dict[str, Any] = {
+    "parentRefs": [{"name": "public", "namespace": "gw"}],
+    "hostnames": ["web.example.com"],
+    "previewMatches": [{"headers": [{"name": "x-canary", "value": "1"}]}],
+}
+
+
+def gw_spec(image: str = "app:1", **kw: Any) -> api.ReleaseSpec:
+    return spec(image, gateway=GATEWAY, **kw)
+
+
+def backend(s: api.ReleaseSpec) -> str:
+    return naming.deployment_name("web", hash_of(s))
+
+
+def route_writes(w: World) -> list[act.ApplyRoute]:
+    assert w.last is not None
+    return [a for a in w.last.writes if isinstance(a, act.ApplyRoute)]
+
+
+def live_behind_gateway() -> World:
+    w = World(gw_spec())
+    for _ in range(4):
+        w.reconcile()
+        w.settle()
+    assert w.route is not None
+    return w
+
+
+def test_the_first_route_waits_for_a_pod_then_weights_the_live_revision_100() -> None:
+    w = World(gw_spec())
+    w.reconcile()
+    assert w.route is None, "no pod, no backend Service yet: nothing to route to"
+    assert w.status.traffic is not None and "first available pod" in w.status.traffic.message
+    w.settle()
+    w.reconcile()
+    w.reconcile()
+    assert w.weights() == {backend(w.spec): 100}
+    assert w.preview_backend() is None
+    assert w.route is not None
+    assert w.route.spec["parentRefs"] == [
+        {
+            "group": "gateway.networking.k8s.io",
+            "kind": "Gateway",
+            "namespace": "gw",
+            "name": "public",
+        }
+    ]
+    assert w.route.spec["hostnames"] == ["web.example.com"]
+    live = w.route.spec["rules"][-1]
+    assert live["matches"] == [{"path": {"type": "PathPrefix", "value": "/"}}]
+    assert live["backendRefs"][0] == {
+        "group": "", "kind": "Service", "name": backend(w.spec), "port": 80, "weight": 100
+    }  # fmt: skip
+    assert w.services[backend(w.spec)].selector == naming.pod_labels("web", hash_of(w.spec))
+    w.reconcile()
+    assert route_writes(w) == [], "a route as wanted is not written again"
+
+
+def test_preview_then_one_route_write_flips_and_the_preview_rule_goes() -> None:
+    w = live_behind_gateway()
+    v1, v2 = backend(w.spec), backend(gw_spec("app:2"))
+    w.set_spec(gw_spec("app:2"))
+    w.reconcile()  # the candidate's Deployment
+    w.reconcile()  # its backend Service
+    assert w.weights() == {v1: 100, v2: 0}
+    assert w.preview_backend() is None, "no available candidate pod: preview goes to live"
+    w.settle(v2, available=1)
+    w.reconcile()
+    assert w.preview_backend() == v2
+    assert w.weights() == {v1: 100, v2: 0}
+    w.settle()
+    w.reconcile()
+    assert [a.spec["rules"] for a in route_writes(w)] == [w.route.spec["rules"]]  # type: ignore[union-attr]
+    assert w.weights() == {v2: 100, v1: 0}, "the flip: one write moves 100 across"
+    assert w.preview_backend() is None
+    assert w.status.traffic is not None
+    assert [(x.revision, x.weight) for x in w.status.traffic.weights] == [(2, 100), (1, 0)]
+
+
+def test_undo_to_the_warm_revision_is_one_route_write() -> None:
+    w = live_behind_gateway()
+    v1, v2 = backend(w.spec), backend(gw_spec("app:2"))
+    w.set_spec(gw_spec("app:2"))
+    for _ in range(4):
+        w.reconcile()
+        w.settle()
+    assert w.weights() == {v2: 100, v1: 0}
+    w.annotations[naming.COMMAND_UNDO] = ""
+    for _ in range(3):
+        w.reconcile()
+    assert w.weights()[v1] == 100 and w.weights()[v2] == 0
+
+
+def test_abort_returns_the_preview_to_live_in_one_write() -> None:
+    w = live_behind_gateway()
+    v1, v2 = backend(w.spec), backend(gw_spec("app:2"))
+    w.set_spec(gw_spec("app:2", auto_promote=False))
+    for _ in range(3):
+        w.reconcile()
+        w.settle()
+    assert w.preview_backend() == v2 and w.weights()[v1] == 100
+    w.annotations[naming.COMMAND_ABORT] = "true"
+    w.reconcile()
+    assert len(route_writes(w)) == 1
+    assert w.preview_backend() is None and w.weights()[v1] == 100
+
+
+def test_a_hand_edit_of_the_route_is_set_back_with_an_event() -> None:
+    w = live_behind_gateway()
+    assert w.route is not None
+    wanted = w.route.spec
+    edited = {**wanted, "rules": [{**wanted["rules"][-1], "backendRefs": []}]}
+    w.route = w.route.__class__(**{**w.route.__dict__, "spec": edited})
+    w.reconcile()
+    assert w.route.spec == wanted
+    assert w.last is not None
+    [drift] = [e for e in w.last.events if e.reason == "Drift"]
+    assert drift.type == "Warning"
+    assert drift.message.startswith("HTTPRoute web was changed outside Greenlight: rule live")
+
+
+def test_a_route_of_someone_else_is_refused_unless_adopted() -> None:
+    w = World(gw_spec())
+    from greenlight.engine import snapshot
+
+    w.route = snapshot.RouteView("web", owned=False, spec={"rules": []}, resource_version="7")
+    w.reconcile()
+    assert w.status.phase == "Degraded" and "adopt: true" in w.status.message
+    assert w.deployments == {} and w.route.spec == {"rules": []}
+    w.set_spec(spec(gateway={**GATEWAY, "adopt": True}))
+    for _ in range(3):
+        w.reconcile()
+        w.settle()
+    assert w.route.owned and w.weights() == {backend(w.spec): 100}
+
+
+def test_the_old_revision_keeps_its_pods_while_the_gateway_has_not_taken_the_flip() -> None:
+    w = live_behind_gateway()
+    v1 = backend(w.spec)
+    w.set_spec(gw_spec("app:2", scale_down_delay=0))
+    w.gateway_accepts = False
+    for _ in range(4):
+        w.reconcile()
+        w.settle()
+    assert w.weights()[v1] == 0
+    assert w.deployments[v1].spec_replicas == 3, "the gateway may still send it requests"
+    w.gateway_accepts = True
+    w.route = w.route.__class__(**{**w.route.__dict__, "accepted": True})  # type: ignore[union-attr]
+    w.reconcile()
+    assert w.deployments[v1].spec_replicas == 0
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("parentRefs", [], "parentRefs"),
+        ("previewMatches", [{"path": {"value": "/"}}], "matches every request"),
+        ("filters", [{"type": "RequestRedirect"}], "filters"),
+        ("filters", [{"type": "URLRewrite"}], "needs urlRewrite"),
+        ("hostnames", ["Not A Host"], "hostnames"),
+    ],
+)
+def test_bad_gateway_input_is_refused_naming_the_field(
+    field: str, value: Any, message: str
+) -> None:
+    with pytest.raises(ValueError, match=message):
+        spec(gateway={**GATEWAY, field: value})
+
+
+def test_a_gateway_with_the_rolling_strategy_is_refused() -> None:
+    with pytest.raises(ValueError, match=r"spec\.traffic\.gatewayAPI"):
+        spec(gateway=GATEWAY, rolling={"steps": [{"setWeight": 50}]})
+
+
+OPS = st.lists(
+    st.sampled_from(["release", "settle", "half", "none", "tick", "abort", "undo", "reconcile"]),
+    max_size=30,
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(ops=OPS)
+def test_route_invariants(ops: list[str]) -> None:
+    """Weights sum to 100 on the live rule; every route write gives weight only to revisions
+    with an available pod; preview goes only to the candidate."""
+    w = live_behind_gateway()
+    images = iter(f"app:{i}" for i in range(2, 100))
+
+    def check(after_plan: bool = True) -> None:
+        assert w.route is not None
+        weights = w.weights()
+        assert sum(weights.values()) == 100
+        for name, weight in weights.items():
+            if weight:
+                assert w.deployments[name].available_replicas > 0, (name, weights)
+        preview = w.preview_backend()
+        if preview is not None and after_plan:  # (mid-plan, the status is the one before it)
+            assert w.status.candidate_hash is not None
+            assert preview == naming.deployment_name("web", w.status.candidate_hash)
+            assert w.deployments[preview].available_replicas > 0
+
+    w.after_each = lambda: check(after_plan=False) if w.route is not None else None
+    for op in ops:
+        if op == "release":
+            w.set_spec(gw_spec(next(images)))
+        elif op == "settle":
+            w.settle()
+        elif op == "half":
+            for name, d in w.deployments.items():
+                if d.template_hash == w.status.candidate_hash:
+                    w.settle(name, available=1)
+        elif op == "none":
+            for name, d in w.deployments.items():
+                if d.template_hash == w.status.candidate_hash:
+                    w.settle(name, available=0)
+        elif op == "tick":
+            w.tick(31)
+        elif op == "abort":
+            w.annotations[naming.COMMAND_ABORT] = "true"
+        elif op == "undo":
+            w.annotations[naming.COMMAND_UNDO] = ""
+        w.reconcile()
+        check()
