@@ -185,11 +185,6 @@ def test_bad_gateway_input_is_refused_naming_the_field(
         spec(gateway={**GATEWAY, field: value})
 
 
-def test_a_gateway_with_the_rolling_strategy_is_refused() -> None:
-    with pytest.raises(ValueError, match=r"spec\.traffic\.gatewayAPI"):
-        spec(gateway=GATEWAY, rolling={"steps": [{"setWeight": 50}]})
-
-
 OPS = st.lists(
     st.sampled_from(["release", "settle", "half", "none", "tick", "abort", "undo", "reconcile"]),
     max_size=30,
@@ -239,3 +234,140 @@ def test_route_invariants(ops: list[str]) -> None:
             w.annotations[naming.COMMAND_UNDO] = ""
         w.reconcile()
         check()
+
+
+# -- canary: rolling steps behind a gateway move requests ---------------------------------------
+
+STEPS = [
+    {"setWeight": 5},
+    {"setWeight": 25},
+    {"pause": {"duration": "10s"}},
+    {"setWeight": 50},
+    {"pause": {"duration": "10s"}},
+]
+
+
+def canary_spec(image: str, steps: list[dict[str, Any]] = STEPS, **kw: Any) -> api.ReleaseSpec:
+    return spec(image, gateway={**GATEWAY, "drainSeconds": 5}, rolling={"steps": steps}, **kw)
+
+
+def canary_live() -> World:
+    w = World(canary_spec("app:1"))
+    for _ in range(4):
+        w.reconcile()
+        w.settle()
+    assert w.route is not None
+    return w
+
+
+def run(w: World, times: int = 1) -> None:
+    for _ in range(times):
+        w.reconcile()
+        w.settle()
+
+
+def test_a_canary_moves_request_shares_and_replicas_follow() -> None:
+    w = canary_live()
+    v1, v2 = backend(w.spec), backend(canary_spec("app:2"))
+    w.set_spec(canary_spec("app:2"))
+    trace: list[tuple[int, int, int]] = []  # (v2's weight, v1's pods, v2's pods), as applied
+
+    def record() -> None:
+        state = (w.weights().get(v2, 0), w.deployments[v1].spec_replicas,
+                 w.deployments[v2].spec_replicas if v2 in w.deployments else 0)  # fmt: skip
+        if not trace or trace[-1] != state:
+            trace.append(state)
+
+    w.after_each = record
+    for _ in range(30):
+        w.reconcile()
+        w.settle()
+        record()
+        if w.status.phase == "Paused":
+            assert w.status.weight in (25, 50), "the pause steps"
+            w.tick(3)
+        w.tick(1)
+    assert w.status.phase == "Healthy" and w.status.live_hash == hash_of(w.spec)
+    weights = [t[0] for t in trace]
+    assert sorted(set(weights)) == [0, 5, 25, 50, 100] and weights == sorted(weights)
+    for weight, v1_pods, v2_pods in trace:
+        assert v2_pods >= (weight and max(1, -(-3 * weight // 100))), trace  # its share's pods
+        if weight < 100:
+            assert v1_pods >= -(-3 * (100 - weight) // 100), trace  # and the stable side's
+    assert (5, 3, 1) in trace, "5% with 3 replicas: one new pod, three stable"
+    assert (50, 2, 2) in trace, "at 50%, drained: the stable side down to two"
+    assert trace[-1] == (100, 2, 3), "the stable side stays warm for an instant undo"
+    w.tick(30)
+    run(w, 2)
+    assert trace[-1] == (100, 0, 3), "then scaleDownDelaySeconds after the promotion it goes"
+
+
+@pytest.mark.parametrize("how", ["abort", "analysis"])
+def test_abort_and_a_failed_analysis_put_every_request_back_in_one_write(how: str) -> None:
+    check = {"name": "smoke", "http": {"url": "http://$(PREVIEW_SERVICE)/"}}
+    steps = [{"setWeight": 50}, {"analysis": {"checks": [check]}}]
+    w = canary_live()
+    v1, v2 = backend(w.spec), backend(canary_spec("app:2", steps))
+    w.set_spec(canary_spec("app:2", steps))
+    run(w, 3)
+    w.tick(5)
+    run(w, 2)
+    assert w.weights() == {v1: 50, v2: 50} and w.deployments[v1].spec_replicas == 2
+    if how == "abort":
+        w.annotations[naming.COMMAND_ABORT] = "true"
+    else:
+        assert w.answer({"status": 500, "body": "oops", "headers": {}}), "a measurement asked"
+        w.reconcile()  # recorded; the verdict is read from the recorded status next
+        assert w.weights() == {v1: 50, v2: 50}
+    w.reconcile()
+    assert w.status.aborted_hash == hash_of(canary_spec("app:2", steps)), w.status.message
+    assert len(route_writes(w)) == 1
+    assert w.weights() == {v1: 100, v2: 0}
+    assert w.deployments[v1].spec_replicas == 3, "stable back to spec.replicas at once"
+    assert w.deployments[v2].spec_replicas >= 1, "the new side keeps its pods until the gateway"
+    run(w, 2)
+    assert w.deployments[v2].spec_replicas == 0
+    assert w.weights() == {v1: 100}
+
+
+@settings(max_examples=150, deadline=None)
+@given(ops=OPS)
+def test_canary_invariants(ops: list[str]) -> None:
+    """Weights sum to 100; weight only on revisions with an available pod, and never more than
+    its pods carry once the gateway applies it."""
+    w = canary_live()
+    images = iter(f"app:{i}" for i in range(2, 100))
+
+    def check() -> None:
+        assert w.route is not None
+        weights = w.weights()
+        assert sum(weights.values()) == 100
+        for name, weight in weights.items():
+            if weight:
+                assert w.deployments[name].available_replicas > 0, (name, weights)
+
+    w.after_each = check
+    for op in ops:
+        if op == "release":
+            w.set_spec(canary_spec(next(images)))
+        elif op == "settle":
+            w.settle()
+        elif op == "half":
+            for name, d in w.deployments.items():
+                if d.template_hash == w.status.candidate_hash:
+                    w.settle(name, available=1)
+        elif op == "none":
+            for name, d in w.deployments.items():
+                if d.template_hash == w.status.candidate_hash:
+                    w.settle(name, available=0)
+        elif op == "tick":
+            w.tick(31)
+        elif op == "abort":
+            w.annotations[naming.COMMAND_ABORT] = "true"
+        elif op == "undo":
+            w.annotations[naming.COMMAND_UNDO] = ""
+        w.reconcile()
+        check()
+        live = w.status.live_hash
+        if live is not None and w.status.candidate_hash is None and not w.status.rolling_back:
+            assert w.weights()[naming.deployment_name("web", live)] == 100 or w.last is None

@@ -727,7 +727,8 @@ class Rolling(Model):
     steps: list[RollingStep] = pydantic.Field(
         default_factory=list,
         max_length=MAX_STEPS,
-        description="setWeight (share of replicas on the new revision) and pause steps.",
+        description="setWeight (share of replicas on the new revision; with spec.traffic, of"
+        " requests at the gateway), pause and analysis steps.",
     )
     step_delay_seconds: int = pydantic.Field(
         default=0, ge=0, description="Wait this long between batches (Swarm's update delay)."
@@ -780,12 +781,6 @@ class Strategy(Model):
         return self.blue_green or BlueGreen()
 
 
-GATEWAY_ROLLING = (
-    "spec.traffic.gatewayAPI: the rolling strategy does not move route weights yet; use"
-    " blueGreen with a gateway, or rolling without spec.traffic"
-)
-
-
 class ReleaseSpec(Model):
     model_config = pydantic.ConfigDict(
         json_schema_extra=_rules(
@@ -800,12 +795,6 @@ class ReleaseSpec(Model):
                 "!has(self.previewService) || self.previewService.name != self.service.name",
                 "spec.previewService.name: must differ from spec.service.name",
                 ".previewService.name",
-            ),
-            (
-                "!has(self.traffic) || !has(self.traffic.gatewayAPI)"
-                " || !has(self.strategy.rolling)",
-                GATEWAY_ROLLING,
-                ".traffic.gatewayAPI",
             ),
         )
     )
@@ -861,7 +850,6 @@ class ReleaseSpec(Model):
             self.preview_service is None or self.preview_service.name != self.service.name,
             "spec.previewService.name: must differ from spec.service.name",
         )
-        _fail(self.gateway is None or self.strategy.rolling is None, GATEWAY_ROLLING)
         return self
 
     @property
@@ -933,7 +921,9 @@ class ReleaseStatus(Model):
     )
     current_step: int | None = pydantic.Field(default=None, description="Rolling: step index.")
     weight: int | None = pydantic.Field(
-        default=None, description="Rolling: percent of replicas available on the new revision."
+        default=None,
+        description="Rolling: percent of replicas available on the new revision; with"
+        " spec.traffic, percent of requests the route gives it.",
     )
     step_started_at: Time | None = None
     progress_at: Time | None = pydantic.Field(

@@ -173,6 +173,13 @@ class GatewayAPI(Model):
         default=False,
         description="Take over an HTTPRoute of that name that Greenlight did not create.",
     )
+    drain_seconds: int = pydantic.Field(
+        default=5,
+        ge=0,
+        le=3600,
+        description="Canary (rolling steps): the stable side keeps its pods this long after"
+        " the gateway took a share of requests off it, for requests in flight.",
+    )
 
     @pydantic.field_validator("preview_matches")
     @classmethod

@@ -4,6 +4,7 @@ Release is held; the progress deadline."""
 from __future__ import annotations
 
 import datetime
+import re
 from typing import Any
 
 from greenlight.api import release as api
@@ -28,6 +29,13 @@ def deadline_passed(
     cluster, a busy control plane) never abort a release; none arriving for that long does."""
     seen = progressing.progressed_at if progressing is not None else None
     return w.past(max(since, seen) if seen else since, w.spec.progress_deadline_seconds)
+
+
+def seconds(duration: str) -> int:
+    """A pause step's duration ("30s", "5m", "1h") in seconds."""
+    match = re.fullmatch(r"(\d+)([smh])", duration)
+    assert match, duration  # the CRD pattern guarantees it
+    return int(match[1]) * {"s": 1, "m": 60, "h": 3600}[match[2]]
 
 
 def candidate_size(replicas: int, live: snapshot.DeploymentView | None) -> int:

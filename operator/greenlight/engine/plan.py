@@ -22,6 +22,7 @@ from typing import Any
 from greenlight.api import release as api
 from greenlight.engine import (
     bluegreen,
+    canary,
     commands,
     guards,
     housekeeping,
@@ -62,12 +63,12 @@ def plan(snap: snapshot.Snapshot) -> Plan:
     live = w.d.live_hash
     # A strategy switch takes effect at the next release, never mid-release (a newer spec
     # during a release continues it: a rolling release's pods of every revision still serve).
-    strategy = STRATEGIES[w.d.strategy if w.d.in_flight and w.d.strategy else _chosen(w.spec)]
+    strategy = _strategy(w, w.d.strategy if w.d.in_flight and w.d.strategy else _chosen(w.spec))
     if live is None and _no_traffic(w):
         _first_release(w, desired, template)
     elif live == desired:
         lifecycle.supersede(w, "the spec went back to the live revision")
-        returning = STRATEGIES[w.d.strategy] if w.d.strategy else None
+        returning = _strategy(w, w.d.strategy) if w.d.strategy else None
         if returning is not None and not returning.return_to_live(w, live):
             w.outcome("Progressing", f"returning to revision {w.d.live_revision}", Reason.ROLL_BACK)
         else:
@@ -91,6 +92,11 @@ def _done(w: Work) -> Plan:
     """Tell the notifications what changed; the next status."""
     notify.transitions(w)
     return status.finish(w)
+
+
+def _strategy(w: Work, name: StrategyName) -> Strategy:
+    """Rolling steps behind a gateway move requests, not replicas: the canary."""
+    return canary.STRATEGY if name == "rolling" and w.spec.gateway else STRATEGIES[name]
 
 
 def _chosen(spec: api.ReleaseSpec) -> StrategyName:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import re
 from typing import Any
 
 from greenlight.api import release as api
@@ -82,12 +81,6 @@ def _settled(d: snapshot.DeploymentView | None) -> bool:
 
 def _side(d: snapshot.DeploymentView | None) -> Side:
     return Side(d.spec_replicas, d.available_replicas) if d else Side(0, 0)
-
-
-def _seconds(duration: str) -> int:
-    match = re.fullmatch(r"(\d+)([smh])", duration)
-    assert match, duration  # the CRD pattern guarantees it
-    return int(match[1]) * {"s": 1, "m": 60, "h": 3600}[match[2]]
 
 
 def release(w: Work, live: str | None, desired: str, template: dict[str, Any]) -> None:
@@ -217,7 +210,7 @@ def _step_target(
             r.step_started_at = r.step_started_at or w.now
             r.progress_at = w.now  # a pause is not a lack of progress
             if step.pause.duration is None or not w.past(
-                r.step_started_at, _seconds(step.pause.duration)
+                r.step_started_at, lifecycle.seconds(step.pause.duration)
             ):
                 hold = True
                 break

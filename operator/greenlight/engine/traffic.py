@@ -54,8 +54,10 @@ def route_is_ours(w: Work) -> bool:
 
 def weights(w: Work, backends: set[str]) -> list[tuple[str, int]]:
     """(template hash, weight) of the live rule's backends: 100 on the live revision, 0 on
-    the other revisions that have pods and a backend Service, newest first. None while the live
-    revision has no available pod or no backend Service yet (a first release coming up)."""
+    the other revisions that have pods and a backend Service, newest first; a canary's step
+    weight moves from the live revision to the candidate (once it has an available pod).
+    Empty while the live revision has no available pod or no backend Service yet (a first
+    release coming up)."""
     live = w.d.live_hash
     d = w.snap.deployment(live)
     if live is None or d is None or d.available_replicas == 0 or live not in backends:
@@ -68,7 +70,12 @@ def weights(w: Work, backends: set[str]) -> list[tuple[str, int]]:
         and d.template_hash in backends
     ]
     others.sort(key=lambda h: w.revision_of(h) or 0, reverse=True)
-    return [(live, 100), *((h, 0) for h in others)]
+    share = {h: 0 for h in others}
+    c = w.d.candidate_hash
+    candidate = w.snap.deployment(c)
+    if w.d.strategy == "rolling" and c in share and candidate and candidate.available_replicas:
+        share[c] = w.d.rolling.weight or 0  # a canary step (engine/canary.py)
+    return [(live, 100 - sum(share.values())), *share.items()]
 
 
 def _backend(w: Work, template_hash: str) -> snapshot.ServiceView | None:
