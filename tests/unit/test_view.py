@@ -133,6 +133,22 @@ def test_rolling_steps_are_labelled() -> None:
     assert v.step == 0 and v.weight is not None
 
 
+def test_the_routes_weights_are_shown() -> None:
+    from .test_traffic import gw_spec, live_behind_gateway
+
+    w = live_behind_gateway()
+    assert view.release(body(w)).traffic == "HTTPRoute web: rev 1 100%; accepted"
+    w.set_spec(gw_spec("app:2", auto_promote=False))
+    for _ in range(3):
+        w.reconcile()
+        w.settle()
+    assert (
+        view.release(body(w)).traffic == "HTTPRoute web: rev 1 100%, rev 2 0%; preview rev 2;"
+        " accepted"
+    )
+    assert view.release(body(released("app:1"))).traffic is None
+
+
 def test_the_json_is_plain_and_names_what_the_page_reads() -> None:
     w = released("app:1")
     w.set_spec(spec("app:2", paused=True))
@@ -150,6 +166,7 @@ def test_the_json_is_plain_and_names_what_the_page_reads() -> None:
         "step",
         "steps",
         "weight",
+        "traffic",
         "checks",
         "history",
         "commands",

@@ -21,6 +21,7 @@ import pydantic
 
 from greenlight.api import group as api_group
 from greenlight.api import release as api
+from greenlight.api import traffic as routing
 from greenlight.engine import commands, naming
 
 State = Literal["done", "running", "degraded", "aborted"]
@@ -121,6 +122,9 @@ class ReleaseView:
     weight: int | None
     steps: tuple[str, ...]
     """The rolling steps, labelled by what they do ("20%", "pause 60s", "analysis")."""
+    traffic: str | None
+    """spec.traffic: the route's weights per revision, preview and whether the gateway took
+    them ("HTTPRoute web: rev 2 25%, rev 1 75%; preview rev 2; accepted")."""
     checks: tuple[CheckRow, ...]
     history: tuple[HistoryRow, ...]
     """Newest first."""
@@ -165,6 +169,7 @@ class ReleaseView:
             "step": self.step,
             "steps": list(self.steps),
             "weight": self.weight,
+            "traffic": self.traffic,
             "checks": [c.json() for c in self.checks],
             "history": [h.json() for h in self.history],
             "commands": dict(self.commands),
@@ -247,6 +252,7 @@ def release(body: Mapping[str, Any]) -> ReleaseView:
         step=st.current_step,
         weight=st.weight,
         steps=tuple(step_label(s) for s in (rolling or {}).get("steps") or []),
+        traffic=traffic_text(st.traffic),
         checks=tuple(checks),
         history=tuple(history),
         commands=refusals,
@@ -254,6 +260,16 @@ def release(body: Mapping[str, Any]) -> ReleaseView:
         desired=desired,
         spec_error=spec_error,
     )
+
+
+def traffic_text(t: routing.TrafficStatus | None) -> str | None:
+    if t is None:
+        return None
+    shares = ", ".join(f"rev {x.revision or '?'} {x.weight}%" for x in t.weights) or "no weights"
+    text = f"HTTPRoute {t.route}: {shares}"
+    if t.preview_revision is not None:
+        text += f"; preview rev {t.preview_revision}"
+    return text + ("; accepted" if t.accepted else f"; {t.message or 'not accepted yet'}")
 
 
 def _spec(raw: Mapping[str, Any]) -> tuple[str | None, str | None, int | None]:

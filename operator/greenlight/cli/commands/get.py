@@ -59,6 +59,8 @@ def summary(v: view.ReleaseView) -> Group:
     head.add_row("Candidate", view.slot_text(v.candidate))
     if v.step is not None or v.weight is not None:
         head.add_row("Step / weight", f"{_or_dash(v.step)} / {_or_dash(v.weight)}%")
+    if v.traffic is not None:
+        head.add_row("Traffic", v.traffic)
     head.add_row("Pods", f"{v.available} available of {v.replicas_text}")
     table = Table(title="History", title_justify="left", expand=False)
     for column in ("Revision", "Colour", "Outcome", "Pods", "Images", "Reason"):

@@ -76,6 +76,8 @@ def where(v: view.ReleaseView) -> str:
         step = "-" if v.step is None else v.step
         weight = "-" if v.weight is None else v.weight
         parts.append(f"step {step} weight {weight}%")
+    if v.traffic is not None:
+        parts.append(v.traffic)
     if running := v.running_checks:
         parts.append(f"checks running: {', '.join(running)}")
     return ", ".join(parts)
