@@ -157,6 +157,22 @@ def notify(*names: str, url: str = "http://hooks.example/x") -> Callable[[Body],
     return change
 
 
+GW = "spec.traffic.gatewayAPI"
+GATEWAY = {
+    "parentRefs": [{"name": "public", "namespace": "gateways"}],
+    "previewMatches": [{"headers": [{"name": "x-canary", "value": "1"}]}],
+}
+
+
+def gateway(**fields: Any) -> Callable[[Body], None]:
+    """spec.traffic.gatewayAPI: the valid one above with `fields` changed."""
+
+    def change(body: Body) -> None:
+        body["spec"]["traffic"] = {"gatewayAPI": {**GATEWAY, **fields}}
+
+    return change
+
+
 def gate(check: dict[str, Any]) -> Callable[[Body], None]:
     def change(body: Body) -> None:
         body["spec"]["strategy"] = {"blueGreen": {"prePromotion": [check]}}
@@ -579,6 +595,44 @@ CASES = [
         f"metadata.annotations[{commands.UNDO}]",
         kind="ReleaseGroup",
     ),
+    # spec.traffic.gatewayAPI: what would make a bad HTTPRoute, or send live traffic astray
+    Case("gateway-no-parent", gateway(parentRefs=[]), f"{GW}.parentRefs"),
+    Case(
+        "gateway-parent-name", gateway(parentRefs=[{"name": "Public"}]), f"{GW}.parentRefs[0].name"
+    ),
+    Case(
+        "gateway-parent-port",
+        gateway(parentRefs=[{"name": "p", "port": 0}]),
+        f"{GW}.parentRefs[0].port",
+    ),
+    Case("gateway-hostname", gateway(hostnames=["Shop Example"]), f"{GW}.hostnames[0]"),
+    Case(
+        "gateway-preview-matches-everything",
+        gateway(previewMatches=[{"path": {"type": "PathPrefix", "value": "/"}}]),
+        f"{GW}.previewMatches",
+    ),
+    Case(
+        "gateway-path-relative",
+        gateway(matches=[{"path": {"type": "PathPrefix", "value": "api"}}]),
+        f"{GW}.matches[0].path",
+    ),
+    Case(
+        "gateway-header-match-type",
+        gateway(previewMatches=[{"headers": [{"type": "Prefix", "name": "x", "value": "1"}]}]),
+        f"{GW}.previewMatches[0].headers[0].type",
+    ),
+    Case("gateway-method", gateway(matches=[{"method": "FETCH"}]), f"{GW}.matches[0].method"),
+    Case(
+        "gateway-filter-redirect",
+        gateway(filters=[{"type": "RequestRedirect", "requestRedirect": {"scheme": "https"}}]),
+        f"{GW}.filters[0].type",
+    ),
+    Case(
+        "gateway-filter-without-settings",
+        gateway(filters=[{"type": "URLRewrite"}]),
+        f"{GW}.filters[0]",
+    ),
+    Case("gateway-drain-negative", gateway(drainSeconds=-1), f"{GW}.drainSeconds"),
     # CEL conditions, judged as a type-checker with `result` declared would: the API server
     # cannot (the CEL is inside a string), so the operator refuses them before creating anything
     *(

@@ -54,6 +54,14 @@ class ParentRef(Model):
 
 
 class PathMatch(Model):
+    model_config = pydantic.ConfigDict(
+        json_schema_extra=_rules(
+            (
+                "self.type == 'RegularExpression' || self.value.startsWith('/')",
+                "path.value: must start with '/'",
+            )
+        )
+    )
     type: Literal["Exact", "PathPrefix", "RegularExpression"] = "PathPrefix"
     value: str = pydantic.Field(default="/", min_length=1, max_length=1024)
 
