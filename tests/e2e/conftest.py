@@ -142,6 +142,8 @@ def namespace(kube: Kube, request: pytest.FixtureRequest) -> Iterator[str]:
 
 # Real servers for promotion-gate checks: an HTTP server per test; a metrics target and a real
 # Prometheus (hack/prometheus) scraping it, both for the session.
+# The real gateway (Traefik, hack/gateway) for Releases with spec.traffic.gatewayAPI.
+from tests.e2e.gateway import gateway  # noqa: E402, F401
 from tests.e2e.servers import http_server, metrics_target, prometheus  # noqa: E402, F401
 
 # Release fixtures: the CRD, the operator in-process, Release helpers, the zero-downtime watcher.

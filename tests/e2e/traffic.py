@@ -21,6 +21,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -207,6 +208,87 @@ class TrafficProbe:
             self.results.append(result)
         for fn in list(self._on_result):
             fn(result)
+
+
+class KeepAliveProbe(TrafficProbe):
+    """Like TrafficProbe, but as a pooled client sends them: `connections` persistent HTTP/1.1
+    connections, each sending its share of `rate` requests one after another on the same
+    connection (reopened only after an error, recorded as a failure, or a `Connection: close`).
+    `headers` go with every request (a Host for a route's hostname, x-canary for a preview).
+
+        with KeepAliveProbe("127.0.0.1", 18480, headers={"Host": "web.local.test"}) as probe:
+            ...
+    """
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        *,
+        connections: int = 4,
+        headers: dict[str, str] | None = None,
+        **kw: Any,
+    ) -> None:
+        super().__init__(host, port, **kw)
+        self.connections = connections
+        self.headers = {"Host": host, **(headers or {})}
+        self.opened = 0
+        """Connections opened so far (a pooled client opens few: `connections`, plus one per
+        error)."""
+
+    async def _main(self) -> None:
+        await asyncio.gather(*(self._connection(i) for i in range(self.connections)))
+
+    async def _connection(self, i: int) -> None:
+        interval = self.connections / self.rate
+        next_at = time.monotonic() + i * interval / self.connections
+        head = "".join(f"{k}: {v}\r\n" for k, v in self.headers.items())
+        request = f"GET {self.path} HTTP/1.1\r\n{head}\r\n".encode()
+        reader: asyncio.StreamReader | None = None
+        writer: asyncio.StreamWriter | None = None
+        while not self._stop.is_set():
+            await asyncio.sleep(max(0.0, next_at - time.monotonic()))
+            next_at = max(next_at + interval, time.monotonic())
+            started = time.monotonic()
+            version: str | None = None
+            error: str | None = None
+            close = False
+            try:
+                async with asyncio.timeout(self.timeout):
+                    if writer is None:
+                        reader, writer = await asyncio.open_connection(self.host, self.port)
+                        self.opened += 1
+                    assert reader is not None
+                    writer.write(request)
+                    await writer.drain()
+                    raw = await reader.readuntil(b"\r\n\r\n")
+                    lines = raw.decode(errors="replace").split("\r\n")
+                    fields = {
+                        k.strip().lower(): v.strip()
+                        for k, _, v in (line.partition(":") for line in lines[1:] if line)
+                    }
+                    body = await reader.readexactly(int(fields.get("content-length", "0")))
+                    close = fields.get("connection", "").lower() == "close"
+                if " 200 " in f"{lines[0]} ":
+                    version = body.decode(errors="replace").strip()
+                else:
+                    error = f"{lines[0]}: {body[:80].decode(errors='replace')}"
+            except TimeoutError:
+                error, close = f"timeout after {self.timeout}s", True
+            except (OSError, asyncio.IncompleteReadError, ValueError) as e:
+                error, close = f"{type(e).__name__}: {e}", True
+            if close and writer is not None:
+                writer.close()
+                with contextlib.suppress(OSError):
+                    await writer.wait_closed()
+                reader = writer = None
+            result = Result(started, time.monotonic() - started, version, error)
+            with self._lock:
+                self.results.append(result)
+            for fn in list(self._on_result):
+                fn(result)
+        if writer is not None:
+            writer.close()
 
 
 def main() -> None:

@@ -105,6 +105,9 @@ class Reason(enum.StrEnum):
     # -- refusals and errors -------------------------------------------------------------------
     SERVICE_CONFLICT = "ServiceConflict"
     """A Service the spec names belongs to someone else: refused, nothing touched."""
+    ROUTE_PENDING = "RoutePending"
+    """Everything else is done, but the gateway has not accepted the route as written yet (or
+    refuses it: the message says why)."""
     ROUTE_CONFLICT = "RouteConflict"
     """The HTTPRoute the spec names belongs to someone else (no adopt): refused, nothing
     touched."""

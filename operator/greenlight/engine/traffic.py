@@ -191,6 +191,8 @@ def point(w: Work) -> None:
     wanted = render(w, gw, live, preview)
     if seen is not None and seen.owned and contains(seen.spec, wanted):
         w.traffic = status.model_copy(update={"accepted": seen.accepted, "message": seen.message})
+        if not seen.accepted:
+            _not_in_effect(w, name, seen.message)
         return
     if (
         seen is not None
@@ -209,6 +211,13 @@ def point(w: Work) -> None:
         )
     )
     w.traffic = status.model_copy(update={"message": "route written; waiting for the gateway"})
+    _not_in_effect(w, name, "route written; waiting for the gateway")
+
+
+def _not_in_effect(w: Work, name: str, why: str) -> None:
+    """Healthy means requests reach the live revision: not before the gateway took the route."""
+    if w.phase == "Healthy":
+        w.outcome("Progressing", f"{w.message}; HTTPRoute {name}: {why}", Reason.ROUTE_PENDING)
 
 
 def _backends(w: Work) -> set[str]:

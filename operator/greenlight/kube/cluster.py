@@ -225,13 +225,18 @@ class Cluster:
                     field_manager=naming.MANAGER, force=True, _content_type=APPLY,
                 )  # fmt: skip
             case act.ApplyRoute():
-                written = await self.custom.patch_namespaced_custom_object(
+                # (the client does not decode an apply's answer: read it as it comes)
+                response = await self.custom.patch_namespaced_custom_object_without_preload_content(
                     routing.GATEWAY_GROUP, routing.GATEWAY_VERSION, ns, routing.HTTPROUTES,
                     a.name, render.route(release, a),
                     field_manager=naming.MANAGER, force=True, _content_type=APPLY,
                 )  # fmt: skip
+                raw = await response.read()
+                if response.status >= 300:
+                    raise ApiException(status=response.status, reason=raw.decode()[:1000])
+                written = json.loads(raw)
                 if self.route_written is not None:
-                    self.route_written(cast(dict[str, Any], written))
+                    self.route_written(written)
             case act.RestoreTemplate():
                 undo = [{"op": "replace", "path": "/spec/template", "value": a.template}]
                 await self.custom.patch_namespaced_custom_object(
