@@ -3,29 +3,43 @@ seed 004's front end, a real nginx with upstream keep-alive (hack/nginx), in fro
 
     def test_x(gateway: Gateway, ...):
         with KeepAliveProbe(gateway.host, gateway.port, headers={"Host": HOST}) as probe: ...
-        with nginx_front(gateway.port) as port: ...   # nginx on 127.0.0.1:port -> the gateway
+        with nginx_front(gateway.host, gateway.port, HOST) as port: ...  # nginx -> the gateway
+        gateway.applied_weights(namespace, "web")   # {"web-v1": 90, "web-v2": 10}: applied
 
 The `gateway` fixture (tests/e2e/conftest.py) brings it up once per session: skipped when the
-real node is not required (routes reach only real-node pods), failed when it is and cannot.
+real node is off and not required (routes reach only real-node pods), failed when it is required
+(GREENLIGHT_REAL_NODE=1 or CI) and the gateway cannot come up. tests/e2e/test_gateway_testbed.py
+shows each piece working without the operator.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
+import json
 import os
 import pathlib
 import socket
 import subprocess
 import tempfile
 import time
+import urllib.request
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
-from tests.e2e.realnode import required
-
 ROOT = pathlib.Path(__file__).resolve().parents[2]
+
+
+@dataclasses.dataclass(frozen=True)
+class AppliedRule:
+    """One rule of an HTTPRoute as Traefik's data plane has it (its API, not the route)."""
+
+    match: str
+    """Traefik's router rule: `Host("web.ns.test") && PathPrefix("/") && Header("x-canary","1")`"""
+    weights: dict[str, int]
+    """Backend Service name -> weight."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -39,20 +53,69 @@ class Gateway:
     """Traefik's API (what its data plane applied): http://127.0.0.1:<port + 1>."""
 
     @property
+    def url(self) -> str:
+        """Where requests go: http://127.0.0.1:<port> (send the route's hostname as Host)."""
+        return f"http://{self.host}:{self.port}"
+
+    @property
     def parent_ref(self) -> dict[str, str]:
         return {"name": self.name, "namespace": self.namespace}
 
+    def applied_rules(self, route_namespace: str, route_name: str) -> list[AppliedRule]:
+        """The route's rules that Traefik's data plane serves now, each with its backends'
+        weights (read from its API, /api/http/routers and /api/http/services); [] until it
+        has loaded the route. The route's status says only that the route was accepted."""
+        prefix = f"httproute-{route_namespace}-{route_name}-gw-"
+        routers, services = self._get("routers"), self._get("services")
+        weighted = {
+            s["name"].removesuffix("@kubernetesgateway"): s["weighted"].get("services") or []
+            for s in services
+            if "weighted" in s and s["name"].startswith(prefix)
+        }
+        rules = []
+        for r in routers:
+            backends = weighted.get(r.get("service", ""))
+            if not r["name"].startswith(prefix) or backends is None:
+                continue
+            marker = f"{r['service'].removesuffix('-wrr')}-svc-{route_namespace}-"
+            weights: dict[str, int] = {}
+            for b in backends:  # <rule>-svc-<namespace>-<service>-<index in the rule>
+                svc = b["name"].removeprefix(marker).rpartition("-")[0]
+                weights[svc] = weights.get(svc, 0) + int(b.get("weight", 1))
+            rules.append(AppliedRule(r.get("rule", ""), weights))
+        return rules
+
+    def applied_weights(
+        self, route_namespace: str, route_name: str, header: str | None = None
+    ) -> dict[str, int]:
+        """Backend Service name -> weight that Traefik applied for the route's rule without a
+        header match (header=None: the live rule), or for its rule matching on `header` (e.g.
+        "x-canary": the preview rule); {} until it has loaded the route. Raises ValueError when
+        several rules fit (use applied_rules)."""
+
+        def fits(match: str) -> bool:
+            if header is None:
+                return "Header(" not in match and "HeaderRegexp(" not in match
+            return f'Header("{header}"' in match or f'HeaderRegexp("{header}"' in match
+
+        rules = [r for r in self.applied_rules(route_namespace, route_name) if fits(r.match)]
+        if len(rules) > 1:
+            raise ValueError(f"{len(rules)} rules of {route_namespace}/{route_name} fit: {rules}")
+        return rules[0].weights if rules else {}
+
+    def _get(self, what: str) -> list[dict[str, Any]]:
+        with urllib.request.urlopen(f"{self.api}/api/http/{what}?per_page=10000", timeout=5) as r:
+            return list(json.load(r))
+
 
 def up() -> Gateway:
-    """hack/gateway up (a no-op when it runs), then where it listens."""
+    """hack/gateway up (a no-op when it runs already), then where it listens. Fails the test
+    when it cannot come up (the `gateway` fixture calls it only when the real node is there)."""
     done = subprocess.run(
         [str(ROOT / "hack" / "gateway"), "up"], capture_output=True, text=True, timeout=600
     )
     if done.returncode != 0:
-        why = f"hack/gateway up failed:\n{done.stderr[-3000:]}"
-        if required():
-            pytest.fail(why)
-        pytest.skip(why)
+        pytest.fail(f"hack/gateway up failed (exit {done.returncode}):\n{done.stderr[-3000:]}")
     port = int(os.environ.get("GREENLIGHT_GATEWAY_PORT", "18480"))
     return Gateway(
         "127.0.0.1", port, "greenlight", "greenlight-gateway", f"http://127.0.0.1:{port + 1}"
@@ -66,10 +129,19 @@ def _free_port() -> int:
 
 
 @contextlib.contextmanager
-def nginx_front(upstream_port: int, host_header: str | None = None) -> Iterator[int]:
+def nginx_front(
+    upstream_host: str | int, upstream_port: int | None = None, host_header: str | None = None
+) -> Iterator[int]:
     """A real nginx, as seed 004 runs it in front of its app (`upstream { server ...;
     keepalive 32; }`, HTTP/1.1 to the upstream with the Connection header cleared), here in
-    front of the gateway on 127.0.0.1:`upstream_port`; yields the port it listens on."""
+    front of the gateway on `upstream_host`:`upstream_port` (`nginx_front(port)`: on
+    127.0.0.1); yields the loopback port it listens on. It passes the client's Host header on,
+    or `host_header` instead (a route's hostname, for clients that send none). A child process
+    (`daemon off`), its pid, logs and temp files in a temporary directory; stopped at exit."""
+    if isinstance(upstream_host, int):
+        upstream_host, upstream_port = "127.0.0.1", upstream_host
+    if upstream_port is None:
+        raise TypeError("nginx_front(upstream_host, upstream_port): no port")
     nginx = subprocess.run(
         [str(ROOT / "hack" / "nginx")], capture_output=True, text=True, check=True
     ).stdout.split()[-1]
@@ -87,7 +159,7 @@ http {{
   access_log off;
   client_body_temp_path {tmp}/body; proxy_temp_path {tmp}/proxy;
   fastcgi_temp_path {tmp}/fastcgi; uwsgi_temp_path {tmp}/uwsgi; scgi_temp_path {tmp}/scgi;
-  upstream app {{ server 127.0.0.1:{upstream_port}; keepalive 32; }}
+  upstream app {{ server {upstream_host}:{upstream_port}; keepalive 32; }}
   server {{
     listen 127.0.0.1:{port};
     location / {{
@@ -100,11 +172,14 @@ http {{
 }}
 """
         )
-        proc = subprocess.Popen(
-            [nginx, "-c", str(conf), "-p", tmp, "-e", f"{tmp}/error.log"],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )
+        stderr = pathlib.Path(tmp, "stderr.log")
+        with stderr.open("wb") as err:
+            proc = subprocess.Popen(
+                [nginx, "-c", str(conf), "-p", tmp, "-e", f"{tmp}/error.log"],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=err,
+            )
         try:
             deadline = time.monotonic() + 10
             while True:
@@ -114,20 +189,26 @@ http {{
                 ):
                     break
                 if proc.poll() is not None or time.monotonic() > deadline:
-                    log = pathlib.Path(tmp, "error.log")
-                    raise RuntimeError(
-                        f"nginx did not start: {log.read_text() if log.exists() else ''}"
-                    )
+                    logs = [pathlib.Path(tmp, "error.log"), stderr]
+                    text = "".join(f.read_text() for f in logs if f.exists())
+                    raise RuntimeError(f"nginx did not start on 127.0.0.1:{port}:\n{text}")
                 time.sleep(0.05)
             yield port
         finally:
             proc.terminate()
-            proc.wait(timeout=10)
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=10)
 
 
 @pytest.fixture(scope="session")
 def gateway(kube: object) -> Gateway:
-    """Traefik in front of the real node, up for the session (hack/cluster down stops it)."""
+    """Traefik in front of the real node, up for the session (left running: later sessions
+    reuse it; hack/gateway down or hack/cluster down stops it). Skipped when the real node is
+    off (unless required: GREENLIGHT_REAL_NODE=1 or CI), failed when it is on and the gateway
+    cannot come up."""
     from tests.e2e.realnode import require_real_node
 
     require_real_node(kube)

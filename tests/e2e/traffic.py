@@ -214,7 +214,9 @@ class KeepAliveProbe(TrafficProbe):
     """Like TrafficProbe, but as a pooled client sends them: `connections` persistent HTTP/1.1
     connections, each sending its share of `rate` requests one after another on the same
     connection (reopened only after an error, recorded as a failure, or a `Connection: close`).
+    `rate=0`: each connection sends its next request as soon as the answer is in (back to back).
     `headers` go with every request (a Host for a route's hostname, x-canary for a preview).
+    Results, failures(), versions(), wait_for_version() and summary() as TrafficProbe's.
 
         with KeepAliveProbe("127.0.0.1", 18480, headers={"Host": "web.local.test"}) as probe:
             ...
@@ -231,7 +233,11 @@ class KeepAliveProbe(TrafficProbe):
     ) -> None:
         super().__init__(host, port, **kw)
         self.connections = connections
-        self.headers = {"Host": host, **(headers or {})}
+        given = headers or {}
+        self.headers = {
+            **({} if any(k.lower() == "host" for k in given) else {"Host": host}),
+            **given,
+        }
         self.opened = 0
         """Connections opened so far (a pooled client opens few: `connections`, plus one per
         error)."""
@@ -240,7 +246,7 @@ class KeepAliveProbe(TrafficProbe):
         await asyncio.gather(*(self._connection(i) for i in range(self.connections)))
 
     async def _connection(self, i: int) -> None:
-        interval = self.connections / self.rate
+        interval = self.connections / self.rate if self.rate > 0 else 0.0
         next_at = time.monotonic() + i * interval / self.connections
         head = "".join(f"{k}: {v}\r\n" for k, v in self.headers.items())
         request = f"GET {self.path} HTTP/1.1\r\n{head}\r\n".encode()
@@ -267,7 +273,7 @@ class KeepAliveProbe(TrafficProbe):
                         k.strip().lower(): v.strip()
                         for k, _, v in (line.partition(":") for line in lines[1:] if line)
                     }
-                    body = await reader.readexactly(int(fields.get("content-length", "0")))
+                    body = await _read_body(reader, fields)
                     close = fields.get("connection", "").lower() == "close"
                 if " 200 " in f"{lines[0]} ":
                     version = body.decode(errors="replace").strip()
@@ -289,6 +295,19 @@ class KeepAliveProbe(TrafficProbe):
                 fn(result)
         if writer is not None:
             writer.close()
+
+
+async def _read_body(reader: asyncio.StreamReader, fields: dict[str, str]) -> bytes:
+    """An HTTP/1.1 answer's body: Content-Length bytes, or chunked (then its trailers)."""
+    if "chunked" not in fields.get("transfer-encoding", "").lower():
+        return await reader.readexactly(int(fields.get("content-length", "0")))
+    body = b""
+    while size := int((await reader.readuntil(b"\r\n")).split(b";")[0].strip(), 16):
+        body += await reader.readexactly(size)
+        await reader.readexactly(2)  # the chunk's CRLF
+    while await reader.readuntil(b"\r\n") != b"\r\n":  # trailers, then the last CRLF
+        pass
+    return body
 
 
 def main() -> None:
