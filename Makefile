@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: demo demo-group test venv lint unit e2e cluster-up cluster-down crd manifests image bench clean
+.PHONY: demo demo-group demo-gateway test venv lint unit e2e cluster-up cluster-down crd manifests image bench clean
 
 $(BIN)/greenlight: pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -20,6 +20,9 @@ demo: venv                       ## local cluster + operator + a sample Release 
 
 demo-group: venv                 ## a release group: django + fastapi flipped together, then undone
 	hack/demo-group.sh
+
+demo-gateway: venv               ## behind a real Gateway (Traefik): header preview, 10% canary, promote
+	hack/demo-gateway.sh
 
 test: venv                       ## everything CI runs: lint, types, layers, unit and e2e tests
 	hack/test.sh

@@ -214,6 +214,12 @@ def main() -> int:
     cli.add_argument(
         "--profile", help="record the operator's restart phase with py-spy to this file (raw)"
     )
+    cli.add_argument(
+        "--gateway",
+        metavar="NAMESPACE/NAME",
+        help="every Release behind this Gateway (spec.traffic; hack/gateway up: "
+        "greenlight-gateway/greenlight), to compare the operator's memory and CPU",
+    )
     args = cli.parse_args()
     phases = set(args.phases.split(","))
     config.load_kube_config()
@@ -237,6 +243,10 @@ def main() -> int:
         body = blue_green_release(name, "example/app:1", 1)
         if name.startswith("undo-"):  # the previous revision stays warm for the undo
             body["spec"]["strategy"]["blueGreen"]["scaleDownDelaySeconds"] = 3600
+        if args.gateway:
+            gw_ns, gw_name = args.gateway.split("/")
+            parent = {"name": gw_name, "namespace": gw_ns}
+            body["spec"]["traffic"] = {"gatewayAPI": {"parentRefs": [parent]}}
         custom.create_namespaced_custom_object(GROUP, VERSION, home[name], PLURAL, body)
 
     def set_image(name: str, revision: int) -> None:

@@ -624,7 +624,7 @@ CASES = [
     Case("gateway-method", gateway(matches=[{"method": "FETCH"}]), f"{GW}.matches[0].method"),
     Case(
         "gateway-filter-redirect",
-        gateway(filters=[{"type": "RequestRedirect", "requestRedirect": {"scheme": "https"}}]),
+        gateway(filters=[{"type": "RequestRedirect"}]),
         f"{GW}.filters[0].type",
     ),
     Case(

@@ -311,18 +311,32 @@ async def _read_body(reader: asyncio.StreamReader, fields: dict[str, str]) -> by
 
 
 def main() -> None:
-    """`python -m tests.e2e.traffic HOST PORT [RATE]`: the demo's live request loop, one line a
-    second (which versions answered, failures so far) until interrupted."""
+    """`python -m tests.e2e.traffic HOST PORT [RATE] [--keep-alive] [--header K:V]... [--label L]`:
+    the demos' live request loop, one line a second (which versions answered, failures so far)
+    until interrupted. --keep-alive: 4 persistent connections, as a pooled client."""
+    import argparse
     import signal
-    import sys
 
     def interrupt(*_: object) -> None:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, interrupt)  # the demo stops it with kill
-    host, port = sys.argv[1], int(sys.argv[2])
-    rate = float(sys.argv[3]) if len(sys.argv) > 3 else 20.0
-    probe = TrafficProbe(host, port, rate=rate).__enter__()
+    cli = argparse.ArgumentParser(prog="python -m tests.e2e.traffic")
+    cli.add_argument("host")
+    cli.add_argument("port", type=int)
+    cli.add_argument("rate", type=float, nargs="?", default=20.0)
+    cli.add_argument("--keep-alive", action="store_true")
+    cli.add_argument("--header", action="append", default=[], help="K:V, sent with each request")
+    cli.add_argument("--label", default="", help="what the lines say this loop is")
+    args = cli.parse_args()
+    headers = dict(h.split(":", 1) for h in args.header)
+    probe: TrafficProbe
+    if args.keep_alive:
+        probe = KeepAliveProbe(args.host, args.port, rate=args.rate, headers=headers)
+    else:
+        probe = TrafficProbe(args.host, args.port, rate=args.rate)
+    probe.__enter__()
+    label = args.label or f"GET http://{args.host}:{args.port}/version"
     shown = 0.0
     try:
         while True:
@@ -333,15 +347,15 @@ def main() -> None:
             answers = " ".join(f"{v} x{n}" for v, n in sorted(_count(second).items()))
             failed = len(probe.failures())
             print(
-                f"{time.strftime('%H:%M:%S')}  GET http://{host}:{port}/version -> "
-                f"{answers or '-':<16} failed so far: {failed}",
+                f"{time.strftime('%H:%M:%S')}  {label} -> {answers or '-':<16}"
+                f" failed so far: {failed}",
                 flush=True,
             )
     except KeyboardInterrupt:
         pass
     finally:
         probe.stop()
-        print(f"traffic: {probe.summary()}", flush=True)
+        print(f"traffic ({label}): {probe.summary()}", flush=True)
 
 
 def _count(results: list[Result]) -> dict[str, int]:
