@@ -82,6 +82,7 @@ class Clients:
     def __init__(self, host: str, port: int, host_header: str, n: int = 4) -> None:
         self.answers: list[tuple[float, str | None]] = []
         self.failed = 0
+        self.last_error = ""
         self.stop = threading.Event()
         self.lock = threading.Lock()
         for _ in range(n):
@@ -96,9 +97,12 @@ class Clients:
                 response = conn.getresponse()
                 body = response.read().decode().strip()
                 answer = body if response.status == 200 else None
-            except (OSError, http.client.HTTPException):
+                if answer is None:
+                    self.last_error = f"HTTP {response.status}: {body[:80]}"
+            except (OSError, http.client.HTTPException) as e:
                 conn.close()
                 answer = None
+                self.last_error = repr(e)
             with self.lock:
                 self.answers.append((started, answer))
                 self.failed += answer is None
@@ -168,11 +172,16 @@ def _flip(
         return st.get("liveHash") if healthy else None
 
     h = wait(live, f"{name} live on {version}")
-    done = wait(
-        lambda: clients.all_new_from(version, since, time.perf_counter() - 1.0),
-        f"every request to {name} answered by {version}",
-        timeout=120,
-    )
+    try:
+        done = wait(
+            lambda: clients.all_new_from(version, since, time.perf_counter() - 1.0),
+            f"every request to {name} answered by {version}",
+            timeout=120,
+        )
+    except TimeoutError:
+        with clients.lock:
+            print("last answers:", clients.answers[-3:], clients.failed, clients.last_error)
+        raise
     return float(done - ready.at[h])
 
 
@@ -275,16 +284,16 @@ def main() -> None:
             wait(lambda n=name: _phase(custom, n) == "Healthy", f"{name} Healthy")
         ip = core.read_namespaced_service("sel", NS).spec.cluster_ip
         gw_clients = Clients(*TRAEFIK, "gw.bench.test")
-        sel_clients = Clients(ip, 80, "sel")
         wait(
             lambda: gw_clients.all_new_from("gw-1", time.perf_counter() - 2, time.perf_counter()),
             "gw served",
         )
         route = flips(custom, "gw", gw_clients, ready, args.flips, True)
-        selector = flips(custom, "sel", sel_clients, ready, args.selector_flips, False)
-        steps = canary_steps(custom, args.canary_releases)
         gw_clients.stop.set()
+        sel_clients = Clients(ip, 80, "sel")
+        selector = flips(custom, "sel", sel_clients, ready, args.selector_flips, False)
         sel_clients.stop.set()
+        steps = canary_steps(custom, args.canary_releases)
         for what, xs in (
             ("route flip", route),
             ("selector flip", selector),
