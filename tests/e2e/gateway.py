@@ -138,10 +138,14 @@ def nginx_front(
     127.0.0.1); yields the loopback port it listens on. It passes the client's Host header on,
     or `host_header` instead (a route's hostname, for clients that send none). A child process
     (`daemon off`), its pid, logs and temp files in a temporary directory; stopped at exit."""
-    if isinstance(upstream_host, int):
-        upstream_host, upstream_port = "127.0.0.1", upstream_host
-    if upstream_port is None:
+    host_port = (
+        ("127.0.0.1", upstream_host)
+        if isinstance(upstream_host, int)  # nginx_front(port)
+        else (upstream_host, upstream_port)
+    )
+    if host_port[1] is None:
         raise TypeError("nginx_front(upstream_host, upstream_port): no port")
+    upstream = f"{host_port[0]}:{host_port[1]}"
     nginx = subprocess.run(
         [str(ROOT / "hack" / "nginx")], capture_output=True, text=True, check=True
     ).stdout.split()[-1]
@@ -159,7 +163,7 @@ http {{
   access_log off;
   client_body_temp_path {tmp}/body; proxy_temp_path {tmp}/proxy;
   fastcgi_temp_path {tmp}/fastcgi; uwsgi_temp_path {tmp}/uwsgi; scgi_temp_path {tmp}/scgi;
-  upstream app {{ server {upstream_host}:{upstream_port}; keepalive 32; }}
+  upstream app {{ server {upstream}; keepalive 32; }}
   server {{
     listen 127.0.0.1:{port};
     location / {{

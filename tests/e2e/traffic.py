@@ -21,7 +21,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Self
 
 
 @dataclass(frozen=True)
@@ -63,7 +63,7 @@ class TrafficProbe:
         self._on_result: list[Callable[[Result], None]] = []
 
     # -- lifecycle --
-    def __enter__(self) -> TrafficProbe:
+    def __enter__(self) -> Self:
         self._thread.start()
         return self
 
