@@ -371,3 +371,57 @@ def test_canary_invariants(ops: list[str]) -> None:
         live = w.status.live_hash
         if live is not None and w.status.candidate_hash is None and not w.status.rolling_back:
             assert w.weights()[naming.deployment_name("web", live)] == 100 or w.last is None
+
+
+def test_a_failed_post_promotion_check_flips_the_route_back_in_one_write() -> None:
+    post = [{"name": "smoke", "http": {"url": "http://$(LIVE_SERVICE)/"}}]
+
+    def with_post(image: str) -> api.ReleaseSpec:
+        body = gw_spec(image).model_dump(by_alias=True, exclude_none=True)
+        body["strategy"]["blueGreen"]["postPromotion"] = post
+        return api.ReleaseSpec.model_validate(body)
+
+    w = live_behind_gateway()
+    v1, v2 = backend(w.spec), backend(gw_spec("app:2"))
+    w.set_spec(with_post("app:2"))
+    for _ in range(4):
+        w.reconcile()
+        w.settle()
+    assert w.weights() == {v2: 100, v1: 0}
+    assert w.answer({"status": 500, "body": "oops", "headers": {}}), "the check measured"
+    w.reconcile()  # recorded; the verdict is read from the recorded status next
+    w.reconcile()
+    assert w.status.live_revision == 1 and len(route_writes(w)) == 1
+    assert w.weights() == {v1: 100, v2: 0}
+
+
+def test_a_group_behind_gateways_moves_every_members_route() -> None:
+    from .test_group import MEMBERS, Shop, member_spec
+
+    def gw_member(name: str, image: str) -> api.ReleaseSpec:
+        body = member_spec(name, image).model_dump(by_alias=True, exclude_none=True)
+        body["traffic"] = {"gatewayAPI": {**GATEWAY, "routeName": name}}
+        return api.ReleaseSpec.model_validate(body)
+
+    worlds = {}
+    for name in MEMBERS:
+        w = World(gw_member(name, f"{name}:1"), name=name, group="shop")
+        for _ in range(4):
+            w.reconcile()
+            w.settle()
+        worlds[name] = w
+    shop = Shop(worlds)
+    shop.plan()
+    for name in MEMBERS:
+        worlds[name].set_spec(gw_member(name, f"{name}:2"))
+    for _ in range(3):
+        shop.step()
+        for w in worlds.values():
+            w.settle()
+    shop.tick(10)
+    for _ in range(4):
+        shop.step()
+    assert shop.live() == {"django": 2, "fastapi": 2}
+    for name, w in worlds.items():
+        new = naming.deployment_name(name, w.status.live_hash or "")
+        assert w.weights()[new] == 100, (name, w.weights())
