@@ -40,6 +40,9 @@ class AppliedRule:
     """Traefik's router rule: `Host("web.ns.test") && PathPrefix("/") && Header("x-canary","1")`"""
     weights: dict[str, int]
     """Backend Service name -> weight."""
+    servers: dict[str, int]
+    """Backend Service name -> how many of its endpoints Traefik sends to (0: its share of
+    requests answers 503 "no available server")."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -72,6 +75,13 @@ class Gateway:
             for s in services
             if "weighted" in s and s["name"].startswith(prefix)
         }
+        up = {
+            s["name"].removesuffix("@kubernetesgateway"): sum(
+                v == "UP" for v in (s.get("serverStatus") or {}).values()
+            )
+            for s in services
+            if "loadBalancer" in s and s["name"].startswith(prefix)
+        }
         rules = []
         for r in routers:
             backends = weighted.get(r.get("service", ""))
@@ -79,19 +89,21 @@ class Gateway:
                 continue
             marker = f"{r['service'].removesuffix('-wrr')}-svc-{route_namespace}-"
             weights: dict[str, int] = {}
+            servers: dict[str, int] = {}
             for b in backends:  # <rule>-svc-<namespace>-<service>-<index in the rule>
                 svc = b["name"].removeprefix(marker).rpartition("-")[0]
                 weights[svc] = weights.get(svc, 0) + int(b.get("weight", 1))
-            rules.append(AppliedRule(r.get("rule", ""), weights))
+                servers[svc] = servers.get(svc, 0) + up.get(b["name"], 0)
+            rules.append(AppliedRule(r.get("rule", ""), weights, servers))
         return rules
 
-    def applied_weights(
+    def applied_rule(
         self, route_namespace: str, route_name: str, header: str | None = None
-    ) -> dict[str, int]:
-        """Backend Service name -> weight that Traefik applied for the route's rule without a
-        header match (header=None: the live rule), or for its rule matching on `header` (e.g.
-        "x-canary": the preview rule); {} until it has loaded the route. Raises ValueError when
-        several rules fit (use applied_rules)."""
+    ) -> AppliedRule | None:
+        """The route's rule without a header match (header=None: the live rule) as Traefik
+        applied it, or its rule matching on `header` (e.g. "x-canary": the preview rule); None
+        until it has loaded the route. Raises ValueError when several rules fit (use
+        applied_rules)."""
 
         def fits(match: str) -> bool:
             if header is None:
@@ -101,7 +113,16 @@ class Gateway:
         rules = [r for r in self.applied_rules(route_namespace, route_name) if fits(r.match)]
         if len(rules) > 1:
             raise ValueError(f"{len(rules)} rules of {route_namespace}/{route_name} fit: {rules}")
-        return rules[0].weights if rules else {}
+        return rules[0] if rules else None
+
+    def applied_weights(
+        self, route_namespace: str, route_name: str, header: str | None = None
+    ) -> dict[str, int]:
+        """Backend Service name -> weight that Traefik applied for the route's rule without a
+        header match (header=None: the live rule), or for its rule matching on `header`; {}
+        until it has loaded the route (see applied_rule)."""
+        rule = self.applied_rule(route_namespace, route_name, header)
+        return rule.weights if rule else {}
 
     def _get(self, what: str) -> list[dict[str, Any]]:
         with urllib.request.urlopen(f"{self.api}/api/http/{what}?per_page=10000", timeout=5) as r:

@@ -148,14 +148,17 @@ def wait_accepted(kube: Any, ns: str, name: str) -> None:
 def wait_applied(
     gateway: Gateway, ns: str, name: str, weights: dict[str, int], header: str | None = None
 ) -> float:
-    """Wait until Traefik's data plane has these weights (a weight 0 may be left out); returns
-    when it was seen."""
+    """Wait until Traefik's data plane has these weights (a weight 0 may be left out) and
+    servers for every backend given weight; returns when it was seen."""
+    wanted = {k: v for k, v in weights.items() if v}
 
     def applied() -> bool:
-        got = gateway.applied_weights(ns, name, header)
-        return {k: v for k, v in got.items() if v} == {k: v for k, v in weights.items() if v}
+        rule = gateway.applied_rule(ns, name, header)
+        if rule is None or {k: v for k, v in rule.weights.items() if v} != wanted:
+            return False
+        return all(rule.servers.get(k, 0) > 0 for k in wanted)
 
-    wait_for(applied, 30, f"Traefik applying {weights} to {ns}/{name}", interval=0.02)
+    wait_for(applied, 60, f"Traefik applying {weights} to {ns}/{name}", interval=0.02)
     return time.monotonic()
 
 
