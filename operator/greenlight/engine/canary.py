@@ -191,8 +191,8 @@ def _size_stable(w: Work, live: str | None) -> None:
     written = r.weight or 0
     if new_weight is None or new_weight != written:  # not applied yet: keep what serves now
         need = max(pods_for(100 - written, replicas), stable.spec_replicas)
-    else:
-        need = pods_for(100 - written, replicas)
+    else:  # (never below one pod: it is the live revision until the promotion)
+        need = max(1, pods_for(100 - written, replicas))
         drained = r.last_batch_at is None or w.past(r.last_batch_at, gw.drain_seconds)
         if need < stable.spec_replicas and not drained:
             need = stable.spec_replicas
