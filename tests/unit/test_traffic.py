@@ -3,6 +3,7 @@ the engine alone (engine/traffic.py); the in-memory World stores the route as th
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -185,6 +186,23 @@ def test_bad_gateway_input_is_refused_naming_the_field(
         spec(gateway={**GATEWAY, field: value})
 
 
+def play(w: World, op: str, new_spec: Callable[[], api.ReleaseSpec]) -> None:
+    """One drawn operation on the world, then a reconcile."""
+    if op == "release":
+        w.set_spec(new_spec())
+    elif op in ("settle", "half", "none"):
+        for name, d in w.deployments.items():
+            if op == "settle" or d.template_hash == w.status.candidate_hash:
+                w.settle(name, available=None if op == "settle" else int(op == "half"))
+    elif op == "tick":
+        w.tick(31)
+    elif op == "abort":
+        w.annotations[naming.COMMAND_ABORT] = "true"
+    elif op == "undo":
+        w.annotations[naming.COMMAND_UNDO] = ""
+    w.reconcile()
+
+
 OPS = st.lists(
     st.sampled_from(["release", "settle", "half", "none", "tick", "abort", "undo", "reconcile"]),
     max_size=30,
@@ -214,25 +232,7 @@ def test_route_invariants(ops: list[str]) -> None:
 
     w.after_each = lambda: check(after_plan=False) if w.route is not None else None
     for op in ops:
-        if op == "release":
-            w.set_spec(gw_spec(next(images)))
-        elif op == "settle":
-            w.settle()
-        elif op == "half":
-            for name, d in w.deployments.items():
-                if d.template_hash == w.status.candidate_hash:
-                    w.settle(name, available=1)
-        elif op == "none":
-            for name, d in w.deployments.items():
-                if d.template_hash == w.status.candidate_hash:
-                    w.settle(name, available=0)
-        elif op == "tick":
-            w.tick(31)
-        elif op == "abort":
-            w.annotations[naming.COMMAND_ABORT] = "true"
-        elif op == "undo":
-            w.annotations[naming.COMMAND_UNDO] = ""
-        w.reconcile()
+        play(w, op, lambda: gw_spec(next(images)))
         check()
 
 
@@ -348,25 +348,7 @@ def test_canary_invariants(ops: list[str]) -> None:
 
     w.after_each = check
     for op in ops:
-        if op == "release":
-            w.set_spec(canary_spec(next(images)))
-        elif op == "settle":
-            w.settle()
-        elif op == "half":
-            for name, d in w.deployments.items():
-                if d.template_hash == w.status.candidate_hash:
-                    w.settle(name, available=1)
-        elif op == "none":
-            for name, d in w.deployments.items():
-                if d.template_hash == w.status.candidate_hash:
-                    w.settle(name, available=0)
-        elif op == "tick":
-            w.tick(31)
-        elif op == "abort":
-            w.annotations[naming.COMMAND_ABORT] = "true"
-        elif op == "undo":
-            w.annotations[naming.COMMAND_UNDO] = ""
-        w.reconcile()
+        play(w, op, lambda: canary_spec(next(images)))
         check()
         live = w.status.live_hash
         if live is not None and w.status.candidate_hash is None and not w.status.rolling_back:
