@@ -53,10 +53,6 @@ def in_effect(w: Work, template_hash: str | None) -> int | None:
     return None
 
 
-def _settled(d: snapshot.DeploymentView | None) -> bool:
-    return d is None or (d.observed_generation >= d.generation and d.replicas == d.spec_replicas)
-
-
 def release(w: Work, live: str | None, desired: str, template: dict[str, Any]) -> None:
     """One step of a canary of `desired` while `live` is the stable revision."""
     spec, replicas = w.spec, w.spec.replicas
@@ -119,7 +115,12 @@ def release(w: Work, live: str | None, desired: str, template: dict[str, Any]) -
         w.event(Reason.PROGRESSING, f"{label}: canary of {replicas} replicas at the gateway")
     available = new.available_replicas if new else 0
     weight = r.weight or 0
-    if not held and _settled(new) and available >= pods_for(target, replicas) and weight != target:
+    if (
+        not held
+        and lifecycle.settled(new)
+        and available >= pods_for(target, replicas)
+        and weight != target
+    ):
         r.weight, r.last_batch_at, r.progress_at = target, w.now, w.now
     _size_stable(w, live)
 
@@ -173,7 +174,7 @@ def _at(w: Work, new: snapshot.DeploymentView | None, desired: str, weight: int)
     """The step's share is in effect: its pods are available and the gateway applies it."""
     return (
         new is not None
-        and _settled(new)
+        and lifecycle.settled(new)
         and new.available_replicas >= pods_for(weight, w.spec.replicas)
         and in_effect(w, desired) == weight
     )

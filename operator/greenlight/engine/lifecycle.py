@@ -38,6 +38,12 @@ def seconds(duration: str) -> int:
     return int(match[1]) * {"s": 1, "m": 60, "h": 3600}[match[2]]
 
 
+def settled(d: snapshot.DeploymentView | None) -> bool:
+    """The Deployment controller caught up with the last scale of `d` (None: nothing to wait
+    for)."""
+    return d is None or (d.observed_generation >= d.generation and d.replicas == d.spec_replicas)
+
+
 def candidate_size(replicas: int, live: snapshot.DeploymentView | None) -> int:
     """Blue-green: how many pods the candidate brings up while `live` serves.
 

@@ -75,10 +75,6 @@ def batch(
     return new_target, desired
 
 
-def _settled(d: snapshot.DeploymentView | None) -> bool:
-    return d is None or (d.observed_generation >= d.generation and d.replicas == d.spec_replicas)
-
-
 def _side(d: snapshot.DeploymentView | None) -> Side:
     return Side(d.spec_replicas, d.available_replicas) if d else Side(0, 0)
 
@@ -108,7 +104,7 @@ def release(w: Work, live: str | None, desired: str, template: dict[str, Any]) -
     target, hold, analysis = _step_target(w, new, olds, desired)
 
     new_target = new.spec_replicas if new else 0
-    if not lifecycle.held(w) and not hold and all(_settled(d) for d in (new, *olds)):
+    if not lifecycle.held(w) and not hold and all(lifecycle.settled(d) for d in (new, *olds)):
         new_target = _move(w, new, olds, target, surge, unavailable)
     c, started = lifecycle.start_candidate(w, "rolling", live, desired, template, new_target)
     label = f"revision {c.revision}"
@@ -242,11 +238,11 @@ def _reached(
         return True
     return (
         new is not None
-        and _settled(new)
+        and lifecycle.settled(new)
         and new.spec_replicas == target
         and new.available_replicas >= target
         and sum(o.spec_replicas for o in olds) <= replicas - target
-        and all(_settled(o) for o in olds)
+        and all(lifecycle.settled(o) for o in olds)
     )
 
 
@@ -283,7 +279,7 @@ def roll_back(w: Work, live: str | None, surge: int, unavailable: int) -> bool:
     froms = [d for d in w.snap.deployments if d.template_hash != live and d.spec_replicas > 0]
     w.draining |= {d.template_hash for d in froms}
     replicas = w.spec.replicas
-    if stable is not None and all(_settled(d) for d in (stable, *froms)):
+    if stable is not None and all(lifecycle.settled(d) for d in (stable, *froms)):
         new_target, old_targets = batch(
             _side(stable), [_side(d) for d in froms], replicas, replicas, surge, unavailable
         )
