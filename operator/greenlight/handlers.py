@@ -133,12 +133,13 @@ class Feeds:
         self.replicasets: Index[Key, observe.ReplicaSetView] = Index()
         self.services: Index[Key, dict[str, Any]] = Index()
         self.routes: Index[Key, dict[str, Any]] = Index()
+        self.endpoints: Index[Key, int] = Index()
         self.jobs: Index[Key, snapshot.JobView] = Index()
         self.groups: Index[Key, group.GroupView | str] = Index()
         self.memberships: Index[Key, str] = Index()
         r = reconciler  # it reads them
         r.releases, r.children, r.services = self.releases, self.children, self.services
-        r.routes = self.routes
+        r.routes, r.endpoints = self.routes, self.endpoints
         r.replicasets = self.replicasets
         r.jobs, r.groups, r.memberships = self.jobs, self.groups, self.memberships
         self.namespaces = namespaces
@@ -151,7 +152,8 @@ class Feeds:
     def informers(
         self, kube: cluster.Cluster, settings: Settings, routes: bool = False
     ) -> list[informer.Informer]:
-        """One per kind (and namespace); HTTPRoutes only when the Gateway API is installed."""
+        """One per kind (and namespace); HTTPRoutes, and the EndpointSlices of the revisions'
+        backend Services, only when the Gateway API is installed."""
         release, check = naming.LABEL_RELEASE, naming.LABEL_CHECK
         kinds = {
             "releases": (self.release, _custom(kube, api.PLURAL)),
@@ -163,6 +165,10 @@ class Feeds:
         }
         if routes:
             kinds["httproutes"] = (self.route, _routes(kube, release))
+            backends = f"{release},{naming.LABEL_ROLE}={naming.ROLE_BACKEND}"  # mirrored
+            kinds["endpointslices"] = (
+                self.endpointslice, _listers(kube.discovery, "endpoint_slice", backends)
+            )  # fmt: skip
         scopes: list[str | None] = list(self.namespaces) if self.exact else [None]
         return [
             informer.Informer(
@@ -279,6 +285,18 @@ class Feeds:
         view = observe.route_view(record, indexed.view.uid if indexed and indexed.view else "")
         self._wake(key, priority.route_event(view, indexed))
 
+    def endpointslice(self, kind: str, body: Mapping[str, Any]) -> None:
+        """A backend Service's ready endpoints: what the gateway can send requests to."""
+        meta = body["metadata"]
+        labels = meta.get("labels") or {}
+        service, release = labels.get(SERVICE_NAME), labels.get(naming.LABEL_RELEASE)
+        ready = observe.ready_endpoints(body) if kind != "DELETED" else None
+        entry = {(meta["namespace"], service): ready} if service and ready is not None else None
+        self.endpoints.put(meta["uid"], entry)
+        if service and release:
+            key = (meta["namespace"], release)
+            self._wake(key, priority.endpoints_event(service, self._indexed(key)))
+
     def job(self, kind: str, body: Mapping[str, Any]) -> None:
         """A check's Job made progress: its Release records it."""
         meta = body["metadata"]
@@ -315,6 +333,9 @@ class Feeds:
     def _indexed(self, key: Key) -> reconcile.Indexed | None:
         """The Release index's entry for a key (None: not in the index, e.g. deleted)."""
         return next(iter(self.releases.get(key, ())), None)
+
+
+SERVICE_NAME = "kubernetes.io/service-name"
 
 
 def _custom(kube: cluster.Cluster, plural: str) -> tuple[informer.Lister, informer.Lister]:

@@ -104,3 +104,23 @@ def test_a_replicaset_wakes_a_candidate_before_its_deployment_says_it_is_availab
     assert f.queue.depth(Priority.TRAFFIC) == 1
     (d,) = f.reconciler.deployments(KEY)
     assert d.fully_available(2)
+
+
+def endpointslice(service: str, ready: list[bool | None], uid: str) -> dict[str, Any]:
+    labels = {naming.LABEL_RELEASE: "web", handlers.SERVICE_NAME: service}
+    endpoints = [{"conditions": {} if r is None else {"ready": r}} for r in ready]
+    return {"metadata": {"name": uid, "namespace": "ns", "uid": uid, "labels": labels},
+            "endpoints": endpoints}  # fmt: skip
+
+
+def test_a_backends_ready_endpoints_are_summed_over_its_slices_and_wake_a_candidate() -> None:
+    f = feeds()
+    f.release("ADDED", release(300, candidateHash="bbb", phase="Progressing"))
+    f.endpointslice("ADDED", endpointslice("web-aaa", [True, True], "s-1"))
+    assert f.queue.depth(Priority.TRAFFIC) == 0, "the live revision's: bulk"
+    f.endpointslice("ADDED", endpointslice("web-bbb", [True, False], "s-2"))
+    f.endpointslice("ADDED", endpointslice("web-bbb", [None], "s-3"))  # unset: ready
+    assert f.queue.depth(Priority.TRAFFIC) == 1, "the candidate's: it may flip now"
+    assert sorted(f.endpoints.get(("ns", "web-bbb"), ())) == [1, 1]
+    f.endpointslice("DELETED", endpointslice("web-bbb", [None], "s-3"))
+    assert sorted(f.endpoints.get(("ns", "web-bbb"), ())) == [1]

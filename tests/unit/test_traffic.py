@@ -194,6 +194,11 @@ def play(w: World, op: str, new_spec: Callable[[], api.ReleaseSpec]) -> None:
         for name, d in w.deployments.items():
             if op == "settle" or d.template_hash == w.status.candidate_hash:
                 w.settle(name, available=None if op == "settle" else int(op == "half"))
+    elif op == "lag":  # the candidate's pods are up; its EndpointSlices do not list them yet
+        if w.status.candidate_hash:
+            w.endpoints[naming.deployment_name(w.name, w.status.candidate_hash)] = 0
+    elif op == "listed":
+        w.endpoints.clear()
     elif op == "tick":
         w.tick(31)
     elif op == "abort":
@@ -204,7 +209,9 @@ def play(w: World, op: str, new_spec: Callable[[], api.ReleaseSpec]) -> None:
 
 
 OPS = st.lists(
-    st.sampled_from(["release", "settle", "half", "none", "tick", "abort", "undo", "reconcile"]),
+    st.sampled_from(
+        ["release", "settle", "half", "none", "lag", "listed", "tick", "abort", "undo", "reconcile"]
+    ),
     max_size=30,
 )
 
@@ -213,7 +220,7 @@ OPS = st.lists(
 @given(ops=OPS)
 def test_route_invariants(ops: list[str]) -> None:
     """Weights sum to 100 on the live rule; every route write gives weight only to revisions
-    with an available pod; preview goes only to the candidate."""
+    whose backend lists a ready endpoint; preview goes only to the candidate."""
     w = live_behind_gateway()
     images = iter(f"app:{i}" for i in range(2, 100))
 
@@ -223,17 +230,39 @@ def test_route_invariants(ops: list[str]) -> None:
         assert sum(weights.values()) == 100
         for name, weight in weights.items():
             if weight:
-                assert w.deployments[name].available_replicas > 0, (name, weights)
+                listed = w.endpoints.get(name, w.deployments[name].available_replicas)
+                assert listed > 0, (name, weights)
         preview = w.preview_backend()
         if preview is not None and after_plan:  # (mid-plan, the status is the one before it)
             assert w.status.candidate_hash is not None
             assert preview == naming.deployment_name("web", w.status.candidate_hash)
-            assert w.deployments[preview].available_replicas > 0
+            assert w.endpoints.get(preview, w.deployments[preview].available_replicas) > 0
 
     w.after_each = lambda: check(after_plan=False) if w.route is not None else None
     for op in ops:
         play(w, op, lambda: gw_spec(next(images)))
         check()
+
+
+def run(w: World, times: int = 1) -> None:
+    for _ in range(times):
+        w.reconcile()
+        w.settle()
+
+
+def test_the_flip_waits_until_the_gateway_lists_every_new_pod() -> None:
+    """A pod counts as available a moment before its EndpointSlice lists it ready; a gateway
+    sending requests to a backend with no endpoint answers 503."""
+    w = live_behind_gateway()
+    v1, v2 = backend(w.spec), backend(gw_spec("app:2"))
+    w.set_spec(gw_spec("app:2"))
+    w.endpoints[v2] = 2
+    run(w, 4)
+    assert w.status.phase == "Progressing" and w.weights() == {v1: 100, v2: 0}
+    assert "backend lists 2/3 ready endpoints" in w.status.message
+    w.endpoints.clear()
+    w.reconcile()
+    assert w.weights() == {v2: 100, v1: 0}
 
 
 # -- canary: rolling steps behind a gateway move requests ---------------------------------------
@@ -258,12 +287,6 @@ def canary_live() -> World:
         w.settle()
     assert w.route is not None
     return w
-
-
-def run(w: World, times: int = 1) -> None:
-    for _ in range(times):
-        w.reconcile()
-        w.settle()
 
 
 def test_a_canary_moves_request_shares_and_replicas_follow() -> None:
@@ -407,3 +430,16 @@ def test_a_group_behind_gateways_moves_every_members_route() -> None:
     for name, w in worlds.items():
         new = naming.deployment_name(name, w.status.live_hash or "")
         assert w.weights()[new] == 100, (name, w.weights())
+
+
+def test_a_canary_step_waits_until_the_gateway_lists_its_pods() -> None:
+    w = canary_live()
+    v1, v2 = backend(w.spec), backend(canary_spec("app:2"))
+    w.set_spec(canary_spec("app:2"))
+    w.endpoints[v2] = 0
+    run(w, 4)
+    assert w.weights() == {v1: 100, v2: 0} and w.deployments[v2].available_replicas == 1
+    assert "backend lists 0/1 ready endpoints" in w.status.message, w.status.message
+    w.endpoints.clear()
+    run(w, 1)
+    assert w.weights() == {v1: 95, v2: 5}

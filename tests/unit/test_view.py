@@ -139,7 +139,7 @@ def test_the_routes_weights_are_shown() -> None:
     w = live_behind_gateway()
     assert view.release(body(w)).traffic == "HTTPRoute web: rev 1 100%; accepted"
     w.set_spec(gw_spec("app:2", auto_promote=False))
-    for _ in range(3):
+    for _ in range(4):  # the backend Service, its endpoints, the route
         w.reconcile()
         w.settle()
     assert (

@@ -96,6 +96,9 @@ class World:
     """spec.traffic: the HTTPRoute as the API server stores it."""
     gateway_accepts: bool = True
     """The gateway accepts each route write at once (False: its status lags)."""
+    endpoints: dict[str, int] = dataclasses.field(default_factory=dict)
+    """Backend Service name -> ready endpoints its EndpointSlices list, when they lag behind
+    the pods (default: every available pod of its Deployment)."""
 
     def snapshot(self) -> snapshot.Snapshot:
         return snapshot.Snapshot(
@@ -121,7 +124,13 @@ class World:
             group=self.group,
             group_flip_to=self.group_flip_to,
             route=self.route,
-            backends=tuple(s for n, s in self.services.items() if n in self.deployments),
+            backends=tuple(
+                dataclasses.replace(
+                    s, ready_endpoints=self.endpoints.get(n, self.deployments[n].available_replicas)
+                )
+                for n, s in self.services.items()
+                if n in self.deployments
+            ),
         )
 
     def reconcile(self) -> plan.Plan:

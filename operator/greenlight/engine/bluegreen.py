@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from greenlight.engine import checks, history, lifecycle
+from greenlight.engine import checks, history, lifecycle, traffic
 from greenlight.engine.draft import Candidate, Work
 from greenlight.engine.reasons import Reason
 from greenlight.engine.strategy import Strategy
@@ -34,10 +34,13 @@ def release(w: Work, live: str | None, desired: str, template: dict[str, Any]) -
         w.event(Reason.PROGRESSING, f"{label} is coming up beside the live slot")
 
     d = w.snap.deployment(desired)
-    if not lifecycle.ready_to_flip(d, size, live_d):
+    endpoints = traffic.endpoints_wanted(w, desired, size)
+    if not lifecycle.ready_to_flip(d, size, live_d) or endpoints:
         c.available_since = None
         progress = f"{d.available_replicas if d else 0}/{size}"
-        if size > spec.replicas:
+        if lifecycle.ready_to_flip(d, size, live_d):
+            progress += f" pods available{endpoints}"
+        elif size > spec.replicas:
             progress += f" pods available (sized to the live slot's {size})"
         elif d is not None and d.fully_available(size) and live_d is not None:
             progress += (

@@ -6,8 +6,8 @@ adding spec.traffic: one vocabulary for both, and a Release moves from replica s
 shares without rewriting its steps. Each setWeight step, in order:
 
 1. the new side is scaled to carry the step's share (`pods_for`), beside the stable side;
-2. once those pods are available, the step's weight is the new side's weight (`traffic.point`
-   writes it to the route in the same reconcile);
+2. once those pods are available and listed in its backend's EndpointSlices, the step's weight
+   is the new side's weight (`traffic.point` writes it to the route in the same reconcile);
 3. the step is done when the gateway has accepted the route's generation with that weight;
 4. the stable side shrinks to what its remaining share needs, only once the weight has left it
    and `drainSeconds` have passed (it never shrinks below what its weight needs).
@@ -24,7 +24,7 @@ from typing import Any
 
 from greenlight.api import release as api
 from greenlight.engine import actions as act
-from greenlight.engine import checks, lifecycle, naming, snapshot
+from greenlight.engine import checks, lifecycle, naming, snapshot, traffic
 from greenlight.engine.draft import Work
 from greenlight.engine.reasons import Reason
 from greenlight.engine.strategy import Strategy
@@ -119,6 +119,7 @@ def release(w: Work, live: str | None, desired: str, template: dict[str, Any]) -
         not held
         and lifecycle.settled(new)
         and available >= pods_for(target, replicas)
+        and traffic.routable(w, desired, pods_for(target, replicas))
         and weight != target
     ):
         r.weight, r.last_batch_at, r.progress_at = target, w.now, w.now
@@ -163,19 +164,23 @@ def release(w: Work, live: str | None, desired: str, template: dict[str, Any]) -
         )
         back_to_stable(w, live)
         return
+    endpoints = traffic.endpoints_wanted(w, desired, pods_for(target, replicas))
     w.outcome(
         "Progressing",
-        f"{label}: {share}, going to {target}% ({available} new pods available)",
+        f"{label}: {share}, going to {target}% ({available} new pods available{endpoints})",
         Reason.CANDIDATE_PROGRESSING,
     )
 
 
 def _at(w: Work, new: snapshot.DeploymentView | None, desired: str, weight: int) -> bool:
-    """The step's share is in effect: its pods are available and the gateway applies it."""
+    """The step's share is in effect: its pods are available, listed as the gateway's
+    endpoints, and the gateway applies it."""
+    pods = pods_for(weight, w.spec.replicas)
     return (
         new is not None
         and lifecycle.settled(new)
-        and new.available_replicas >= pods_for(weight, w.spec.replicas)
+        and new.available_replicas >= pods
+        and traffic.routable(w, desired, pods)
         and in_effect(w, desired) == weight
     )
 

@@ -101,3 +101,10 @@ def route(route: snapshot.RouteView, view: snapshot.ReleaseView | None) -> Lane:
     live = next((r for r in route.spec.get("rules") or [] if r.get("name") == "live"), None)
     seen = {str(b.get("name")): b.get("weight", 1) for b in (live or {}).get("backendRefs") or []}
     return "bulk" if seen == want else "traffic"
+
+
+def endpoints(service: str, view: snapshot.ReleaseView | None) -> Lane:
+    """A backend Service's ready endpoints changed: traffic when it is the candidate's (its
+    step's weight or the flip waits for them), otherwise bulk."""
+    c = view.status.candidate_hash if view is not None else None
+    return "traffic" if view and c and service == naming.deployment_name(view.name, c) else "bulk"

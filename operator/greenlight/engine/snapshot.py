@@ -56,6 +56,9 @@ class ServiceView:
     adopted_selector: dict[str, str] | None = None
     """An adopted Service's selector before Greenlight first moved it, as recorded on it
     (`naming.ANNOTATION_ADOPTED_SELECTOR`; None: not recorded)."""
+    ready_endpoints: int = 0
+    """A backend Service (spec.traffic): the ready endpoints its EndpointSlices list, what the
+    gateway can send requests to (a pod counts as available a moment before it is listed)."""
 
 
 @dataclasses.dataclass(frozen=True)

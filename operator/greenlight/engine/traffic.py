@@ -8,13 +8,14 @@ the candidate (the strategy's step decided it); this step makes the route say th
 - one HTTPRoute (owned by the Release) with a `live` rule whose backends carry the weights: 100
   on the live revision, 0 on a candidate or a warm revision (listed, so the flip, an undo and a
   flip-back are one route write that moves 100 across), and during a release a `preview` rule
-  that sends requests matching `previewMatches` to the candidate once it has an available pod.
+  that sends requests matching `previewMatches` to the candidate once it is `routable`.
 
-Weights are a pure function of the draft: no weight ever goes to a revision without an available
-pod, or whose backend Service is not there yet. A route changed by anyone else is set back with
-an Event naming what changed. Every default of the Gateway API is written out, and a route is
-"as wanted" when everything rendered here is in it (`contains`), so an apply never loops on a
-field the API server fills in.
+Weights are a pure function of the draft: no weight ever goes to a revision whose backend
+Service's EndpointSlices list no ready endpoint (`routable`): a pod counts as available a moment
+before it is listed, and a gateway answers 503 for a backend it knows no endpoint of. A route
+changed by anyone else is set back with an Event naming what changed. Every default of the
+Gateway API is written out, and a route is "as wanted" when everything rendered here is in it
+(`contains`), so an apply never loops on a field the API server fills in.
 """
 
 from __future__ import annotations
@@ -55,12 +56,10 @@ def route_is_ours(w: Work) -> bool:
 def weights(w: Work, backends: set[str]) -> list[tuple[str, int]]:
     """(template hash, weight) of the live rule's backends: 100 on the live revision, 0 on
     the other revisions that have pods and a backend Service, newest first; a canary's step
-    weight moves from the live revision to the candidate (once it has an available pod).
-    Empty while the live revision has no available pod or no backend Service yet (a first
-    release coming up)."""
+    weight moves from the live revision to the candidate (once `routable`). Empty while the
+    live revision is not routable (a first release coming up)."""
     live = w.d.live_hash
-    d = w.snap.deployment(live)
-    if live is None or d is None or d.available_replicas == 0 or live not in backends:
+    if live is None or live not in backends or not routable(w, live):
         return []
     others = [
         d.template_hash
@@ -72,8 +71,7 @@ def weights(w: Work, backends: set[str]) -> list[tuple[str, int]]:
     others.sort(key=lambda h: w.revision_of(h) or 0, reverse=True)
     share = {h: 0 for h in others}
     c = w.d.candidate_hash
-    candidate = w.snap.deployment(c)
-    if w.d.strategy == "rolling" and c in share and candidate and candidate.available_replicas:
+    if w.d.strategy == "rolling" and c in share and routable(w, c):
         share[c] = w.d.rolling.weight or 0  # a canary step (engine/canary.py)
     return [(live, 100 - sum(share.values())), *share.items()]
 
@@ -82,13 +80,30 @@ def _backend(w: Work, template_hash: str) -> snapshot.ServiceView | None:
     return w.snap.backend(naming.deployment_name(w.name, template_hash))
 
 
+def routable(w: Work, template_hash: str | None, pods: int = 1) -> bool:
+    """The gateway can send requests to `pods` pods of a revision: its backend Service's
+    EndpointSlices list that many ready endpoints (always true without spec.traffic)."""
+    if w.spec.gateway is None or pods <= 0:
+        return True
+    seen = _backend(w, template_hash) if template_hash else None
+    return seen is not None and seen.ready_endpoints >= pods
+
+
+def endpoints_wanted(w: Work, template_hash: str, pods: int) -> str:
+    """Why a revision is not routable yet, for a status message ('' when it is)."""
+    if routable(w, template_hash, pods):
+        return ""
+    seen = _backend(w, template_hash)
+    ready = seen.ready_endpoints if seen else 0
+    return f"; the gateway's backend lists {ready}/{pods} ready endpoints"
+
+
 def preview_target(w: Work, backends: set[str]) -> str | None:
-    """The candidate, when previewMatches are set and it has an available pod to answer."""
+    """The candidate, when previewMatches are set and it has a ready endpoint to answer."""
     gw, c = w.spec.gateway, w.d.candidate_hash
     if gw is None or not gw.preview_matches or c is None or c == w.d.live_hash:
         return None
-    d = w.snap.deployment(c)
-    if d is None or d.available_replicas == 0 or c not in backends:
+    if c not in backends or not routable(w, c):
         return None
     return c
 

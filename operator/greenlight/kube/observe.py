@@ -142,6 +142,15 @@ def service_record(body: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+def ready_endpoints(body: Mapping[str, Any]) -> int:
+    """An EndpointSlice's ready endpoints (`ready` unset counts as ready, as the API says)."""
+    return sum(
+        1
+        for e in body.get("endpoints") or []
+        if (e.get("conditions") or {}).get("ready") is not False
+    )
+
+
 def route_record(body: Mapping[str, Any]) -> dict[str, Any]:
     """What the HTTPRoute index keeps: only the fields `route_view` reads."""
     meta = body.get("metadata") or {}

@@ -42,3 +42,7 @@ def service_event(service: Mapping[str, Any], indexed: Any) -> Priority:
     name = (service.get("metadata") or {}).get("name")
     selected = ((service.get("spec") or {}).get("selector") or {}).get(naming.LABEL_HASH)
     return LANES[lanes.service(name, selected, getattr(indexed, "view", None))]
+
+
+def endpoints_event(service: str, indexed: Any) -> Priority:
+    return LANES[lanes.endpoints(service, getattr(indexed, "view", None))]

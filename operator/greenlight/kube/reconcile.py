@@ -76,6 +76,8 @@ class Reconciler:
         """Our Deployments' ReplicaSets by Release: their pods' availability comes first."""
         self.services: Mapping[Key, Collection[dict[str, Any]]] = {}
         self.routes: Mapping[Key, Collection[dict[str, Any]]] = {}
+        self.endpoints: Mapping[Key, Collection[int]] = {}
+        """Ready endpoints per backend Service, one entry per EndpointSlice."""
         """Services labelled with a Release, by (namespace, name): their watch wakes the
         Release, so a hand edit is repaired at once. Others (foreign) are read with a GET."""
         self._written: dict[Hashable, int] = {}
@@ -296,7 +298,9 @@ class Reconciler:
         for d in deployments:
             seen = list(self.services.get((release.namespace, d.name), ()))
             if seen:
-                backends.append(observe.service_view(seen[0], release.uid))
+                view = observe.service_view(seen[0], release.uid)
+                ready = sum(self.endpoints.get((release.namespace, d.name), ()))
+                backends.append(dataclasses.replace(view, ready_endpoints=ready))
         return route, tuple(backends)
 
     def _expect(self, key: Hashable, actions: tuple[act.Write, ...]) -> None:

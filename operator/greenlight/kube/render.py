@@ -64,7 +64,7 @@ def service(release: snapshot.ReleaseView, a: act.ApplyService) -> dict[str, Any
         spec["type"] = a.type
         spec["ports"] = [_port(p) for p in a.ports]
     if a.owned:
-        labels |= {naming.LABEL_MANAGED_BY: naming.MANAGER, "greenlight.dev/role": a.role}
+        labels |= {naming.LABEL_MANAGED_BY: naming.MANAGER, naming.LABEL_ROLE: a.role}
         metadata["ownerReferences"] = [owner_reference(release)]
     elif a.original is not None:  # in every apply: an applied field left out would be dropped
         record = json.dumps(a.original, sort_keys=True)
@@ -85,7 +85,7 @@ def backend(release: snapshot.ReleaseView, a: act.ApplyBackend) -> dict[str, Any
     labels = {
         naming.LABEL_RELEASE: release.name,
         naming.LABEL_MANAGED_BY: naming.MANAGER,
-        "greenlight.dev/role": "backend",
+        naming.LABEL_ROLE: naming.ROLE_BACKEND,
     }
     return {
         "apiVersion": "v1",
