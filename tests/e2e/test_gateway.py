@@ -348,3 +348,27 @@ def test_a_hand_edit_of_the_route_is_set_back_and_a_restart_changes_nothing(
     assert after["metadata"]["generation"] == generation, "a restart rewrote the route"
     st = releases.status("web")
     assert st["phase"] == "Paused" and st["weight"] == 25
+
+
+def test_removing_spec_traffic_hands_the_route_to_the_service_with_no_failed_request(
+    kube: Any, namespace: str, releases: Releases, gateway: Gateway
+) -> None:
+    body = behind(gateway, namespace)
+    releases.apply(body)
+    releases.wait_phase("web", "Healthy", liveRevision=1, timeout=120)
+    with KeepAliveProbe(gateway.host, gateway.port, rate=RATE,
+                        headers={"Host": host(namespace)}) as probe:  # fmt: skip
+        probe.wait_for_version("v1", timeout=60)
+        del body["spec"]["traffic"]
+        releases.apply(body)
+        wait_for(lambda: live_weights(route(kube, namespace)) == {"web": 1}, 30,
+                 "the route sending every request to the live Service")  # fmt: skip
+        wait_for(lambda: "traffic" not in releases.status("web"), 30, "the route handed over")
+        assert "RouteHandedOver" in releases.events("web")
+        generation = route(kube, namespace)["metadata"]["generation"]
+        releases.apply(with_version(body, "v2"))  # a release by the selector, behind the route
+        releases.wait_phase("web", "Healthy", liveRevision=2, timeout=120)
+        probe.wait_for_version("v2", timeout=60)
+        assert route(kube, namespace)["metadata"]["generation"] == generation, "not written"
+        assert probe.failures() == [], probe.failures()[:5]
+        report(f"spec.traffic removed, then a release by the selector: {probe.summary()}")

@@ -244,6 +244,24 @@ def test_route_invariants(ops: list[str]) -> None:
         check()
 
 
+def test_removing_spec_traffic_hands_the_route_to_the_live_service() -> None:
+    """A route deleted would cut every request the gateway sends: it stays, on the Service."""
+    w = live_behind_gateway()
+    assert w.route is not None
+    hostnames, matches = w.route.spec["hostnames"], w.route.spec["rules"][-1]["matches"]
+    w.set_spec(spec("app:1"))
+    w.reconcile()
+    assert w.weights() == {"web": 1}, "every request on the live Service"
+    assert w.route.spec["hostnames"] == hostnames
+    assert w.route.spec["rules"][0]["matches"] == matches
+    assert "RouteHandedOver" in w.events()
+    w.reconcile()
+    assert w.status.traffic is None and route_writes(w) == [], "then no longer written"
+    w.set_spec(spec("app:2"))
+    w.go_live()
+    assert w.weights() == {"web": 1} and w.live_selector()[naming.LABEL_HASH] == hash_of(w.spec)
+
+
 def run(w: World, times: int = 1) -> None:
     for _ in range(times):
         w.reconcile()

@@ -46,7 +46,7 @@ def tidy(w: Work) -> None:
         reverse=True,
     )
     # spec.traffic: a revision the observed route may still send requests to keeps its pods
-    routed = w.snap.route.serving() if w.spec.gateway and w.snap.route else set()
+    routed = w.snap.route.serving() if w.snap.route else set()
     for i, d in enumerate(old):
         if d.template_hash in w.draining or d.name in routed:
             continue

@@ -111,6 +111,9 @@ class Reason(enum.StrEnum):
     ROUTE_CONFLICT = "RouteConflict"
     """The HTTPRoute the spec names belongs to someone else (no adopt): refused, nothing
     touched."""
+    ROUTE_HANDED_OVER = "RouteHandedOver"
+    """spec.traffic was removed: the route sends every request to the live Service and is no
+    longer written."""
     INVALID_SPEC = "InvalidSpec"
     """The spec cannot be acted on (the message names the field): nothing touched."""
     APPLY_FAILED = "ApplyFailed"

@@ -183,7 +183,7 @@ def point(w: Work) -> None:
     """Plan the backend Services and the route the draft asks for; report drift."""
     gw = w.spec.gateway
     if gw is None:
-        w.traffic = None
+        _hand_over(w)
         return
     name = route_name(w.name, gw)
     backends = _backends(w)
@@ -227,6 +227,30 @@ def point(w: Work) -> None:
     )
     w.traffic = status.model_copy(update={"message": "route written; waiting for the gateway"})
     _not_in_effect(w, name, "route written; waiting for the gateway")
+
+
+def _hand_over(w: Work) -> None:
+    """spec.traffic removed: the route we wrote stays (deleting it would cut every request the
+    gateway sends), with every request on the live Service, which the selector moves from now
+    on; then Greenlight no longer writes it. Deleting it is the user's call."""
+    seen, recorded = w.snap.route, w.snap.release.status.traffic
+    w.traffic = None
+    if seen is None or not seen.owned or recorded is None:
+        return
+    rules = seen.spec.get("rules") or []
+    live = next((r for r in rules if r.get("name") == LIVE_RULE), rules[0] if rules else {})
+    backend = {"group": "", "kind": "Service", "name": w.spec.service.name,
+               "port": _backend_port(w), "weight": 1}  # fmt: skip
+    rule = {k: v for k, v in live.items() if k in ("name", "matches", "filters")}
+    wanted = {**seen.spec, "rules": [{**rule, "backendRefs": [backend]}]}
+    if contains(seen.spec, wanted):
+        if not seen.accepted:  # the gateway may still send requests to the revisions' backends
+            w.traffic = recorded.model_copy(update={"message": seen.message})
+        return
+    w.do(act.ApplyRoute(name=seen.name, spec=wanted, create=False, resource_version=None))
+    message = f"spec.traffic removed: HTTPRoute {seen.name} sends every request to Service"
+    w.event(Reason.ROUTE_HANDED_OVER, f"{message} {w.spec.service.name}; it is no longer updated")
+    w.traffic = recorded.model_copy(update={"message": f"{message} {w.spec.service.name}"})
 
 
 def _not_in_effect(w: Work, name: str, why: str) -> None:

@@ -284,9 +284,11 @@ class Reconciler:
     ) -> tuple[snapshot.RouteView | None, tuple[snapshot.ServiceView, ...]]:
         """spec.traffic: the route (indexed once it is labelled ours, else read by name) and
         the revisions' backend Services."""
-        gw = release.spec.gateway
-        if gw is None:
-            return None, ()
+        gw, recorded = release.spec.gateway, release.status.traffic
+        if gw is None:  # spec.traffic removed: the route it wrote, until handed over
+            key = (release.namespace, recorded.route if recorded else "")
+            seen = list(self.routes.get(key, ())) if recorded else []
+            return (observe.route_view(seen[0], release.uid) if seen else None), ()
         name = gw.route_name or release.name
         found = list(self.routes.get((release.namespace, name), ()))
         route: snapshot.RouteView | None = None
