@@ -74,6 +74,7 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     kube.written = feeds.written
     kube.route_written = functools.partial(feeds.route, "MODIFIED")
     routes = await kube.gateway_api_installed()
+    reconciler.routes_watched = routes
     informers = feeds.informers(kube, ours, routes)
     memo["reconciler"], memo["queue"], memo["runner"] = reconciler, queue, runner
     memo["notifier"] = notifier
@@ -164,7 +165,7 @@ class Feeds:
             "jobs": (self.job, _listers(kube.batch, "job", check)),
         }
         if routes:
-            kinds["httproutes"] = (self.route, _routes(kube, release))
+            kinds["httproutes"] = (self.route, _routes(kube))  # all: a name taken is a conflict
             backends = f"{release},{naming.LABEL_ROLE}={naming.ROLE_BACKEND}"  # mirrored
             kinds["endpointslices"] = (
                 self.endpointslice, _listers(kube.discovery, "endpoint_slice", backends)
@@ -272,12 +273,13 @@ class Feeds:
         self._wake(key, priority.service_event(body, self._indexed(key)))
 
     def route(self, kind: str, body: Mapping[str, Any]) -> None:
-        """A Release's HTTPRoute: the gateway accepted it, or someone changed it (repaired)."""
+        """A Release's HTTPRoute: the gateway accepted it, or someone changed it (repaired).
+        Anyone else's is indexed by name only: a Release naming it is refused (or adopts it)."""
         meta = body["metadata"]
-        record = observe.route_record(body)
+        release = (meta.get("labels") or {}).get(naming.LABEL_RELEASE)
+        record = observe.route_record(body) if release else observe.route_stub(body)
         entry = {(meta["namespace"], meta["name"]): record}
         self.routes.put(meta["uid"], None if kind == "DELETED" else entry)
-        release = (meta.get("labels") or {}).get(naming.LABEL_RELEASE)
         if release is None:
             return
         key = (meta["namespace"], release)
@@ -295,7 +297,9 @@ class Feeds:
         self.endpoints.put(meta["uid"], entry)
         if service and release:
             key = (meta["namespace"], release)
-            self._wake(key, priority.endpoints_event(service, self._indexed(key)))
+            lane = priority.endpoints_event(service, self._indexed(key))
+            if lane is not None:
+                self._wake(key, lane)
 
     def job(self, kind: str, body: Mapping[str, Any]) -> None:
         """A check's Job made progress: its Release records it."""
@@ -351,16 +355,16 @@ def _custom(kube: cluster.Cluster, plural: str) -> tuple[informer.Lister, inform
     )  # fmt: skip
 
 
-def _routes(kube: cluster.Cluster, label: str) -> tuple[informer.Lister, informer.Lister]:
+def _routes(kube: cluster.Cluster) -> tuple[informer.Lister, informer.Lister]:
     c, group, version = kube.custom, routing.GATEWAY_GROUP, routing.GATEWAY_VERSION
     return (
         functools.partial(
             c.list_namespaced_custom_object_without_preload_content, group, version,
-            plural=routing.HTTPROUTES, label_selector=label,
+            plural=routing.HTTPROUTES,
         ),
         functools.partial(
             c.list_cluster_custom_object_without_preload_content, group, version,
-            routing.HTTPROUTES, label_selector=label,
+            routing.HTTPROUTES,
         ),
     )  # fmt: skip
 

@@ -372,3 +372,35 @@ def test_removing_spec_traffic_hands_the_route_to_the_service_with_no_failed_req
         assert route(kube, namespace)["metadata"]["generation"] == generation, "not written"
         assert probe.failures() == [], probe.failures()[:5]
         report(f"spec.traffic removed, then a release by the selector: {probe.summary()}")
+
+
+def test_a_route_someone_else_created_is_refused_untouched_then_adopted(
+    kube: Any, namespace: str, releases: Releases, gateway: Gateway
+) -> None:
+    theirs = {
+        "apiVersion": f"{GROUP}/{VERSION}", "kind": "HTTPRoute",
+        "metadata": {"name": "web", "namespace": namespace},
+        "spec": {"parentRefs": [gateway.parent_ref], "hostnames": [host(namespace)],
+                 "rules": [{"backendRefs": [{"name": "legacy", "port": 80}]}]},
+    }  # fmt: skip
+    kube.apply(theirs, namespace=namespace)
+    generation = route(kube, namespace)["metadata"]["generation"]
+    body = behind(gateway, namespace)
+    releases.apply(body)
+    st = releases.wait_phase("web", "Degraded", timeout=60)
+    assert "adopt: true" in st["message"] and "RouteConflict" in releases.events("web")
+    assert releases.deployments("web") == {}, "refused before anything is created"
+    assert route(kube, namespace)["metadata"]["generation"] == generation, "their route untouched"
+    body["spec"]["traffic"]["gatewayAPI"]["adopt"] = True
+    releases.apply(body)
+    releases.wait_phase("web", "Healthy", liveRevision=1, timeout=120)
+    adopted = route(kube, namespace)
+    assert [o["name"] for o in adopted["metadata"]["ownerReferences"]] == ["web"]
+    assert set(live_weights(adopted).values()) == {100}
+    with KeepAliveProbe(gateway.host, gateway.port, rate=RATE,
+                        headers={"Host": host(namespace)}) as probe:  # fmt: skip
+        probe.wait_for_version("v1", timeout=30)
+        since = time.monotonic()
+        probe.wait_for_requests(100, since)
+        assert probe.versions(since) == {"v1": len(probe.snapshot(since))}
+        assert probe.failures(since) == [], probe.failures(since)[:5]

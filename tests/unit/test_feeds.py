@@ -124,3 +124,16 @@ def test_a_backends_ready_endpoints_are_summed_over_its_slices_and_wake_a_candid
     assert sorted(f.endpoints.get(("ns", "web-bbb"), ())) == [1, 1]
     f.endpointslice("DELETED", endpointslice("web-bbb", [None], "s-3"))
     assert sorted(f.endpoints.get(("ns", "web-bbb"), ())) == [1]
+
+
+def test_a_backends_endpoints_wake_no_release_at_rest() -> None:
+    f = feeds()
+    traffic = {"route": "web", "weights": [{"revision": 1, "templateHash": "aaa", "weight": 100}]}
+    f.release("ADDED", release(300, traffic=traffic))
+    while f.queue._pop() is not None:  # the Release's own event, reconciled
+        pass
+    f.endpointslice("MODIFIED", endpointslice("web-aaa", [True], "s-1"))
+    assert len(f.queue) == 0
+    f.endpointslice("MODIFIED", endpointslice("web-bbb", [True], "s-2"))  # a new revision's
+    assert len(f.queue) == 0
+    assert list(f.endpoints.get(("ns", "web-aaa"), ())) == [1], "indexed all the same"

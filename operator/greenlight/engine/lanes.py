@@ -103,8 +103,15 @@ def route(route: snapshot.RouteView, view: snapshot.ReleaseView | None) -> Lane:
     return "bulk" if seen == want else "traffic"
 
 
-def endpoints(service: str, view: snapshot.ReleaseView | None) -> Lane:
+def endpoints(service: str, view: snapshot.ReleaseView | None) -> Lane | None:
     """A backend Service's ready endpoints changed: traffic when it is the candidate's (its
-    step's weight or the flip waits for them), otherwise bulk."""
-    c = view.status.candidate_hash if view is not None else None
-    return "traffic" if view and c and service == naming.deployment_name(view.name, c) else "bulk"
+    step's weight or the flip waits for them), bulk while the first route waits for the live
+    revision's; None (no reconcile) at rest, where no decision reads them."""
+    if view is None:
+        return None
+    c, traffic = view.status.candidate_hash, view.status.traffic
+    if c and service == naming.deployment_name(view.name, c):
+        return "traffic"
+    if c or traffic is None or not traffic.weights:
+        return "bulk"
+    return None

@@ -225,12 +225,19 @@ class Cluster:
                     field_manager=naming.MANAGER, force=True, _content_type=APPLY,
                 )  # fmt: skip
             case act.ApplyRoute():
-                # (the client does not decode an apply's answer: read it as it comes)
-                response = await self.custom.patch_namespaced_custom_object_without_preload_content(
-                    routing.GATEWAY_GROUP, routing.GATEWAY_VERSION, ns, routing.HTTPROUTES,
-                    a.name, render.route(release, a),
-                    field_manager=naming.MANAGER, force=True, _content_type=APPLY,
-                )  # fmt: skip
+                # (a create, never an apply: it fails on a route someone else created meanwhile;
+                # the client does not decode an apply's answer: read it as it comes)
+                gvp = (routing.GATEWAY_GROUP, routing.GATEWAY_VERSION, ns, routing.HTTPROUTES)
+                c, body = self.custom, render.route(release, a)
+                if a.create:
+                    response = await c.create_namespaced_custom_object_without_preload_content(
+                        *gvp, body, field_manager=naming.MANAGER
+                    )
+                else:
+                    response = await c.patch_namespaced_custom_object_without_preload_content(
+                        *gvp, a.name, body,
+                        field_manager=naming.MANAGER, force=True, _content_type=APPLY,
+                    )  # fmt: skip
                 raw = await response.read()
                 if response.status >= 300:
                     raise ApiException(status=response.status, reason=raw.decode()[:1000])

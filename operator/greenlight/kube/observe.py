@@ -178,6 +178,19 @@ def route_record(body: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+def route_stub(body: Mapping[str, Any]) -> dict[str, Any]:
+    """An HTTPRoute that is not a Release's: only what says its name is taken (and by whom)."""
+    meta = body.get("metadata") or {}
+    return {
+        "metadata": {
+            "name": meta.get("name"),
+            "namespace": meta.get("namespace"),
+            "resourceVersion": meta.get("resourceVersion"),
+            "ownerReferences": [{"uid": o.get("uid")} for o in meta.get("ownerReferences") or []],
+        }
+    }
+
+
 def route_view(body: Mapping[str, Any], release_uid: str) -> snapshot.RouteView:
     """An HTTPRoute: accepted when every parentRef has a status for the current generation
     saying Accepted and ResolvedRefs."""

@@ -44,5 +44,7 @@ def service_event(service: Mapping[str, Any], indexed: Any) -> Priority:
     return LANES[lanes.service(name, selected, getattr(indexed, "view", None))]
 
 
-def endpoints_event(service: str, indexed: Any) -> Priority:
-    return LANES[lanes.endpoints(service, getattr(indexed, "view", None))]
+def endpoints_event(service: str, indexed: Any) -> Priority | None:
+    """A backend Service's ready endpoints changed (None: nothing to reconcile)."""
+    lane = lanes.endpoints(service, getattr(indexed, "view", None))
+    return LANES[lane] if lane else None

@@ -76,6 +76,9 @@ class Reconciler:
         """Our Deployments' ReplicaSets by Release: their pods' availability comes first."""
         self.services: Mapping[Key, Collection[dict[str, Any]]] = {}
         self.routes: Mapping[Key, Collection[dict[str, Any]]] = {}
+        self.routes_watched = False
+        """The HTTPRoute informer runs (the Gateway API is installed): a route not in its
+        index does not exist; otherwise one is read by name."""
         self.endpoints: Mapping[Key, Collection[int]] = {}
         """Ready endpoints per backend Service, one entry per EndpointSlice."""
         """Services labelled with a Release, by (namespace, name): their watch wakes the
@@ -294,7 +297,7 @@ class Reconciler:
         route: snapshot.RouteView | None = None
         if found:
             route = observe.route_view(found[0], release.uid)
-        else:
+        elif not self.routes_watched:
             route = await self.cluster.route(release.namespace, name, release.uid)
         backends = []
         for d in deployments:
