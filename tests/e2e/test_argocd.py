@@ -83,20 +83,19 @@ def test_health_in_every_phase_and_actions_applied(releases: Releases) -> None:
     live = reach(releases, "Healthy", liveRevision=3)
     assert live["spec"]["paused"] is False and argocd.health(live)["status"] == "Healthy"
 
-    # undo: the operator writes the previous revision's template back (then awaits a promote)
+    # undo: back to revision 2 without writing the spec, held until git changes: Degraded
     run_action(releases, "undo")
-    wait_for(lambda: image(releases.get("web")) == "example/web:2", 30, "template set back")
-    reach(releases, "Paused", candidateRevision=4)
-    run_action(releases, "promote")
-    live = reach(releases, "Healthy", liveRevision=4)
-    assert argocd.health(live)["status"] == "Healthy"
+    live = reach(releases, "Degraded", liveRevision=2)
+    assert image(live) == "example/web:3", "the spec is not written: a sync cannot undo it"
+    assert argocd.health(live) == {"status": "Degraded", "message": live["status"]["message"]}
+    assert "revision 3 rolled back" in live["status"]["message"]
 
     # Degraded: a candidate never ready past its progress deadline
     # (a short deadline only here, so that it cannot race web:2's delayed readiness above)
     never = with_image(manifest, "example/web:5", **NEVER_READY)
     never["spec"]["progressDeadlineSeconds"] = 8
     releases.apply(never)
-    live = reach(releases, "Degraded", liveRevision=4)
+    live = reach(releases, "Degraded", liveRevision=2)
     assert argocd.health(live) == {"status": "Degraded", "message": live["status"]["message"]}
 
 

@@ -151,11 +151,36 @@ def test_undo_to_a_warm_revision_creates_no_pods(releases: Releases, zero_downti
     zero_downtime("web")
     pods_before = releases.pod_names()
     releases.annotate("web", naming.COMMAND_UNDO, "")
-    st = releases.wait_phase("web", "Healthy", liveRevision=3)
-    assert st["liveHash"] == blue and live_hash(releases) == blue
+    st = releases.wait_phase("web", "Degraded", liveRevision=1)
+    assert st["liveHash"] == blue and live_hash(releases) == blue and st["rolledBackTo"] == blue
+    assert "Change the spec" in st["message"]
     spec_image = releases.get("web")["spec"]["template"]["spec"]["containers"][0]["image"]
-    assert spec_image == "example/web:1", "undo writes the old template back into the spec"
+    assert spec_image == "example/web:2", "undo leaves the spec as it is"
     assert releases.pod_names() == pods_before, "the warm slot served: no new pods"
+
+
+def test_an_undo_holds_when_gitops_applies_the_same_spec_again(
+    releases: Releases, zero_downtime: Any
+) -> None:
+    manifest = released(releases, blue_green={"scaleDownDelaySeconds": 600})
+    blue = live_hash(releases)
+    v2 = with_image(manifest, "example/web:2")
+    releases.apply(v2)
+    releases.wait_phase("web", "Healthy", liveRevision=2)
+    zero_downtime("web")
+    releases.annotate("web", naming.COMMAND_UNDO, "")
+    releases.wait_phase("web", "Degraded", liveRevision=1)
+    releases.apply(v2)  # a GitOps sync of the unchanged manifest: nothing to undo the undo
+    v2["spec"]["revisionHistoryLimit"] = 9  # and one that changes the spec, not the template
+    releases.apply(v2)
+    generation = releases.get("web")["metadata"]["generation"]
+    st = releases.wait_phase("web", "Degraded", liveRevision=1, observedGeneration=generation)
+    assert live_hash(releases) == blue == st["rolledBackTo"], "the sync did not undo the undo"
+    stalled = next(c for c in st["conditions"] if c["type"] == "Stalled")
+    assert (stalled["status"], stalled["reason"]) == ("True", "Undone")
+    releases.apply(with_image(v2, "example/web:3"))  # fixed in git
+    st = releases.wait_phase("web", "Healthy", liveRevision=3)
+    assert "rolledBackTo" not in st and live_hash(releases) == st["liveHash"] != blue
 
 
 def test_undo_to_a_cold_revision(releases: Releases, zero_downtime: Any) -> None:
@@ -166,8 +191,8 @@ def test_undo_to_a_cold_revision(releases: Releases, zero_downtime: Any) -> None
     wait_for(lambda: releases.deployments("web")[blue].spec.replicas == 0, 30, "blue cold")
     zero_downtime("web")
     releases.annotate("web", naming.COMMAND_UNDO, "1")
-    st = releases.wait_phase("web", "Healthy", liveRevision=3)
-    assert live_hash(releases) == blue == st["liveHash"]
+    st = releases.wait_phase("web", "Degraded", liveHash=blue)  # (new pods: a new revision)
+    assert live_hash(releases) == blue == st["rolledBackTo"] and st["liveRevision"] == 3
     assert releases.deployments("web")[blue].status.available_replicas == 3
 
 

@@ -156,9 +156,9 @@ def test_the_page_follows_a_flip_live_and_undo_flips_back(
         60,
         "the live Service back on revision 1's pods",
     )
-    until(browser, lambda d: text(d, live).startswith("revision 3 "), 30, "the undo shown live")
+    until(browser, lambda d: text(d, live).startswith("revision 1 "), 30, "the undo shown live")
     history = text(browser, f"{WEB} table.history")
-    assert "Retired" in history and "example/web:2" in history, history
+    assert "RolledBack" in history and "example/web:2" in history, history
     assert browser.execute_script("return window.sameDocument") is True, "no reload"
     screenshot(browser, tmp_path, "dashboard.png")
 

@@ -66,10 +66,15 @@ def test_promote_get_and_undo_from_the_plugin(releases: Releases) -> None:
     assert "revision 7 is not in the history (known: 1, 2)" in unknown.stderr
     undone = greenlight(releases, "undo", "web")
     assert undone.returncode == 0, undone.stderr
-    releases.wait_phase("web", "Paused", candidateRevision=3)  # autoPromote: false holds undo too
+    st = releases.wait_phase("web", "Degraded", liveRevision=1)  # warm: at once; then held
+    assert st["rolledBackTo"] == st["liveHash"]
+    shown = greenlight(releases, "get", "web")
+    assert "revision 2 rolled back" in shown.stdout, shown.stdout
+    assert greenlight(releases, "retry", "web").returncode == 0  # revision 2 again
+    releases.wait_phase("web", "Paused", candidateRevision=2)  # autoPromote: false
     assert greenlight(releases, "promote", "web").returncode == 0
-    st = releases.wait_phase("web", "Healthy", liveRevision=3)
-    assert [e["images"] for e in st["history"] if e["revision"] == 3] == [["example/web:1"]]
+    st = releases.wait_phase("web", "Healthy", liveRevision=2)
+    assert "rolledBackTo" not in st
 
 
 def test_abort_retry_pause_and_resume_from_the_plugin(releases: Releases) -> None:

@@ -116,7 +116,7 @@ def test_undo_to_a_warm_revision_under_load_fails_no_request(
     pods_before = releases.pod_names()
     undone = time.monotonic()
     releases.annotate("web", naming.COMMAND_UNDO, "")
-    releases.wait_phase("web", "Healthy", liveRevision=3, timeout=60)
+    releases.wait_phase("web", "Degraded", liveRevision=1, timeout=60)  # held: spec says v2
     traffic.wait_for_version("v1", timeout=30, since=undone)
     only_version_from_now(traffic, "v1")
     traffic.stop()

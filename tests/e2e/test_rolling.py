@@ -184,8 +184,8 @@ def test_undo_after_a_completed_rolling_release(releases: Releases, bounds: Any)
     releases.wait_phase("web", "Healthy", liveRevision=2, timeout=60)
     watcher = bounds("web", replicas=4, surge=1, unavailable=1)
     releases.annotate("web", naming.COMMAND_UNDO, "")
-    st = releases.wait_phase("web", "Healthy", liveRevision=3, timeout=60)
-    assert st["liveHash"] == first
+    st = releases.wait_phase("web", "Degraded", liveHash=first, timeout=60)
+    assert st["rolledBackTo"] == first
     assert releases.selector("web") == naming.pod_labels("web", first)
     assert not watcher.problems, watcher.problems
 

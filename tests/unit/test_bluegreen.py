@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from greenlight.api import release as api
 from greenlight.engine import actions as act
 from greenlight.engine import naming
@@ -194,17 +196,60 @@ def test_a_group_member_is_ready_only_at_the_live_slot_size() -> None:
     assert reason(w) == "GroupWaiting" and w.by_hash(green).spec_replicas == 4
 
 
-def second_live() -> tuple[World, str, str]:
+def second_live(**kw: Any) -> tuple[World, str, str]:
     """app:2 live, app:1 still warm; with both template hashes (blue, green)."""
-    w = released("app:1")
+    w = released("app:1", **kw)
     blue = hash_of(w.spec)
-    w.set_spec(spec("app:2"))
+    w.set_spec(spec("app:2", **kw))
     w.go_live()
     return w, blue, hash_of(w.spec)
 
 
-def test_undo_to_warm_revision_flips_without_new_pods() -> None:
-    w, blue, _ = second_live()
+def test_undo_flips_to_the_warm_revision_and_holds_without_writing_the_spec() -> None:
+    w, blue, green = second_live()
+    w.annotations[naming.COMMAND_UNDO] = ""
+    p = w.reconcile()
+    assert not [a for a in p.writes if isinstance(a, act.RestoreTemplate)]
+    assert hash_of(w.spec) == green, "the spec is not written"
+    assert w.live_hash() == blue, "warm: the same reconcile flips"
+    assert not [a for a in p.writes if isinstance(a, act.CreateDeployment)]
+    assert not [a for a in p.writes if isinstance(a, act.ScaleDeployment) and a.replicas]
+    assert w.status.live_revision == 1 and w.status.rolled_back_to == blue
+    stalled = next(c for c in w.status.conditions if c.type == "Stalled")
+    assert (w.status.phase, stalled.status, stalled.reason) == ("Degraded", "True", "Undone")
+    assert "Change the spec" in w.status.message
+    w.set_spec(spec("app:2"))  # a GitOps tool applies the same spec again
+    for _ in range(3):
+        w.reconcile()
+        w.settle()
+        w.tick(40)
+    assert w.live_hash() == blue, "the spec re-applied does not undo the undo"
+    assert w.status.phase == "Degraded" and w.by_hash(green).spec_replicas == 0
+    w.set_spec(spec("app:3"))  # fixed in git
+    w.go_live()
+    assert w.status.rolled_back_to is None and w.status.phase == "Healthy"
+
+
+def test_undo_to_a_cold_revision_brings_it_back_and_then_holds() -> None:
+    w = released("app:1", scale_down_delay=0)
+    blue = hash_of(w.spec)
+    w.set_spec(spec("app:2", scale_down_delay=0))
+    w.go_live()
+    w.reconcile()
+    assert w.by_hash(blue).spec_replicas == 0
+    w.annotations[naming.COMMAND_UNDO] = ""
+    for _ in range(4):
+        w.reconcile()
+        w.settle()
+    assert w.live_hash() == blue and hash_of(w.spec) != blue
+    assert w.status.phase == "Degraded" and w.status.rolled_back_to == blue
+    w.annotations[naming.COMMAND_RETRY] = "true"  # retry: the spec's revision again
+    w.go_live()
+    assert w.live_hash() == hash_of(w.spec) and w.status.rolled_back_to is None
+
+
+def test_undo_writes_spec_releases_the_old_template_as_a_new_revision() -> None:
+    w, blue, _ = second_live(undo_writes_spec=True)
     w.annotations[naming.COMMAND_UNDO] = ""
     p = w.reconcile()
     assert [a for a in p.writes if isinstance(a, act.RestoreTemplate)]
@@ -223,7 +268,7 @@ def test_undo_to_warm_revision_flips_without_new_pods() -> None:
 
 
 def test_undo_after_a_health_check_change_releases_the_template_as_a_new_revision() -> None:
-    w, blue, green = second_live()
+    w, blue, green = second_live(undo_writes_spec=True)
     body = w.spec.model_dump(by_alias=True, exclude_none=True)
     body["healthCheck"]["httpGet"]["path"] = "/ready"
     w.set_spec(api.ReleaseSpec.model_validate(body))

@@ -30,6 +30,7 @@ def spec(
     adopt: bool = False,
     rolling: dict[str, Any] | None = None,
     gateway: dict[str, Any] | None = None,
+    undo_writes_spec: bool = False,
 ) -> api.ReleaseSpec:
     body: dict[str, Any] = {
         "replicas": replicas,
@@ -49,6 +50,7 @@ def spec(
         "progressDeadlineSeconds": deadline,
         "revisionHistoryLimit": history_limit,
         "paused": paused,
+        "undoWritesSpec": undo_writes_spec,
     }
     if preview:
         body["previewService"] = {"name": "web-preview"}

@@ -824,6 +824,12 @@ class ReleaseSpec(Model):
     paused: bool = pydantic.Field(
         default=False, description="Hold the release: no flip, no new slot."
     )
+    undo_writes_spec: bool = pydantic.Field(
+        default=False,
+        description="An undo writes the old template back into spec.template (without GitOps)."
+        " By default it rolls back without touching the spec and holds until spec.template"
+        " changes, so a GitOps tool re-applying the spec cannot undo it.",
+    )
     notifications: list[gates.Notification] = pydantic.Field(
         default_factory=list,
         max_length=8,
@@ -915,6 +921,11 @@ class ReleaseStatus(Model):
     )
     aborted_hash: str | None = pydantic.Field(
         default=None, description="Template hash not retried until the spec changes or a retry."
+    )
+    rolled_back_to: str | None = pydantic.Field(
+        default=None,
+        description="An undo holds: the template hash it went back to, live (or brought back)"
+        " while the spec's revision (abortedHash) waits for spec.template to change or a retry.",
     )
     strategy: Literal["blueGreen", "rolling"] | None = pydantic.Field(
         default=None, description="Strategy of the release in flight (a switch waits for the next)."

@@ -10,7 +10,7 @@ import json
 
 from greenlight.api import release as api
 from greenlight.engine import actions as act
-from greenlight.engine import history, lifecycle, naming
+from greenlight.engine import history, lifecycle, naming, snapshot
 from greenlight.engine.draft import Work
 from greenlight.engine.reasons import Reason
 
@@ -101,11 +101,11 @@ def consume(w: Work, desired: str) -> bool:
         else:
             w.event(Reason.PROMOTE_IGNORED, why)
     if naming.COMMAND_UNDO in given:
-        return _undo(w, given[naming.COMMAND_UNDO], refused("undo"))
+        return _undo(w, desired, given[naming.COMMAND_UNDO], refused("undo"))
     return False
 
 
-def _undo(w: Work, argument: str, why: str | None) -> bool:
+def _undo(w: Work, desired: str, argument: str, why: str | None) -> bool:
     if why is not None:
         ignored = "already" in why
         w.event(Reason.UNDO_IGNORED if ignored else Reason.UNDO_FAILED, why, warning=not ignored)
@@ -116,6 +116,9 @@ def _undo(w: Work, argument: str, why: str | None) -> bool:
     d = w.snap.deployment(target.template_hash)
     if d is None or d.template is None:
         w.event(Reason.UNDO_FAILED, deployment_gone(target.revision, name), warning=True)
+        return False
+    if not w.spec.undo_writes_spec:
+        _hold(w, desired, target, d)
         return False
     template = json.loads(d.template)
     w.do(act.RestoreTemplate(template=template, revision=target.revision))
@@ -128,3 +131,28 @@ def _undo(w: Work, argument: str, why: str | None) -> bool:
     # the next reconcile releases from the spec as written)
     w.outcome(w.snap.release.status.phase or "Progressing", w.snap.release.status.message)
     return True
+
+
+def _hold(w: Work, desired: str, target: api.HistoryEntry, d: snapshot.DeploymentView) -> None:
+    """Roll back without writing the spec: the spec's revision is held off (abortedHash) and
+    the target recorded (rolledBackTo) until spec.template changes or a retry. A warm target
+    is live again in this reconcile; a cold one (or a group member's: its group flips the
+    members together) is released in its place (`lifecycle.undo_hold`)."""
+    message = f"undone by a user command, back to revision {target.revision}"
+    live = w.snap.deployment(w.d.live_hash)
+    size = lifecycle.candidate_size(w.spec.replicas, live)
+    warm = w.snap.group is None and lifecycle.ready_to_flip(d, size, live)
+    if desired == w.d.live_hash and warm and w.entry(target.template_hash) is not None:
+        lifecycle.roll_back(w, target.template_hash, Reason.UNDONE, message)
+    elif desired == w.d.live_hash:
+        w.update_entry(desired, outcome="RolledBack", reason=Reason.UNDONE, message=message)
+        # (it serves until the revision undone to is back: `lifecycle.promote` retires it)
+        w.d.aborted_hash = desired
+    else:
+        lifecycle.abort(w, desired, Reason.UNDONE, message)
+    w.d.rolled_back_to = target.template_hash
+    w.event(
+        Reason.UNDO,
+        f"revision {target.revision} is live again (or being brought back); spec.template"
+        f" (revision {w.revision_of(desired)}) is held until it changes",
+    )

@@ -78,6 +78,8 @@ class Draft:
     """Template hash a promote command was given for."""
     aborted_hash: str | None = None
     """Template hash not retried until the spec changes or a retry is asked for."""
+    rolled_back_to: str | None = None
+    """An undo holds: the revision it went back to (`lifecycle.undo_hold`)."""
     strategy: StrategyName | None = None
     """Strategy of the release in flight: a switch in the spec waits for the next release."""
     rolling: RollingProgress = dataclasses.field(default_factory=RollingProgress)
@@ -100,6 +102,7 @@ class Draft:
             candidate=candidate,
             promote_requested=s.promote_requested,
             aborted_hash=s.aborted_hash,
+            rolled_back_to=s.rolled_back_to,
             strategy=s.strategy,
             rolling=RollingProgress(
                 step=s.current_step,
@@ -125,6 +128,7 @@ class Draft:
             "candidate_available_since": c.available_since if c else None,
             "promote_requested": self.promote_requested,
             "aborted_hash": self.aborted_hash,
+            "rolled_back_to": self.rolled_back_to,
             "strategy": self.strategy,
             "current_step": r.step,
             "weight": r.weight,

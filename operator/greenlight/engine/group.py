@@ -85,8 +85,8 @@ class _State:
 def _state(m: Member) -> _State:
     assert m.release is not None
     r = m.release
-    desired = naming.template_hash(naming.effective_template(r.spec))
     st = r.status
+    desired = lifecycle.wanted(r.spec, st)
     deployment = next((d for d in m.deployments if d.template_hash == st.candidate_hash), None)
     live = next((d for d in m.deployments if d.template_hash == st.live_hash), None)
     size = lifecycle.candidate_size(r.spec.replicas, live)

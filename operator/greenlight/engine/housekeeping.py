@@ -19,10 +19,11 @@ def tidy(w: Work) -> None:
     with_pods = {d.template_hash for d in w.snap.deployments if d.spec_replicas > 0}
     warm = set()
     for entry in w.history:
-        # Warm: retired by a flip less than scaleDownDelaySeconds ago and still has pods (a
-        # rolling release leaves nothing warm: its old revision is already at zero).
+        # Warm: retired (or rolled back) by a flip less than scaleDownDelaySeconds ago and still
+        # has pods, so the connections it holds drain (a rolling release leaves nothing warm:
+        # its old revision is already at zero).
         if (
-            entry.outcome == "Retired"
+            entry.outcome in ("Retired", "RolledBack")
             and entry.retired_at
             and entry.template_hash in with_pods
             and not w.past(entry.retired_at, delay.total_seconds())

@@ -4,6 +4,7 @@ Release is held; the progress deadline."""
 from __future__ import annotations
 
 import datetime
+import json
 import re
 from typing import Any
 
@@ -97,8 +98,9 @@ def promote(w: Work, template_hash: str) -> None:
     old = w.d.live_hash
     entry = w.entry(template_hash)
     assert entry is not None
-    if old is not None and old != template_hash:
-        w.update_entry(old, outcome="Retired", retired_at=w.now)
+    if old is not None and old != template_hash:  # (one an undo holds off stays RolledBack)
+        held = old == w.d.aborted_hash
+        w.update_entry(old, outcome="RolledBack" if held else "Retired", retired_at=w.now)
     w.update_entry(template_hash, outcome="Live", promoted_at=w.now, reason=None, message="")
     strategy = w.d.strategy
     w.d = Draft(
@@ -106,6 +108,7 @@ def promote(w: Work, template_hash: str) -> None:
         live_revision=entry.revision,
         live_color=entry.color,
         aborted_hash=w.d.aborted_hash,
+        rolled_back_to=w.d.rolled_back_to,
     )
     message = f"revision {entry.revision} ({entry.color}) is live"
     before = w.snap.deployment(old)
@@ -140,9 +143,10 @@ def aborted_outcome(w: Work, template_hash: str) -> None:
     phase: api.Phase = "Aborted" if reason == Reason.ABORTED_BY_USER else "Degraded"
     revision = entry.revision if entry else "?"
     why = f"{reason}: {entry.message}" if entry is not None and entry.message else reason
+    what = "rolled back" if entry is not None and entry.outcome == "RolledBack" else "aborted"
     w.outcome(
         phase,
-        f"revision {revision} aborted ({why}); live revision {w.d.live_revision} serves."
+        f"revision {revision} {what} ({why}); live revision {w.d.live_revision} serves."
         " Change the spec, or annotate greenlight.dev/retry=true to try again",
         reason,
     )
@@ -185,6 +189,36 @@ def roll_back(w: Work, to: str, reason: Reason, message: str) -> None:
         " Change the spec, or annotate greenlight.dev/retry=true to try again",
         reason,
     )
+
+
+def wanted(spec: api.ReleaseSpec, status: api.ReleaseStatus) -> str:
+    """The revision a Release is going to: its spec's, or, while an undo holds the spec's
+    revision off, the one the undo went back to (`undo_hold`)."""
+    desired = naming.template_hash(naming.effective_template(spec))
+    if status.rolled_back_to is not None and status.aborted_hash == desired:
+        return status.rolled_back_to
+    return desired
+
+
+def undo_hold(w: Work, desired: str) -> None:
+    """An undo holds while the spec still names the revision it rolled back from
+    (abortedHash): until the revision it went back to is live, that one is released in the
+    spec's place (`w.spec` with its template, in memory: the spec is never written). Once it
+    is live the strategy reports the held revision as aborted. A changed spec.template or a
+    retry ends the hold."""
+    to = w.d.rolled_back_to
+    if to is None:
+        return
+    if w.d.aborted_hash != desired:
+        w.d.rolled_back_to = None
+        return
+    d = w.snap.deployment(to)
+    if w.d.live_hash == to or d is None or d.template is None:
+        return  # (gone: the held revision stays aborted; the live one serves)
+    template = api.PodTemplate.model_validate(json.loads(d.template))
+    w.spec = w.spec.model_copy(update={"template": template})
+    # (with a probe changed since, that template is another revision: the one brought back)
+    w.d.rolled_back_to = naming.template_hash(naming.effective_template(w.spec))
 
 
 def stop_checks(w: Work, template_hash: str, why: str) -> None:

@@ -57,7 +57,8 @@ def plan(snap: snapshot.Snapshot) -> Plan:
     guards.recover(w, desired)
     if commands.consume(w, desired):
         return _done(w)
-    if w.spec is not w.snap.release.spec:  # an undo wrote the spec: go on with that one
+    lifecycle.undo_hold(w, desired)
+    if w.spec is not w.snap.release.spec:  # an undo wrote or holds the spec: go on with that
         template = naming.effective_template(w.spec)
         desired = naming.template_hash(template)
     live = w.d.live_hash

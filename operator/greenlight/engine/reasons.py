@@ -46,7 +46,11 @@ class Reason(enum.StrEnum):
     RETRY_IGNORED = "RetryIgnored"
     """A retry command found nothing aborted; it was cleared."""
     UNDO = "Undo"
-    """An undo wrote an earlier revision's template back (a group: every member's)."""
+    """An undo was carried out (spec.undoWritesSpec: it wrote an earlier revision's template
+    back; a group: every member's)."""
+    UNDONE = "Undone"
+    """An undo rolled the spec's revision back without writing the spec: it is held off (not
+    released again) until spec.template changes or a retry, so GitOps cannot undo the undo."""
     UNDO_IGNORED = "UndoIgnored"
     """An undo asked for the revision the spec already names; nothing to do."""
     UNDO_FAILED = "UndoFailed"
