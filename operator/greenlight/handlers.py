@@ -292,12 +292,17 @@ class Feeds:
         meta = body["metadata"]
         labels = meta.get("labels") or {}
         service, release = labels.get(SERVICE_NAME), labels.get(naming.LABEL_RELEASE)
+        if not service:
+            return
+        backend: Key = (meta["namespace"], service)
         ready = observe.ready_endpoints(body) if kind != "DELETED" else None
-        entry = {(meta["namespace"], service): ready} if service and ready is not None else None
-        self.endpoints.put(meta["uid"], entry)
-        if service and release:
+        before = sum(self.endpoints.get(backend, ()), 0)
+        self.endpoints.put(meta["uid"], {backend: ready} if ready is not None else None)
+        after = sum(self.endpoints.get(backend, ()), 0)
+        if release and after > before:  # fewer never unblocks a decision
             key = (meta["namespace"], release)
-            lane = priority.endpoints_event(service, self._indexed(key))
+            deployments = self.reconciler.deployments(key)
+            lane = priority.endpoints_event(service, after, self._indexed(key), deployments)
             if lane is not None:
                 self._wake(key, lane)
 

@@ -116,11 +116,15 @@ def endpointslice(service: str, ready: list[bool | None], uid: str) -> dict[str,
 def test_a_backends_ready_endpoints_are_summed_over_its_slices_and_wake_a_candidate() -> None:
     f = feeds()
     f.release("ADDED", release(300, candidateHash="bbb", phase="Progressing"))
+    f.deployment("ADDED", deployment("bbb", available=2))
+    while f.queue._pop() is not None:  # those events, reconciled
+        pass
     f.endpointslice("ADDED", endpointslice("web-aaa", [True, True], "s-1"))
-    assert f.queue.depth(Priority.TRAFFIC) == 0, "the live revision's: bulk"
+    assert len(f.queue) == 0, "the live revision's: nothing waits for them"
     f.endpointslice("ADDED", endpointslice("web-bbb", [True, False], "s-2"))
+    assert len(f.queue) == 0, "one of the two available candidate pods listed: not yet"
     f.endpointslice("ADDED", endpointslice("web-bbb", [None], "s-3"))  # unset: ready
-    assert f.queue.depth(Priority.TRAFFIC) == 1, "the candidate's: it may flip now"
+    assert f.queue.depth(Priority.TRAFFIC) == 1, "both listed: it may flip now"
     assert sorted(f.endpoints.get(("ns", "web-bbb"), ())) == [1, 1]
     f.endpointslice("DELETED", endpointslice("web-bbb", [None], "s-3"))
     assert sorted(f.endpoints.get(("ns", "web-bbb"), ())) == [1]

@@ -103,15 +103,22 @@ def route(route: snapshot.RouteView, view: snapshot.ReleaseView | None) -> Lane:
     return "bulk" if seen == want else "traffic"
 
 
-def endpoints(service: str, view: snapshot.ReleaseView | None) -> Lane | None:
-    """A backend Service's ready endpoints changed: traffic when it is the candidate's (its
-    step's weight or the flip waits for them), bulk while the first route waits for the live
-    revision's; None (no reconcile) at rest, where no decision reads them."""
+def endpoints(
+    service: str,
+    ready: int,
+    view: snapshot.ReleaseView | None,
+    deployments: Iterable[snapshot.DeploymentView],
+) -> Lane | None:
+    """A backend Service's ready endpoints grew to `ready`: traffic when it is the candidate's
+    and now lists every pod its Deployment counts available (a step's weight or the flip may
+    wait for just that); bulk while the first route waits for the live revision's; None (no
+    reconcile) otherwise: the Deployment's own event wakes it when more pods are available."""
     if view is None:
         return None
     c, traffic = view.status.candidate_hash, view.status.traffic
     if c and service == naming.deployment_name(view.name, c):
-        return "traffic"
-    if c or traffic is None or not traffic.weights:
+        d = next((d for d in deployments if d.template_hash == c), None)
+        return "traffic" if d is not None and 0 < d.available_replicas <= ready else None
+    if not c and (traffic is None or not traffic.weights):
         return "bulk"
     return None

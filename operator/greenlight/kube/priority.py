@@ -44,7 +44,9 @@ def service_event(service: Mapping[str, Any], indexed: Any) -> Priority:
     return LANES[lanes.service(name, selected, getattr(indexed, "view", None))]
 
 
-def endpoints_event(service: str, indexed: Any) -> Priority | None:
-    """A backend Service's ready endpoints changed (None: nothing to reconcile)."""
-    lane = lanes.endpoints(service, getattr(indexed, "view", None))
+def endpoints_event(
+    service: str, ready: int, indexed: Any, deployments: Iterable[Any]
+) -> Priority | None:
+    """A backend Service's ready endpoints grew (None: nothing to reconcile)."""
+    lane = lanes.endpoints(service, ready, getattr(indexed, "view", None), deployments)
     return LANES[lane] if lane else None
