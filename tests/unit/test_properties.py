@@ -161,6 +161,12 @@ def test_invariants_hold_for_any_history(ops: list[tuple[str, Any]]) -> None:
         # 4. an aborted revision never receives live traffic
         if live_before is not None:
             assert live_after not in aborted
+        # 12. the preview Service never selects a revision with no available pod while the
+        # live revision has one (Argo Rollouts #2641)
+        preview = w.services.get("web-preview")
+        live_pods = _available(w, naming.pod_labels("web", live_after)) if live_after else 0
+        if preview is not None and live_pods > 0:
+            assert _available(w, preview.selector) > 0, (preview.selector, live_after)
         if w.status.history and any(e.promoted_at for e in w.status.history):
             promoted_once = True
 
