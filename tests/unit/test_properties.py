@@ -35,6 +35,7 @@ op = st.one_of(
     st.tuples(st.just("paused"), st.booleans()),
     st.tuples(st.just("foreign"), st.booleans()),
     st.tuples(st.just("rolling"), st.booleans()),
+    st.tuples(st.just("first_checks"), st.booleans()),
 )
 
 FOREIGN = {"app": "someone-else"}
@@ -51,6 +52,10 @@ def _spec(params: dict[str, Any]) -> Any:
         paused=params["paused"],
         rolling={"maxSurge": 1, "maxUnavailable": 1} if params["rolling"] else None,
     )
+    if params["first_checks"] and not params["rolling"]:  # gated like any later revision
+        body = s.model_dump(by_alias=True, exclude_none=True)
+        body["strategy"].setdefault("blueGreen", {})["firstReleaseChecks"] = True
+        s = api.ReleaseSpec.model_validate(body)
     if params["foreign"]:  # the spec names a Service someone else owns
         body = s.model_dump(by_alias=True, exclude_none=True)
         body["service"]["name"] = "theirs"
@@ -77,13 +82,13 @@ def _available(w: World, selector: dict[str, str]) -> int:
 def test_invariants_hold_for_any_history(ops: list[tuple[str, Any]]) -> None:
     params = {
         "image": 0, "replicas": 3, "manual": False, "paused": False, "foreign": False,
-        "rolling": False,
+        "rolling": False, "first_checks": False,
     }  # fmt: skip
     w = World(_spec(params))
     w.services["theirs"] = snapshot.ServiceView("theirs", dict(FOREIGN), owned=False)
     promoted_once = False
     for name, arg in ops:
-        if name in ("image", "replicas", "manual", "paused", "foreign", "rolling"):
+        if name in ("image", "replicas", "manual", "paused", "foreign", "rolling", "first_checks"):
             params[name] = arg
             w.set_spec(_spec(params))
         elif name == "settle":

@@ -140,9 +140,14 @@ def aborted_outcome(w: Work, template_hash: str) -> None:
     phase: api.Phase = "Aborted" if reason == Reason.ABORTED_BY_USER else "Degraded"
     revision = entry.revision if entry else "?"
     why = f"{reason}: {entry.message}" if entry is not None and entry.message else reason
+    live = (
+        "nothing is live"
+        if w.d.live_revision is None
+        else f"live revision {w.d.live_revision} serves"
+    )
     w.outcome(
         phase,
-        f"revision {revision} aborted ({why}); live revision {w.d.live_revision} serves."
+        f"revision {revision} aborted ({why}); {live}."
         " Change the spec, or annotate greenlight.dev/retry=true to try again",
         reason,
     )
