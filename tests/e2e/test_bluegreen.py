@@ -13,6 +13,7 @@ from tests.e2e.helpers import wait_for
 from tests.e2e.support import (
     NEVER_READY,
     Releases,
+    ZeroDowntime,
     pods,
     release_manifest,
     set_pod_ready,
@@ -127,6 +128,39 @@ def test_a_candidate_whose_pods_keep_coming_is_not_aborted_after_the_deadline(
     assert all(e["outcome"] != "Aborted" for e in st["history"]), st["history"]
     assert "Aborted" not in releases.events("web")
     assert watcher.flips == [green]
+
+
+def test_the_preview_service_moves_to_the_candidate_once_one_of_its_pods_is_ready(
+    releases: Releases, kube: Any
+) -> None:
+    """Argo Rollouts #2641: requests sent to the preview Service always find a ready endpoint;
+    it keeps selecting the live revision until a candidate pod is ready."""
+    manifest = released(releases)
+    blue = live_hash(releases)
+    with ZeroDowntime(kube, releases.ns, "web-preview") as preview:
+        wait_for(lambda: preview.max_ready == 3, 30, "the preview's 3 ready endpoints")
+        releases.apply(with_image(manifest, "example/web:2", **NEVER_READY))
+        green = wait_for(
+            lambda: next((h for h in releases.deployments("web") if h != blue), None),
+            30,
+            "candidate Deployment",
+        )
+        selector = f"{naming.LABEL_HASH}={green}"
+        wait_for(lambda: len(pods(kube, releases.ns, selector)) == 3, 30, "candidate pods")
+        time.sleep(2)  # reconciles of the candidate's pods coming up, none Ready
+        assert releases.selector("web-preview")[naming.LABEL_HASH] == blue
+        first = min(p.metadata.name for p in pods(kube, releases.ns, selector))
+        set_pod_ready(kube, releases.ns, first, ready=True)
+        wait_for(
+            lambda: releases.selector("web-preview").get(naming.LABEL_HASH) == green,
+            30,
+            "the preview Service on the candidate",
+        )
+        wait_for(lambda: releases.ready_endpoints("web-preview") == 1, 30, "its ready pod")
+    assert live_hash(releases) == blue, "1 of 3 Ready: no flip"
+    # (the watcher's flip check, for a live Service, wants every pod Ready: not this one's)
+    outage = [p for p in preview.problems if "flip to" not in p]
+    assert not outage and preview.flips == [green], preview.problems
 
 
 def test_manual_promotion(releases: Releases, zero_downtime: Any) -> None:

@@ -83,6 +83,52 @@ def test_a_failing_pre_promotion_check_aborts_and_live_traffic_is_untouched(
     watcher.check()
 
 
+def first_release_gated(releases: Releases, pre: list[Any]) -> None:
+    """Apply v1 of `web` with firstReleaseChecks: its own pre-promotion checks gate it."""
+    blue_green = {"firstReleaseChecks": True, "prePromotion": pre}
+    releases.apply(release_manifest("web", "example/web:1", blue_green=blue_green))
+
+
+def no_service(releases: Releases, name: str) -> bool:
+    found = releases.kube.core.list_namespaced_service(
+        releases.ns, field_selector=f"metadata.name={name}"
+    )
+    return not found.items
+
+
+def test_first_release_checks_gate_the_first_revision(
+    releases: Releases, http_server: HttpServer
+) -> None:
+    """Argo Rollouts #4759: with firstReleaseChecks the live Service selects the first revision
+    only once its pre-promotion checks passed; the preview Service reaches it before."""
+    http_server.route("/smoke/1", status=503, body="warming up")
+    smoke = {"name": "smoke", "http": {"url": http_server.url("/smoke/$(REVISION)")},
+             "failureLimit": 100, "interval": "500ms"}  # fmt: skip
+    first_release_gated(releases, [smoke])
+    http_server.wait_requests("/smoke/1", count=2, timeout=60)
+    assert no_service(releases, "web"), "nothing selects the first revision yet"
+    st = releases.status("web")
+    assert st["phase"] == "Progressing" and st.get("liveRevision") is None
+    assert releases.selector("web-preview") == naming.pod_labels("web", st["candidateHash"])
+    http_server.route("/smoke/1", json={"ok": True})
+    st = releases.wait_phase("web", "Healthy", liveRevision=1, timeout=60)
+    assert releases.selector("web") == naming.pod_labels("web", st["liveHash"])
+    assert {"CheckPassed", "Promoted"} <= set(releases.events("web"))
+
+
+def test_a_failing_first_release_check_aborts_the_first_revision(
+    releases: Releases, http_server: HttpServer
+) -> None:
+    http_server.route("/smoke", status=500, body="database unreachable")
+    first_release_gated(releases, [{"name": "smoke", "http": {"url": http_server.url("/smoke")}}])
+    st = releases.wait_phase("web", "Degraded", timeout=60)
+    assert no_service(releases, "web") and st.get("liveRevision") is None
+    [entry] = st["history"]
+    assert (entry["revision"], entry["outcome"]) == (1, "Aborted")
+    assert entry["reason"] == "PrePromotionCheckFailed" and "smoke" in entry["message"]
+    assert {"CheckFailed", "Aborted"} <= set(releases.events("web"))
+
+
 def test_a_job_migration_gate_runs_once_and_gates_the_flip(
     kube: Any, namespace: str, releases: Releases
 ) -> None:

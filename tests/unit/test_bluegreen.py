@@ -49,10 +49,11 @@ def test_flip_waits_for_every_green_pod() -> None:
     create = next(a for a in p.writes if isinstance(a, act.CreateDeployment))
     assert (create.revision, create.color) == (2, "green")
     assert w.live_hash() == blue
-    assert w.services["web-preview"].selector[naming.LABEL_HASH] == green
+    assert w.services["web-preview"].selector[naming.LABEL_HASH] == blue, "no green pod yet"
     w.settle(create.name, available=2)
     w.reconcile()
     assert w.live_hash() == blue, "2 of 3 ready: no flip"
+    assert w.services["web-preview"].selector[naming.LABEL_HASH] == green
     assert w.status.phase == "Progressing"
     w.settle(create.name)
     p = w.reconcile()

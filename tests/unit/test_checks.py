@@ -71,6 +71,78 @@ def test_a_failing_pre_promotion_check_aborts_and_leaves_live_alone() -> None:
     assert "CheckFailed" in w.events()
 
 
+def gated_first(pre: list[Any], gated: bool = True, **kw: Any) -> World:
+    """A Release's first revision with pre-promotion checks and firstReleaseChecks: `gated`,
+    every pod available after the first reconcile."""
+    s = with_checks(spec("app:1", **kw), pre)
+    body = s.model_dump(by_alias=True, exclude_none=True)
+    body["strategy"]["blueGreen"]["firstReleaseChecks"] = gated
+    w = World(api.ReleaseSpec.model_validate(body))
+    w.reconcile()
+    w.settle()
+    return w
+
+
+def test_a_gated_first_release_is_selected_only_once_its_checks_pass() -> None:
+    """Argo Rollouts #4759: firstReleaseChecks gates the first revision like any later one."""
+    w = gated_first([smoke()])
+    v1 = hash_of(w.spec)
+    assert "web" not in w.services, "nothing served yet: no live Service to point"
+    assert w.services["web-preview"].selector == naming.pod_labels("web", v1)
+    w.reconcile()
+    [asked] = w.answer(OK)
+    assert asked.check.http is not None
+    assert asked.check.http.url == "http://web-preview.ns.svc.cluster.local/v/1"
+    assert "web" not in w.services and w.status.phase == "Progressing"
+    w.reconcile()
+    assert [c.phase for c in w.status.checks] == ["Passed"] and "web" not in w.services
+    w.reconcile()
+    assert w.live_selector() == naming.pod_labels("web", v1)
+    assert w.status.phase == "Healthy" and w.status.live_revision == 1
+    assert "Promoted" in w.events() and "FirstRelease" not in w.events()
+
+
+def test_a_failing_check_aborts_a_gated_first_release_which_never_goes_live() -> None:
+    w = gated_first([smoke()])
+    w.reconcile()
+    w.answer(BAD)
+    w.reconcile()
+    w.reconcile()
+    assert w.status.phase == "Degraded" and w.status.live_hash is None
+    entry = w.status.history[-1]
+    assert (entry.revision, entry.outcome, entry.reason) == (
+        1,
+        "Aborted",
+        "PrePromotionCheckFailed",
+    )
+    [aborted] = [a for a in w.log if isinstance(a, act.RecordEvent) and a.reason == "Aborted"]
+    assert aborted.type == "Warning" and "check smoke failed" in aborted.message
+    assert "nothing is live" in w.status.message
+    # without the opt-in, the aborted revision still does not fill the live Service
+    body = w.spec.model_dump(by_alias=True, exclude_none=True)
+    body["strategy"]["blueGreen"]["firstReleaseChecks"] = False
+    w.set_spec(api.ReleaseSpec.model_validate(body))
+    w.reconcile()
+    assert "web" not in w.services and w.status.phase == "Degraded"
+
+
+def test_a_gated_first_release_waits_for_a_promote_command_without_auto_promote() -> None:
+    w = gated_first([], auto_promote=False)
+    w.reconcile()
+    assert w.status.phase == "Paused" and "web" not in w.services
+    w.annotations[naming.COMMAND_PROMOTE] = "true"
+    w.reconcile()
+    assert w.live_selector() == naming.pod_labels("web", hash_of(w.spec))
+    assert "PromoteIgnored" not in w.events()
+
+
+def test_without_the_opt_in_the_first_release_fills_the_live_service_unchecked() -> None:
+    w = gated_first([smoke()], gated=False)
+    assert w.live_selector() == naming.pod_labels("web", hash_of(w.spec))
+    w.reconcile()
+    assert w.status.phase == "Healthy" and w.requested == [] and w.status.checks == []
+
+
 def test_measurements_follow_the_interval_and_count() -> None:
     w = candidate_ready(pre=[smoke(count=3, interval="10s", initialDelay="5s")])
     p = w.reconcile()

@@ -134,6 +134,29 @@ def test_neither_flips_until_both_are_ready_then_both_flip_in_one_plan() -> None
     assert [a.reason for a in shop.last.events] == ["GroupFlipped"]
 
 
+def test_first_revisions_gated_by_first_release_checks_go_live_together() -> None:
+    """firstReleaseChecks: no member serves yet, so the group has no starting entry; it records
+    the first flip of both once both are ready."""
+    worlds = {}
+    for name in MEMBERS:
+        body = member_spec(name, f"{name}:1").model_dump(by_alias=True, exclude_none=True)
+        body["strategy"]["blueGreen"]["firstReleaseChecks"] = True
+        spec_ = api.ReleaseSpec.model_validate(body)
+        worlds[name] = World(spec_, name=name, group="shop")
+    shop = Shop(worlds)
+    shop.step()
+    shop.worlds["django"].settle()
+    shop.tick(10)
+    shop.step()
+    assert shop.live() == {"django": None, "fastapi": None}, "fastapi is not ready"
+    shop.worlds["fastapi"].settle()
+    for _ in range(2):
+        shop.step()
+    assert shop.live() == {"django": 1, "fastapi": 1}
+    assert shop.status.history[-1].revisions == {"django": 1, "fastapi": 1}
+    assert shop.status.phase == "Healthy"
+
+
 def test_a_member_scaled_down_mid_release_flips_at_its_live_slot_size() -> None:
     """An HPA lowers django's replicas mid-release: its candidate stays at the live slot's 3,
     the group sees it ready at that size (not at spec.replicas) and flips both."""

@@ -134,15 +134,22 @@ def test_an_abort_scales_the_candidate_down_and_never_changes_live() -> None:
 
 def test_a_new_spec_mid_release_supersedes_the_candidate() -> None:
     w = released("app:1")
+    one = hash_of(w.spec)
     w.set_spec(spec("app:2"))
     w.reconcile()
     two = hash_of(w.spec)
+    w.settle(naming.deployment_name("web", two), available=1)
+    w.reconcile()
+    assert w.services["web-preview"].selector[naming.LABEL_HASH] == two
     w.set_spec(spec("app:3"))
     w.reconcile()
     three = hash_of(w.spec)
     assert w.by_hash(two).spec_replicas == 0
     assert w.status.candidate_hash == three and w.status.candidate_revision == 3
     assert next(e for e in w.status.history if e.template_hash == two).outcome == "Superseded"
+    assert w.services["web-preview"].selector[naming.LABEL_HASH] == one, "3 has no pod yet"
+    w.settle(naming.deployment_name("web", three), available=1)
+    w.reconcile()
     assert w.services["web-preview"].selector[naming.LABEL_HASH] == three
 
 

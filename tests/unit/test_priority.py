@@ -128,7 +128,8 @@ def test_a_service_selecting_what_the_status_says_is_bulk_a_drifted_one_goes_fir
     assert priority.service_event(service("web-preview", "bbb"), rel) == BULK
     assert priority.service_event(service("web", "bbb"), rel) == TRAFFIC
     assert priority.service_event(service("web", None), rel) == TRAFFIC
-    assert priority.service_event(service("web-preview", "aaa"), rel) == TRAFFIC
+    assert priority.service_event(service("web-preview", "aaa"), rel) == BULK, "no pod yet"
+    assert priority.service_event(service("web-preview", "zzz"), rel) == TRAFFIC
     assert priority.service_event(service("web-preview", "aaa"), indexed()) == BULK
     assert priority.service_event(service("other", "zzz"), rel) == BULK
     assert priority.service_event(service("web", "zzz"), None) == BULK

@@ -35,6 +35,7 @@ op = st.one_of(
     st.tuples(st.just("paused"), st.booleans()),
     st.tuples(st.just("foreign"), st.booleans()),
     st.tuples(st.just("rolling"), st.booleans()),
+    st.tuples(st.just("first_checks"), st.booleans()),
 )
 
 FOREIGN = {"app": "someone-else"}
@@ -51,6 +52,10 @@ def _spec(params: dict[str, Any]) -> Any:
         paused=params["paused"],
         rolling={"maxSurge": 1, "maxUnavailable": 1} if params["rolling"] else None,
     )
+    if params["first_checks"] and not params["rolling"]:  # gated like any later revision
+        body = s.model_dump(by_alias=True, exclude_none=True)
+        body["strategy"].setdefault("blueGreen", {})["firstReleaseChecks"] = True
+        s = api.ReleaseSpec.model_validate(body)
     if params["foreign"]:  # the spec names a Service someone else owns
         body = s.model_dump(by_alias=True, exclude_none=True)
         body["service"]["name"] = "theirs"
@@ -77,13 +82,13 @@ def _available(w: World, selector: dict[str, str]) -> int:
 def test_invariants_hold_for_any_history(ops: list[tuple[str, Any]]) -> None:
     params = {
         "image": 0, "replicas": 3, "manual": False, "paused": False, "foreign": False,
-        "rolling": False,
+        "rolling": False, "first_checks": False,
     }  # fmt: skip
     w = World(_spec(params))
     w.services["theirs"] = snapshot.ServiceView("theirs", dict(FOREIGN), owned=False)
     promoted_once = False
     for name, arg in ops:
-        if name in ("image", "replicas", "manual", "paused", "foreign", "rolling"):
+        if name in ("image", "replicas", "manual", "paused", "foreign", "rolling", "first_checks"):
             params[name] = arg
             w.set_spec(_spec(params))
         elif name == "settle":
@@ -161,6 +166,12 @@ def test_invariants_hold_for_any_history(ops: list[tuple[str, Any]]) -> None:
         # 4. an aborted revision never receives live traffic
         if live_before is not None:
             assert live_after not in aborted
+        # 12. the preview Service never selects a revision with no available pod while the
+        # live revision has one (Argo Rollouts #2641)
+        preview = w.services.get("web-preview")
+        live_pods = _available(w, naming.pod_labels("web", live_after)) if live_after else 0
+        if preview is not None and live_pods > 0:
+            assert _available(w, preview.selector) > 0, (preview.selector, live_after)
         if w.status.history and any(e.promoted_at for e in w.status.history):
             promoted_once = True
 

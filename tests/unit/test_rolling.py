@@ -73,8 +73,11 @@ def test_rolling_release_reaches_100_percent_and_pins_the_new_revision() -> None
     w.set_spec(spec("app:2", replicas=10, rolling={"maxSurge": "25%", "maxUnavailable": 0}))
     w.reconcile()
     assert w.live_selector() == {naming.LABEL_RELEASE: "web"}, "every revision serves"
-    assert w.services["web-preview"].selector[naming.LABEL_HASH] == hash_of(w.spec)
+    assert w.services["web-preview"].selector[naming.LABEL_HASH] == hash_of(spec()), "no pod"
     assert w.by_hash(hash_of(w.spec)).spec_replicas == 3
+    w.settle()
+    w.reconcile()
+    assert w.services["web-preview"].selector[naming.LABEL_HASH] == hash_of(w.spec)
     drive(w)
     assert w.status.phase == "Healthy"
     assert w.live_selector() == naming.pod_labels("web", hash_of(w.spec))

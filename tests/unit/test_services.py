@@ -71,15 +71,28 @@ def test_the_drift_warning_names_what_it_found_and_what_it_set_back() -> None:
     )
 
 
-def test_the_preview_service_follows_the_candidate_then_the_live_revision() -> None:
+def test_the_preview_service_selects_the_candidate_once_it_has_an_available_pod() -> None:
+    """Argo Rollouts #2641: requests sent to the preview Service fail while it selects a
+    revision with no pod to answer; it stays on the live revision until then."""
     w = released("app:1")
     v1 = hash_of(w.spec)
     assert w.services["web-preview"].selector == naming.pod_labels("web", v1), "no candidate"
     w.set_spec(spec("app:2"))
     w.reconcile()
     v2 = hash_of(w.spec)
-    assert w.services["web-preview"].selector == naming.pod_labels("web", v2)
+    candidate = naming.deployment_name("web", v2)
+    w.settle(candidate, available=0)
+    w.reconcile()
+    assert w.services["web-preview"].selector == naming.pod_labels("web", v1), "0 available"
+    assert drift(w) == []
+    w.settle(candidate, available=1)
+    w.reconcile()
+    assert w.services["web-preview"].selector == naming.pod_labels("web", v2), "1 available"
     assert w.live_hash() == v1
+    w.settle(candidate, available=0)  # its one pod went away: back to the live revision
+    w.reconcile()
+    assert w.services["web-preview"].selector == naming.pod_labels("web", v1)
+    assert drift(w) == [], "what the Release itself decided is no drift"
     w.go_live()
     assert w.services["web-preview"].selector == naming.pod_labels("web", v2)
     assert w.live_hash() == v2
@@ -95,7 +108,7 @@ def test_a_preview_selector_changed_by_hand_is_put_back_with_a_drift_warning() -
     assert w.status.phase == "Paused"
     v2 = hash_of(w.spec)
     preview = w.services["web-preview"]
-    w.services["web-preview"] = dataclasses.replace(preview, selector=naming.pod_labels("web", v1))
+    w.services["web-preview"] = dataclasses.replace(preview, selector={"app": "web"})
     w.reconcile()
     assert w.services["web-preview"].selector == naming.pod_labels("web", v2)
     assert w.live_hash() == v1, "the live Service is not touched"

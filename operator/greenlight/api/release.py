@@ -639,6 +639,13 @@ class BlueGreen(Model):
         " waits for them). A failure flips the live Service back at once.",
         json_schema_extra=gates.list_map("name"),
     )
+    first_release_checks: bool = pydantic.Field(
+        default=False,
+        description="Release the first revision like any later one: the live Service selects"
+        " it only once all its pods are available and its prePromotion checks passed (a failure"
+        " aborts it), as autoPromote and promoteAfterSeconds allow. false: the first revision"
+        " fills the live Service directly.",
+    )
 
     _unique = pydantic.field_validator("pre_promotion", "post_promotion")(gates.unique_names)
 

@@ -31,7 +31,8 @@ def release(w: Work, live: str | None, desired: str, template: dict[str, Any]) -
     c, started = lifecycle.start_candidate(w, "blueGreen", live, desired, template, size)
     label = f"revision {c.revision} ({c.color})"
     if started:
-        w.event(Reason.PROGRESSING, f"{label} is coming up beside the live slot")
+        beside = "beside the live slot" if live else "(nothing live yet)"
+        w.event(Reason.PROGRESSING, f"{label} is coming up {beside}")
 
     d = w.snap.deployment(desired)
     endpoints = traffic.endpoints_wanted(w, desired, size)

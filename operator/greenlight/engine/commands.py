@@ -30,7 +30,8 @@ def refusal(
 ) -> str | None:
     """Why `command` cannot apply to a Release whose spec is `desired` (None: it can)."""
     live = status.live_hash
-    in_progress = live is not None and desired != live
+    # (with nothing live, a release is in progress once its candidate is: firstReleaseChecks)
+    in_progress = desired != live and (live is not None or status.candidate_hash is not None)
     if command in ("promote", "abort"):
         if not in_progress:
             return (

@@ -190,7 +190,8 @@ def plan_group(gs: GroupSnapshot) -> GroupPlan:
             message = f"every candidate is ready; settling until {settle.isoformat()}"
             requeue = (settle - now).total_seconds()
         elif (
-            history and history[-1].revisions != _entry(states, now, _by_name(in_flight)).revisions
+            not history  # (no starting point: first revisions gated by firstReleaseChecks)
+            or history[-1].revisions != _entry(states, now, _by_name(in_flight)).revisions
         ):
             # Record the entry first; flip in the next reconcile (woken by this status write):
             # a flip never happens that the group's history does not already hold.

@@ -78,17 +78,19 @@ def job(j: snapshot.JobView | None) -> Lane:
 
 def service(name: str | None, selected: str | None, view: snapshot.ReleaseView | None) -> Lane:
     """A Service of a Release: traffic when its selector is not what the status says it
-    serves (a hand edit to repair, or our own flip whose status write is on its way)."""
+    serves (a hand edit to repair, or our own flip whose status write is on its way; the
+    preview Service: the candidate, or the live revision until the candidate has a pod)."""
     if view is None:
         return "bulk"
     st = view.status
     if name == view.spec.service.name:
-        want = st.live_hash
+        want = {st.live_hash}
     elif view.spec.preview_service is not None and name == view.spec.preview_service.name:
-        want = st.candidate_hash or st.live_hash
+        want = {st.candidate_hash, st.live_hash}
     else:
         return "bulk"
-    return "bulk" if want is None or selected == want else "traffic"
+    want.discard(None)
+    return "bulk" if not want or selected in want else "traffic"
 
 
 def route(route: snapshot.RouteView, view: snapshot.ReleaseView | None) -> Lane:

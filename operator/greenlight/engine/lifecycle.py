@@ -144,9 +144,14 @@ def aborted_outcome(w: Work, template_hash: str) -> None:
     revision = entry.revision if entry else "?"
     why = f"{reason}: {entry.message}" if entry is not None and entry.message else reason
     what = "rolled back" if entry is not None and entry.outcome == "RolledBack" else "aborted"
+    live = (
+        "nothing is live"
+        if w.d.live_revision is None
+        else f"live revision {w.d.live_revision} serves"
+    )
     w.outcome(
         phase,
-        f"revision {revision} {what} ({why}); live revision {w.d.live_revision} serves."
+        f"revision {revision} {what} ({why}); {live}."
         " Change the spec, or annotate greenlight.dev/retry=true to try again",
         reason,
     )

@@ -65,7 +65,7 @@ def plan(snap: snapshot.Snapshot) -> Plan:
     # A strategy switch takes effect at the next release, never mid-release (a newer spec
     # during a release continues it: a rolling release's pods of every revision still serve).
     strategy = _strategy(w, w.d.strategy if w.d.in_flight and w.d.strategy else _chosen(w.spec))
-    if live is None and _no_traffic(w):
+    if live is None and _no_traffic(w) and not _first_release_gated(w, desired):
         _first_release(w, desired, template)
     elif live == desired:
         lifecycle.supersede(w, "the spec went back to the live revision")
@@ -108,6 +108,14 @@ def _no_traffic(w: Work) -> bool:
     """No live traffic to protect: the Service is ours (or absent) and selects no revision."""
     svc = w.snap.live_service
     return svc is None or (svc.owned and naming.LABEL_HASH not in svc.selector)
+
+
+def _first_release_gated(w: Work, desired: str) -> bool:
+    """The first revision goes live as any later one, through its strategy's gates: opted in
+    (firstReleaseChecks), or such a release already in flight or aborted (it never goes live
+    directly, whatever the spec says now)."""
+    bluegreen = w.spec.strategy.effective_blue_green
+    return bluegreen.first_release_checks or w.d.in_flight or w.d.aborted_hash == desired
 
 
 def _first_release(w: Work, desired: str, template: dict[str, Any]) -> None:

@@ -2,7 +2,8 @@
 
 The draft status says which revision is live and which is the candidate; this step makes the
 Services say the same (selector, ports, type), and reports as drift a selector that someone
-else changed from what the status recorded.
+else changed from what the status recorded. The preview Service selects the candidate only
+once it has an available pod (`preview_target`).
 """
 
 from __future__ import annotations
@@ -18,16 +19,43 @@ from greenlight.engine.reasons import Reason
 Role = Literal["live", "preview"]
 
 
-def selectors(name: str, d: Draft, preview: bool) -> dict[Role, dict[str, str]]:
-    """What each Service selects when the status is `d` (no entry: nothing to select yet)."""
+def selectors(name: str, d: Draft, preview: str | None) -> dict[Role, dict[str, str]]:
+    """What each Service selects when the status is `d` and the preview Service selects the
+    revision `preview` (no entry: nothing to select yet)."""
     out: dict[Role, dict[str, str]] = {}
     if d.live_hash is not None:
         out["live"] = naming.pod_labels(name, d.live_hash)
         if d.strategy == "rolling" and d.in_flight:
             out["live"] = {naming.LABEL_RELEASE: name}  # rolling: pods of every revision serve
-    if preview and (target := d.candidate_hash or d.live_hash):
-        out["preview"] = naming.pod_labels(name, target)
+    if preview is not None:
+        out["preview"] = naming.pod_labels(name, preview)
     return out
+
+
+def preview_target(d: Draft, snap: snapshot.Snapshot) -> str | None:
+    """The revision the preview Service selects: the candidate once its Deployment has an
+    available pod, the live revision until then (requests sent to the preview Service are
+    never left with no pod to answer while the live revision has some); the candidate from
+    the start when nothing is live (no other choice)."""
+    c = d.candidate_hash
+    if c is not None and (d.live_hash is None or _has_pods(snap.deployment(c))):
+        return c
+    return d.live_hash
+
+
+def _has_pods(d: snapshot.DeploymentView | None) -> bool:
+    return d is not None and d.available_replicas > 0
+
+
+def _changed_by_hand(name: str, d: Draft, role: Role, selector: dict[str, str]) -> bool:
+    """`selector` is not one the observed status `d` let `role` select (nothing decided yet:
+    any is): the preview Service's is the candidate's, or the live revision's while the
+    candidate had no available pod."""
+    if role == "preview":
+        allowed = [naming.pod_labels(name, h) for h in (d.candidate_hash, d.live_hash) if h]
+    else:
+        allowed = list(selectors(name, d, None).values())
+    return bool(allowed) and selector not in allowed
 
 
 def _ports_of(svc: snapshot.ServiceView | None) -> tuple[api.ServicePort, ...]:
@@ -37,8 +65,9 @@ def _ports_of(svc: snapshot.ServiceView | None) -> tuple[api.ServicePort, ...]:
 def point(w: Work) -> None:
     """Plan an ApplyService for each Service that differs from the draft; report drift."""
     spec = w.spec
-    wanted = selectors(w.name, w.d, spec.preview_service is not None)
-    recorded = selectors(w.name, Draft.of(w.snap.release.status), True)
+    preview = preview_target(w.d, w.snap) if spec.preview_service is not None else None
+    wanted = selectors(w.name, w.d, preview)
+    observed = Draft.of(w.snap.release.status)
     for role, selector in wanted.items():
         if role == "live":
             seen, name = w.snap.live_service, spec.service.name
@@ -54,8 +83,9 @@ def point(w: Work) -> None:
         if seen is not None and seen.selector == selector:
             if not manage_ports or (seen.ports == naming.ports(ports) and seen.type == type_):
                 continue
-        elif seen is not None and seen.selector != recorded.get(role, seen.selector):
-            w.event(Reason.DRIFT, _drift(role, name, seen, w), warning=True)
+        elif seen is not None and _changed_by_hand(w.name, observed, role, seen.selector):
+            target = w.d.live_hash if role == "live" else preview
+            w.event(Reason.DRIFT, _drift(role, name, seen, target, w), warning=True)
         w.do(
             act.ApplyService(
                 role=role,
@@ -79,10 +109,9 @@ def original_selector(release: str, seen: snapshot.ServiceView) -> dict[str, str
     return None if naming.selects_release(seen.selector, release) else dict(seen.selector)
 
 
-def _drift(role: Role, name: str, seen: snapshot.ServiceView, w: Work) -> str:
+def _drift(role: Role, name: str, seen: snapshot.ServiceView, target: str | None, w: Work) -> str:
     now = seen.selector.get(naming.LABEL_HASH)
     what = f"revision {w.revision_of(now)}" if now and w.revision_of(now) else seen.selector
-    target = w.d.live_hash if role == "live" else w.d.candidate_hash or w.d.live_hash
     return (
         f"{role} Service {name} was changed outside Greenlight to select {what};"
         f" set back to revision {w.revision_of(target)}"
