@@ -17,6 +17,12 @@ ROOT = Path(__file__).resolve().parents[1]
 DIR = ROOT / "manifests" / "argocd"
 KINDS = {"release": "Release", "releasegroup": "ReleaseGroup"}
 ORDER = ("promote", "promote-skip-checks", "abort", "retry", "undo", "pause", "resume")
+RELEASE_ONLY = ("restart",)
+"""Actions of a Release only (a group has no pods of its own to restart)."""
+
+
+def order(kind_dir: Path) -> tuple[str, ...]:
+    return ORDER + RELEASE_ONLY if kind_dir.name == "release" else ORDER
 
 
 class _Literal(yaml.SafeDumper):
@@ -37,12 +43,13 @@ def dump(data: Any) -> str:
 
 def actions(kind_dir: Path) -> dict[str, Any]:
     found = {p.parent.name for p in (kind_dir / "actions").glob("*/action.lua")}
-    assert found == set(ORDER), f"{kind_dir}: actions {sorted(found)} != {sorted(ORDER)}"
+    wanted = order(kind_dir)
+    assert found == set(wanted), f"{kind_dir}: actions {sorted(found)} != {sorted(wanted)}"
     return {
         "discovery.lua": (kind_dir / "actions" / "discovery.lua").read_text(),
         "definitions": [
             {"name": name, "action.lua": (kind_dir / "actions" / name / "action.lua").read_text()}
-            for name in ORDER
+            for name in wanted
         ],
     }
 

@@ -207,6 +207,8 @@ CASES = [
         put("spec.progressDeadlineSeconds", 2**31),
         "spec.progressDeadlineSeconds",
     ),
+    Case("restart-at-not-a-time", put("spec.restartAt", "yesterday"), "spec.restartAt"),
+    Case("restart-at-no-date", put("spec.restartAt", "12:00:00Z"), "spec.restartAt"),
     # pod labels: qualified-name keys, 63-character values, and the keys Greenlight sets
     Case("label-key-space", _label("my label", "x"), LABELS),
     Case("label-key-two-slashes", _label("a/b/c", "x"), LABELS),

@@ -17,9 +17,10 @@ from kubernetes import watch
 from kubernetes.client.exceptions import ApiException
 
 from greenlight.engine import naming
-from tests.e2e.helpers import is_ready, watch_for
+from tests.e2e.helpers import is_ready, wait_for, watch_for
 from tests.e2e.realnode import on_real_node, probe_service, require_real_node, sample_release
-from tests.e2e.support import Releases
+from tests.e2e.support import Releases, pods
+from tests.e2e.test_plugin import greenlight
 from tests.e2e.traffic import TrafficProbe, percentile
 
 pytestmark = [pytest.mark.realnode, pytest.mark.usefixtures("real_node", "operator")]
@@ -228,3 +229,46 @@ def test_rolling_release_never_serves_below_the_bound(
     report(f"rolling: {traffic.summary()}; fewest ready endpoints {endpoints.lowest}")
     assert endpoints.lowest is not None and endpoints.lowest >= replicas - unavailable
     no_failures(traffic)
+
+
+def test_a_restart_under_load_replaces_every_pod_and_fails_no_request(
+    releases: Releases, probe: Any, kube: Any, namespace: str
+) -> None:
+    """`kubectl greenlight restart`: every pod of the live revision replaced by the Deployment
+    controller (maxUnavailable 0: never fewer ready endpoints than replicas), no new revision,
+    and not one request failed."""
+    replicas = 3
+    releases.apply(sample_release("web", "v1", replicas))
+    releases.wait_phase("web", "Healthy", liveRevision=1, readyReplicas=replicas, timeout=120)
+    wait_for(lambda: releases.ready_endpoints("web") == replicas, 30, "every pod an endpoint")
+    deployments = set(releases.deployments("web"))
+    selector = f"{naming.LABEL_RELEASE}=web"
+    before = {p.metadata.name for p in pods(kube, namespace, selector)}
+    endpoints = ReadyEndpoints(kube, namespace, "web")
+    endpoints.start()
+    traffic = probe()
+    traffic.wait_for_version("v1")
+    try:
+        asked = greenlight(releases, "restart", "web")
+        assert asked.returncode == 0, asked.stderr
+        assert "restart of revision 1 requested" in asked.stdout
+        release = releases.get("web")
+        at = release["spec"]["restartAt"]
+        generation = release["metadata"]["generation"]
+        releases.wait_phase(
+            "web", "Healthy", timeout=180, restartedAt=at, observedGeneration=generation
+        )
+        after = {p.metadata.name for p in pods(kube, namespace, selector)}
+        traffic.wait_for_requests(2 * RATE, since=time.monotonic())  # the old pods gone
+    finally:
+        endpoints.stop()
+        traffic.stop()
+    report(f"restart: {traffic.summary()}; fewest ready endpoints {endpoints.lowest}")
+    no_failures(traffic)
+    assert len(after) == replicas and after.isdisjoint(before), (before, after)
+    assert endpoints.lowest is not None and endpoints.lowest >= replicas
+    assert set(releases.deployments("web")) == deployments, "no new revision"
+    status = releases.status("web")
+    assert status["liveRevision"] == 1 and len(status["history"]) == 1
+    assert releases.events("web").count("Restarted") == 1
+    assert traffic.versions() == {"v1": len(traffic.snapshot())}

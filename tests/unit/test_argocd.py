@@ -4,13 +4,16 @@ tests/e2e/test_argocd.py runs the same scripts on live Releases and applies the 
 
 from __future__ import annotations
 
+import datetime
 import importlib.util
 from typing import Any
 
 import pytest
 
+from greenlight.api import release as api
 from greenlight.engine import naming
 from tests import argocd
+from tests.admission_cases import valid
 
 _spec = importlib.util.spec_from_file_location(
     "render_argocd", argocd.ROOT / "hack/render-argocd.py"
@@ -96,8 +99,8 @@ def test_pause_and_resume_set_spec_paused(kind: str) -> None:
 
 
 def test_release_discovery_enables_what_can_apply() -> None:
-    healthy = obj(phase="Healthy", history=[{"revision": 1}])
-    assert {a for a, on in argocd.discover(healthy).items() if on} == {"pause"}
+    healthy = obj(phase="Healthy", liveRevision=1, history=[{"revision": 1}])
+    assert {a for a, on in argocd.discover(healthy).items() if on} == {"pause", "restart"}
     waiting = obj(phase="Paused", candidateRevision=2, candidateHash="b", history=[{}, {}])
     assert {a for a, on in argocd.discover(waiting).items() if on} == {
         "promote",
@@ -105,11 +108,11 @@ def test_release_discovery_enables_what_can_apply() -> None:
         "abort",
         "undo",
         "pause",
-    }
+    }, "no live revision to restart yet"
     aborted = obj(phase="Aborted", candidateRevision=2, candidateHash="b", abortedHash="b")
     aborted["spec"]["paused"] = True
     assert {a for a, on in argocd.discover(aborted).items() if on} == {"retry", "resume"}
-    assert set(argocd.discover(healthy)) == set(render_argocd.ORDER)
+    assert set(argocd.discover(healthy)) == {*render_argocd.ORDER, "restart"}
 
 
 def test_group_discovery_follows_its_members() -> None:
@@ -122,3 +125,14 @@ def test_group_discovery_follows_its_members() -> None:
         "retry",
         "pause",
     }
+
+
+def test_restart_sets_spec_restart_at_to_now_and_only_a_release_has_it() -> None:
+    before = obj(phase="Healthy", liveRevision=1)
+    started = datetime.datetime.now(datetime.UTC).replace(microsecond=0)
+    patch = argocd.merge_patch(before, argocd.act("restart", before))
+    assert set(patch) == {"spec"} and set(patch["spec"]) == {"restartAt"}
+    at = api.ReleaseSpec.model_validate(valid()["spec"] | patch["spec"]).restart_at
+    assert at is not None and at.tzinfo is not None
+    assert started <= at <= datetime.datetime.now(datetime.UTC)
+    assert "restart" not in argocd.discover(obj("ReleaseGroup"))

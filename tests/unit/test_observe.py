@@ -45,7 +45,7 @@ def test_a_current_replicaset_says_first_that_every_pod_is_available() -> None:
         (deployment(generation=3, seen=2), [replicaset()]),  # Deployment controller behind
         (deployment(), [replicaset(want=2, available=2)]),  # ReplicaSet not yet resized
         (deployment(), [replicaset(seen=0)]),  # ReplicaSet controller behind
-        (deployment(), [replicaset(), replicaset()]),  # two: a hand-edited template
+        (deployment(), [replicaset(), replicaset()]),  # two: a restart (or a hand edit)
         (deployment(), [replicaset(owner="web-other")]),  # another revision's
     ],
 )
@@ -77,3 +77,17 @@ def test_progress_is_when_the_deployment_controller_last_reported_it(
     d = observe.deployment_view(body)
     assert d is not None
     assert d.progressed_at == progressed
+
+
+def test_the_restart_is_read_from_the_pod_template_not_the_deployment() -> None:
+    body = {
+        "metadata": {"name": "web-abc", "labels": {"greenlight.dev/template-hash": "abc"},
+                     "annotations": {"greenlight.dev/restartedAt": "2026-01-01T00:00:00Z"}},
+        "spec": {"template": {"metadata": {"annotations": {
+            "greenlight.dev/restartedAt": "2026-02-02T00:00:00Z"}}}},
+    }  # fmt: skip
+    d = observe.deployment_view(body)
+    assert d is not None and d.restarted_at == "2026-02-02T00:00:00Z"
+    del body["spec"]["template"]
+    none = observe.deployment_view(body)
+    assert none is not None and none.restarted_at is None

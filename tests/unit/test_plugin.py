@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import datetime
 from typing import Any
 
 import pytest
 from rich.console import Console
 
+from greenlight.api import release as api
 from greenlight.cli import view
-from greenlight.cli.commands import get
+from greenlight.cli.commands import control, get
+from greenlight.cli.console import Refused
 from greenlight.engine import actions as act
 from greenlight.engine import commands, naming
 
-from .world import World, spec
+from .world import T0, World, spec
 
 
 def body(w: World) -> dict[str, Any]:
@@ -129,3 +132,49 @@ def test_get_shows_each_check_with_its_last_measurement() -> None:
     console.print(get.summary(view.release(release)))
     [row] = [line for line in console.export_text().splitlines() if "prePromotion" in line]
     assert "smoke" in row and "Running" in row and "Failed: " in row and "500" in row
+
+
+class FakeReleases:
+    """The part of `cli.client.Releases` a restart uses: the Release as a World has it, and
+    the patches sent."""
+
+    def __init__(self, w: World, plural: str = "releases") -> None:
+        self.w, self.plural, self.ns = w, plural, "ns"
+        self.patches: list[dict[str, Any]] = []
+
+    def get(self, name: str) -> dict[str, Any]:
+        return body(self.w)
+
+    def patch(self, name: str, patch: dict[str, Any]) -> None:
+        self.patches.append(patch)
+
+
+def test_restart_patches_spec_restart_at_and_the_engine_restarts_the_live_revision() -> None:
+    w = two_revisions()
+    releases = FakeReleases(w)
+    now = w.now + datetime.timedelta(seconds=5, microseconds=300)
+    line = control.request_restart(releases, "web", now)  # type: ignore[arg-type]
+    assert line == (
+        "release ns/web: restart of revision 2 requested (spec.restartAt=2026-01-01T00:00:05Z):"
+        " its pods are replaced, none unavailable meanwhile"
+    )
+    assert releases.patches == [{"spec": {"restartAt": "2026-01-01T00:00:05Z"}}]
+    patched = w.spec.model_dump(by_alias=True, exclude_none=True, mode="json")
+    w.set_spec(api.ReleaseSpec.model_validate(patched | releases.patches[0]["spec"]))
+    w.tick(5)
+    w.reconcile()
+    live = w.by_hash(w.live_hash() or "").name
+    assert w.last is not None
+    assert w.last.writes == (act.RestartDeployment(live, "2026-01-01T00:00:05Z"),)
+
+
+def test_restart_is_refused_without_a_live_revision_or_for_a_group() -> None:
+    first = World(spec("app:1"))
+    for releases, why in [
+        (FakeReleases(first), "release ns/web: no live revision to restart yet"),
+        (FakeReleases(two_revisions(), "releasegroups"), "group ns/web: restart applies to a"
+         " Release; restart its members"),
+    ]:  # fmt: skip
+        with pytest.raises(Refused) as refused:
+            control.request_restart(releases, "web", T0)  # type: ignore[arg-type]
+        assert refused.value.message == why and releases.patches == []

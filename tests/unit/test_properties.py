@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 from typing import Any
 
 from hypothesis import HealthCheck, example, given, settings
@@ -36,6 +37,7 @@ op = st.one_of(
     st.tuples(st.just("foreign"), st.booleans()),
     st.tuples(st.just("rolling"), st.booleans()),
     st.tuples(st.just("first_checks"), st.booleans()),
+    st.tuples(st.just("restart"), st.sampled_from([-30, 0, 60])),  # spec.restartAt: now + s
 )
 
 FOREIGN = {"app": "someone-else"}
@@ -51,6 +53,7 @@ def _spec(params: dict[str, Any]) -> Any:
         history_limit=3,
         paused=params["paused"],
         rolling={"maxSurge": 1, "maxUnavailable": 1} if params["rolling"] else None,
+        restart_at=params["restart"],
     )
     if params["first_checks"] and not params["rolling"]:  # gated like any later revision
         body = s.model_dump(by_alias=True, exclude_none=True)
@@ -82,7 +85,7 @@ def _available(w: World, selector: dict[str, str]) -> int:
 def test_invariants_hold_for_any_history(ops: list[tuple[str, Any]]) -> None:
     params = {
         "image": 0, "replicas": 3, "manual": False, "paused": False, "foreign": False,
-        "rolling": False, "first_checks": False,
+        "rolling": False, "first_checks": False, "restart": None,
     }  # fmt: skip
     w = World(_spec(params))
     w.services["theirs"] = snapshot.ServiceView("theirs", dict(FOREIGN), owned=False)
@@ -90,6 +93,9 @@ def test_invariants_hold_for_any_history(ops: list[tuple[str, Any]]) -> None:
     for name, arg in ops:
         if name in ("image", "replicas", "manual", "paused", "foreign", "rolling", "first_checks"):
             params[name] = arg
+            w.set_spec(_spec(params))
+        elif name == "restart":
+            params[name] = w.now + datetime.timedelta(seconds=arg)
             w.set_spec(_spec(params))
         elif name == "settle":
             w.settle(available=arg)
@@ -163,6 +169,14 @@ def test_invariants_hold_for_any_history(ops: list[tuple[str, Any]]) -> None:
                 assert live_after == live_before or (live_before is None and live_after == recorded)
             else:  # the status was lost: the live revision is the one recovered from the cluster
                 assert live_after in (None, w.status.live_hash)
+        # 5. a restart replaces the pods of the live revision only, in place: one Deployment,
+        # the live one as the status (or, lost, the live Service) said, never twice the same
+        for a in result.writes:
+            if isinstance(a, act.RestartDeployment):
+                target = next(d for d in before.deployments if d.name == a.name)
+                assert target.template_hash in (before.release.status.live_hash, live_before)
+                assert target.restarted_at != a.at
+                assert a.at == naming.restart_stamp(params["restart"])
         # 4. an aborted revision never receives live traffic
         if live_before is not None:
             assert live_after not in aborted

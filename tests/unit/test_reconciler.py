@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import dataclasses
+import datetime
 from typing import Any
 
 import aiohttp
@@ -17,7 +19,7 @@ import pytest
 
 from greenlight.api import release as api
 from greenlight.engine import actions as act
-from greenlight.engine import snapshot
+from greenlight.engine import naming, snapshot
 from greenlight.kube import cluster as kube_cluster
 from greenlight.kube import reconcile
 from greenlight.kube.workqueue import unreachable
@@ -247,3 +249,36 @@ async def test_the_writes_before_a_failed_one_are_still_expected() -> None:
     assert (await r._reconcile(KEY))[0] == "expecting"
     r.children = {KEY: deployments_as_written(fake)}
     assert (await r._reconcile(KEY))[0] == "planned"
+
+
+async def test_expecting_until_the_index_shows_the_restart_we_wrote() -> None:
+    """Deciding on a Deployment from before our restart would report the restart done (every
+    pod up to date) before its controller began it."""
+    fake = FakeCluster()
+    r = reconciler(fake)
+    await first_reconcile(r, fake)
+    (created,) = deployments_as_written(fake)
+    ready = dataclasses.replace(
+        created, observed_generation=1, replicas=3, updated_replicas=3, ready_replicas=3,
+        available_replicas=3,
+    )  # fmt: skip
+    r.children = {KEY: [ready]}
+    at = datetime.datetime.now(datetime.UTC) - datetime.timedelta(seconds=1)
+
+    def restarted(rv: int) -> reconcile.Indexed:
+        indexed = release_at(rv, fake.statuses[-1])
+        assert indexed.view is not None
+        spec = indexed.view.spec.model_copy(update={"restart_at": at})
+        return dataclasses.replace(indexed, view=dataclasses.replace(indexed.view, spec=spec))
+
+    r.releases = {KEY: [restarted(fake.rv)]}
+    applied = len(fake.applied)
+    assert (await r._reconcile(KEY))[0] == "planned"
+    stamp = naming.restart_stamp(at)
+    assert act.RestartDeployment(created.name, stamp) in fake.applied[applied:]
+    r.releases = {KEY: [restarted(fake.rv)]}
+    assert (await r._reconcile(KEY))[0] == "expecting"
+    r.children = {KEY: [dataclasses.replace(ready, generation=2, restarted_at=stamp)]}
+    assert (await r._reconcile(KEY))[0] == "planned"
+    assert fake.statuses[-1].phase == "Progressing"
+    assert fake.statuses[-1].message.startswith("restarting revision 1")

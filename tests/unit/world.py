@@ -31,6 +31,7 @@ def spec(
     rolling: dict[str, Any] | None = None,
     gateway: dict[str, Any] | None = None,
     undo_writes_spec: bool = False,
+    restart_at: datetime.datetime | None = None,
 ) -> api.ReleaseSpec:
     body: dict[str, Any] = {
         "replicas": replicas,
@@ -58,6 +59,8 @@ def spec(
         body["strategy"] = {"rolling": rolling}
     if gateway is not None:
         body["traffic"] = {"gatewayAPI": gateway}
+    if restart_at is not None:
+        body["restartAt"] = restart_at
     return api.ReleaseSpec.model_validate(body)
 
 
@@ -169,6 +172,12 @@ class World:
         elif isinstance(a, act.LabelDeployment):
             d = self.deployments[a.name]
             self.deployments[a.name] = dataclasses.replace(d, color=a.color, revision=a.revision)
+        elif isinstance(a, act.RestartDeployment):
+            d = self.deployments[a.name]
+            if d.restarted_at != a.at:  # a new pod template: its controller rolls the pods
+                self.deployments[a.name] = dataclasses.replace(
+                    d, restarted_at=a.at, generation=d.generation + 1
+                )
         elif isinstance(a, act.DeleteDeployment):
             self.deployments.pop(a.name, None)
         elif isinstance(a, act.ApplyService):

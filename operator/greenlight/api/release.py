@@ -6,6 +6,7 @@ validates and defaults every Release before the operator sees it.
 
 from __future__ import annotations
 
+import datetime
 import json
 import re
 from typing import Annotated, Any, Literal
@@ -72,6 +73,14 @@ MAX_STEPS = 32
 """Rolling steps (a bound the API server's CEL cost estimate needs: each may hold checks)."""
 MAX_TEMPLATE_BYTES = 256 * 1024 - 1024
 """The template as JSON, with room for the annotation's key within the 256 KiB of annotations."""
+
+
+def _utc(at: datetime.datetime) -> datetime.datetime:
+    """A time without an offset is UTC, as the API server reads one."""
+    return at if at.tzinfo is not None else at.replace(tzinfo=datetime.UTC)
+
+
+RestartTime = Annotated[Time, pydantic.AfterValidator(_utc)]
 
 
 def _cel(regex: str) -> str:
@@ -837,6 +846,13 @@ class ReleaseSpec(Model):
         " By default it rolls back without touching the spec and holds until spec.template"
         " changes, so a GitOps tool re-applying the spec cannot undo it.",
     )
+    restart_at: RestartTime | None = pydantic.Field(
+        default=None,
+        description="Restart the live revision's pods (RFC 3339; `kubectl greenlight restart`"
+        " sets it to now): when it is later than status.restartedAt, and not in the future, the"
+        " live revision's Deployment replaces its pods, never fewer available than before; no"
+        " new revision (not part of the template hash).",
+    )
     notifications: list[gates.Notification] = pydantic.Field(
         default_factory=list,
         max_length=8,
@@ -970,6 +986,11 @@ class ReleaseStatus(Model):
     )
     traffic: routing.TrafficStatus | None = pydantic.Field(
         default=None, description="spec.traffic: the route and the weights in effect."
+    )
+    restarted_at: Time | None = pydantic.Field(
+        default=None,
+        description="The spec.restartAt last carried out: the live revision's pods were"
+        " restarted for it (a restartAt not later than this does nothing).",
     )
 
 

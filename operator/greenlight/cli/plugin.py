@@ -14,7 +14,8 @@ from greenlight.cli.commands import control, dashboard, get, status
 from greenlight.cli.console import console
 
 app: typer.Typer = typer.Typer(
-    help="kubectl greenlight: show Releases, promote, abort, retry, undo, pause and resume them.",
+    help="kubectl greenlight: show Releases; promote, abort, retry, undo, pause, resume and"
+    " restart them.",
     no_args_is_help=True,
 )
 

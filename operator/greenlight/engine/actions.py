@@ -45,6 +45,16 @@ class LabelDeployment:
 
 
 @dataclasses.dataclass(frozen=True)
+class RestartDeployment:
+    """spec.restartAt: set the restart annotation on a revision's pod template (the Deployment
+    controller replaces its pods, none unavailable: maxUnavailable 0); no new revision."""
+
+    name: str
+    at: str
+    """naming.restart_stamp of the restartAt carried out."""
+
+
+@dataclasses.dataclass(frozen=True)
 class DeleteDeployment:
     name: str
 
@@ -164,6 +174,7 @@ Write = (
     CreateDeployment
     | ScaleDeployment
     | LabelDeployment
+    | RestartDeployment
     | DeleteDeployment
     | ApplyService
     | ApplyBackend

@@ -83,6 +83,8 @@ class Draft:
     strategy: StrategyName | None = None
     """Strategy of the release in flight: a switch in the spec waits for the next release."""
     rolling: RollingProgress = dataclasses.field(default_factory=RollingProgress)
+    restarted_at: datetime.datetime | None = None
+    """The spec.restartAt carried out last (engine/restart.py)."""
 
     @classmethod
     def of(cls, s: api.ReleaseStatus) -> Draft:
@@ -112,6 +114,7 @@ class Draft:
                 last_batch_at=s.last_batch_at,
                 rolling_back=s.rolling_back,
             ),
+            restarted_at=s.restarted_at,
         )
 
     def fields(self) -> dict[str, Any]:
@@ -136,6 +139,7 @@ class Draft:
             "progress_at": r.progress_at,
             "last_batch_at": r.last_batch_at,
             "rolling_back": r.rolling_back,
+            "restarted_at": self.restarted_at,
         }
 
     @property
@@ -175,6 +179,9 @@ class Work:
         self.phase: api.Phase = "Progressing"
         self.message = ""
         self.reason: Reason | None = None
+        self.restarting = False
+        """The live revision's pods are being replaced for spec.restartAt (engine/restart.py):
+        it counts as available while none of them is missing."""
 
     # -- recording ---------------------------------------------------------------------------
     def do(self, write: act.Write) -> None:

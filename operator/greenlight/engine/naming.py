@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import datetime
 import hashlib
 import json
 from typing import Any
@@ -20,6 +21,10 @@ MANAGER = "greenlight"
 # A label, not an annotation: annotation changes bump a Deployment's generation.
 LABEL_REVISION = "greenlight.dev/revision"
 ANNOTATION_TEMPLATE = "greenlight.dev/template"
+ANNOTATION_RESTARTED_AT = "greenlight.dev/restartedAt"
+"""On the live revision's pod template (its Deployment's, never the Release's): the
+spec.restartAt carried out. Changing it makes the Deployment controller replace the pods; it is
+not part of the template hash, so a restart is never a new revision."""
 ANNOTATION_ADOPTED_SELECTOR = "greenlight.dev/adopted-selector"
 """On an adopted Service: its selector before Greenlight first moved it (JSON), written in that
 same apply and never changed; put back when the Release is deleted (engine/finalize.py)."""
@@ -56,6 +61,11 @@ def effective_template(spec: api.ReleaseSpec) -> dict[str, Any]:
 def template_hash(template: dict[str, Any]) -> str:
     canonical = json.dumps(template, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()[:10]
+
+
+def restart_stamp(at: datetime.datetime) -> str:
+    """A restart's time as the annotation says it: RFC 3339 in UTC."""
+    return at.astimezone(datetime.UTC).isoformat().replace("+00:00", "Z")
 
 
 def deployment_name(release: str, template_hash: str) -> str:

@@ -4,7 +4,8 @@ One reconcile reads as ordered steps, each in its own module:
 
 1. guards: refuse Services that are not ours; recover what a lost status forgot;
    consume user commands (`commands`);
-2. the strategy's step (`bluegreen`, `rolling`), or the steady state of the live revision;
+2. a due spec.restartAt restarts the live revision's pods (`restart`); the strategy's step
+   (`bluegreen`, `rolling`), or the steady state of the live revision;
 3. housekeeping: scale down and delete what is no longer needed;
 4. point the Services (`services`: the only place a selector moves) and, with
    spec.traffic, the route (`traffic`: the only place a route weight moves);
@@ -29,6 +30,7 @@ from greenlight.engine import (
     lifecycle,
     naming,
     notify,
+    restart,
     rolling,
     services,
     snapshot,
@@ -61,6 +63,7 @@ def plan(snap: snapshot.Snapshot) -> Plan:
     if w.spec is not w.snap.release.spec:  # an undo wrote or holds the spec: go on with that
         template = naming.effective_template(w.spec)
         desired = naming.template_hash(template)
+    restart.carry_out(w)  # the live revision's, in flight or not (a candidate is new pods)
     live = w.d.live_hash
     # A strategy switch takes effect at the next release, never mid-release (a newer spec
     # during a release continues it: a rolling release's pods of every revision still serve).
@@ -133,6 +136,9 @@ def _steady(w: Work, live: str, template: dict[str, Any]) -> None:
     w.d.live_revision = entry.revision
     d = w.snap.deployment(live)
     label = f"revision {entry.revision} ({color})"
+    if d is not None and w.restarting:
+        restart.report(w, d, label)
+        return
     if d is not None and d.fully_available(w.spec.replicas):
         if entry.promoted_at is None:
             w.update_entry(live, promoted_at=w.now)

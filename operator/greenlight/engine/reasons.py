@@ -33,6 +33,9 @@ class Reason(enum.StrEnum):
     """Event: the status had lost the live revision; it was read back from the live Service."""
     DRIFT = "Drift"
     """Warning Event: a Service selector was changed outside Greenlight and is set back."""
+    RESTARTED = "Restarted"
+    """Event: spec.restartAt was carried out: the live revision's Deployment replaces its pods
+    (none unavailable meanwhile); no new revision."""
 
     # -- commands (Events) ---------------------------------------------------------------------
     PROMOTE_REQUESTED = "PromoteRequested"
@@ -105,6 +108,11 @@ class Reason(enum.StrEnum):
     """The live revision is short of pods, within progressDeadlineSeconds."""
     LIVE_REVISION_UNAVAILABLE = "LiveRevisionUnavailable"
     """The live revision has been short of pods for longer than progressDeadlineSeconds."""
+    RESTARTING = "Restarting"
+    """The live revision's pods are being replaced for spec.restartAt (none unavailable)."""
+    RESTART_STALLED = "RestartStalled"
+    """The live revision's restart made no progress for progressDeadlineSeconds: its new pods
+    do not become available; the old ones keep serving (Degraded)."""
 
     # -- refusals and errors -------------------------------------------------------------------
     SERVICE_CONFLICT = "ServiceConflict"

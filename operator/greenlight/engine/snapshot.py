@@ -32,6 +32,8 @@ class DeploymentView:
     """When the Deployment controller last saw this revision's pods progress (a ReplicaSet
     created or scaled, pods created, ready or available): its Progressing condition's
     lastUpdateTime while that condition is True."""
+    restarted_at: str | None = None
+    """The restart its pod template carries (`naming.ANNOTATION_RESTARTED_AT`; None: none)."""
 
     def fully_available(self, want: int) -> bool:
         """Every desired pod of this revision is up to date and available, and no other is."""
@@ -42,6 +44,11 @@ class DeploymentView:
             and self.updated_replicas == want
             and self.available_replicas == want
         )
+
+    def replacing(self) -> bool:
+        """Its controller, having seen its spec, still has pods of an earlier pod template to
+        replace (a restart rolling)."""
+        return self.observed_generation >= self.generation and self.updated_replicas < self.replicas
 
 
 @dataclasses.dataclass(frozen=True)

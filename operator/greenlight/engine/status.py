@@ -15,7 +15,7 @@ from greenlight.engine.reasons import Reason
 def _order(a: act.Write, draining: set[str]) -> int:
     """Grow before the Service moves; shrink and delete only after it has moved. The sort is
     stable: a rolling batch keeps the order it was planned in (olds shrink, then new grows)."""
-    if isinstance(a, act.CreateDeployment | act.LabelDeployment):
+    if isinstance(a, act.CreateDeployment | act.LabelDeployment | act.RestartDeployment):
         return 1
     if isinstance(a, act.ScaleDeployment):
         return 3 if a.replicas == 0 and a.name not in draining else 1
@@ -84,7 +84,9 @@ def _conditions(
     want = w.spec.replicas
     if live is not None and w.d.candidate is not None and w.d.strategy == "blueGreen":
         want = live.spec_replicas  # the live slot keeps its size until the flip
-    available = live is not None and live.fully_available(want)
+    available = live is not None and (
+        live.fully_available(want) or (w.restarting and live.available_replicas >= want)
+    )
     progressing = w.phase in ("Progressing", "Paused")
     wanted = [
         (

@@ -66,6 +66,7 @@ def _describe(a: act.Write) -> str:
             act.CreateDeployment()
             | act.ScaleDeployment()
             | act.LabelDeployment()
+            | act.RestartDeployment()
             | act.DeleteDeployment()
         ):
             verb = type(a).__name__.removesuffix("Deployment").lower()
@@ -211,6 +212,8 @@ class Cluster:
                     "labels": {naming.LABEL_COLOR: a.color, naming.LABEL_REVISION: str(a.revision)}
                 }
                 await self._patch_deployment(ns, a.name, {"metadata": meta})
+            case act.RestartDeployment():
+                await self._patch_deployment(ns, a.name, render.restart(a))
             case act.DeleteDeployment():
                 try:
                     await self.apps.delete_namespaced_deployment(a.name, ns)

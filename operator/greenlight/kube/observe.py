@@ -26,6 +26,7 @@ def deployment_view(body: Mapping[str, Any]) -> snapshot.DeploymentView | None:
         return None
     spec = body.get("spec") or {}
     status = body.get("status") or {}
+    pod = ((spec.get("template") or {}).get("metadata") or {}).get("annotations") or {}
     revision = labels.get(naming.LABEL_REVISION)
     color = labels.get(naming.LABEL_COLOR)
     return snapshot.DeploymentView(
@@ -42,6 +43,7 @@ def deployment_view(body: Mapping[str, Any]) -> snapshot.DeploymentView | None:
         ready_replicas=int(status.get("readyReplicas") or 0),
         available_replicas=int(status.get("availableReplicas") or 0),
         template=(meta.get("annotations") or {}).get(naming.ANNOTATION_TEMPLATE),
+        restarted_at=pod.get(naming.ANNOTATION_RESTARTED_AT),
         progressed_at=next(
             (
                 _time(c.get("lastUpdateTime"))
@@ -322,7 +324,7 @@ def deployments_of(
     """A Release's Deployments by name, each with its pod counts from its ReplicaSet when that
     is current: the Deployment controller has seen the Deployment's spec (so it has set the
     ReplicaSet's replicas), the ReplicaSet controller has seen that, and the Deployment has
-    only this ReplicaSet (its template never changes: every pod is up to date). The
+    only this ReplicaSet (every pod is up to date; a restart makes a second one). The
     ReplicaSet's status is what the Deployment's own status is later copied from, one
     controller hop (hundreds of milliseconds under a burst) earlier."""
     owned: dict[str, list[ReplicaSetView]] = {}

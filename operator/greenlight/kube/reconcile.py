@@ -85,9 +85,10 @@ class Reconciler:
         Release, so a hand edit is repaired at once. Others (foreign) are read with a GET."""
         self._written: dict[Hashable, int] = {}
         """resourceVersion of our last status write per Release: older index entries are stale."""
-        self._expected: dict[Hashable, tuple[float, dict[str, int | None]]] = {}
-        """Replicas we last wrote per Deployment (None: deleted), until the index shows them.
-        Deciding on a cache that has not seen our own writes could break maxSurge. Only writes
+        self._expected: dict[Hashable, tuple[float, dict[str, dict[str, Any] | None]]] = {}
+        """What we last wrote per Deployment (None: deleted; else its view's fields: replicas,
+        a restart), until the index shows it. Deciding on a cache that has not seen our own
+        writes could break maxSurge, or report a restart done before it began. Only writes
         the API server answered: one that failed (refused, cut off, timed out) is not waited
         for; the next reconcile decides it again (the same write: idempotent)."""
         self._unreported: dict[Hashable, str] = {}
@@ -309,10 +310,12 @@ class Reconciler:
         return route, tuple(backends)
 
     def _expect(self, key: Hashable, actions: tuple[act.Write, ...]) -> None:
-        writes: dict[str, int | None] = {}
+        writes: dict[str, dict[str, Any] | None] = {}
         for a in actions:
             if isinstance(a, act.CreateDeployment | act.ScaleDeployment):
-                writes[a.name] = a.replicas
+                writes[a.name] = {**(writes.get(a.name) or {}), "spec_replicas": a.replicas}
+            elif isinstance(a, act.RestartDeployment):
+                writes[a.name] = {**(writes.get(a.name) or {}), "restarted_at": a.at}
             elif isinstance(a, act.DeleteDeployment):
                 writes[a.name] = None
         if writes:
@@ -325,8 +328,15 @@ class Reconciler:
         if key not in self._expected:
             return None
         expires, writes = self._expected[key]
-        seen = {d.name: d.spec_replicas for d in deployments}
-        if all(seen.get(name) == replicas for name, replicas in writes.items()):
+        seen = {d.name: d for d in deployments}
+
+        def shown(name: str, fields: dict[str, Any] | None) -> bool:
+            d = seen.get(name)
+            if fields is None or d is None:
+                return fields is None and d is None
+            return all(getattr(d, f) == v for f, v in fields.items())
+
+        if all(shown(name, fields) for name, fields in writes.items()):
             del self._expected[key]
             return None
         remaining = expires - time.monotonic()

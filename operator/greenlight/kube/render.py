@@ -46,11 +46,31 @@ def deployment(release: snapshot.ReleaseView, a: act.CreateDeployment) -> dict[s
             "replicas": a.replicas,
             "selector": {"matchLabels": naming.pod_labels(release.name, a.template_hash)},
             "template": a.template,
-            # Each revision has its own Deployment: its pods never change in place.
-            "strategy": {"type": "RollingUpdate"},
+            # Each revision has its own Deployment: its pods change in place only for a
+            # restart (spec.restartAt), each replaced by a new one that is available first.
+            "strategy": ROLLING_UPDATE,
             "progressDeadlineSeconds": release.spec.progress_deadline_seconds,
             "revisionHistoryLimit": 0,
         },
+    }
+
+
+ROLLING_UPDATE: dict[str, Any] = {
+    "type": "RollingUpdate",
+    "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": 0},
+}
+"""A revision's Deployment replaces its pods (a restart) without one fewer available: a new
+pod first (at least one at a time: a surge rounds up), then an old one goes."""
+
+
+def restart(a: act.RestartDeployment) -> dict[str, Any]:
+    """The merge patch of a restart: the annotation on the pod template, and the rolling
+    update that keeps every pod available (for a Deployment created before it was rendered)."""
+    return {
+        "spec": {
+            "strategy": ROLLING_UPDATE,
+            "template": {"metadata": {"annotations": {naming.ANNOTATION_RESTARTED_AT: a.at}}},
+        }
     }
 
 

@@ -13,4 +13,5 @@ actions["retry"] = {["disabled"] = st.abortedHash == nil}
 actions["undo"] = {["disabled"] = #history < 2}
 actions["pause"] = {["disabled"] = paused}
 actions["resume"] = {["disabled"] = not paused}
+actions["restart"] = {["disabled"] = st.liveRevision == nil}
 return actions

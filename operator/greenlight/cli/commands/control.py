@@ -1,14 +1,16 @@
-"""`kubectl greenlight promote|abort|retry|undo|pause|resume NAME`: give a Release (or
-group/NAME: a ReleaseGroup) a command.
+"""`kubectl greenlight promote|abort|retry|undo|pause|resume|restart NAME`: give a Release (or
+group/NAME: a ReleaseGroup; restart: a Release only) a command.
 
 Every command is the documented kubectl one-liner (an annotation the operator consumes, or a
-`spec.paused` patch), checked first against the object's view (`cli.view`: the engine's own
-`commands.refusal`) so that a command that cannot apply fails here, naming why, instead of as an
-Event later. The dashboard's buttons send their commands through `request` and `set_paused` too.
+`spec.paused` or `spec.restartAt` patch), checked first against the object's view (`cli.view`:
+the engine's own `commands.refusal`) so that a command that cannot apply fails here, naming why,
+instead of as an Event later. The dashboard's buttons send their commands through `request` and
+`set_paused` too.
 """
 
 from __future__ import annotations
 
+import datetime
 from typing import Annotated
 
 import typer
@@ -63,6 +65,22 @@ def set_paused(releases: Releases, name: str, paused: bool) -> str:
     releases.get(name)
     releases.patch(name, {"spec": {"paused": paused}})
     return f"release {releases.ns}/{name}: {'paused' if paused else 'resumed'}"
+
+
+def request_restart(releases: Releases, name: str, now: datetime.datetime) -> str:
+    """spec.restartAt of a Release set to `now` (a merge patch) once it has a live revision,
+    else fail() naming why; the line saying what was requested."""
+    if releases.plural != api.PLURAL:
+        fail(f"group {releases.ns}/{name}: restart applies to a Release; restart its members")
+    live = view.release(releases.get(name)).status.live_revision
+    if live is None:
+        fail(f"release {releases.ns}/{name}: no live revision to restart yet")
+    at = naming.restart_stamp(now.replace(microsecond=0))
+    releases.patch(name, {"spec": {"restartAt": at}})
+    return (
+        f"release {releases.ns}/{name}: restart of revision {live} requested"
+        f" (spec.restartAt={at}): its pods are replaced, none unavailable meanwhile"
+    )
 
 
 def _annotate(
@@ -121,4 +139,10 @@ def resume(name: Name, namespace: Namespace = None, context: Context = None) -> 
     _pause(name, namespace, context, False)
 
 
-COMMANDS = (promote, abort, retry, undo, pause, resume)
+def restart(name: Name, namespace: Namespace = None, context: Context = None) -> None:
+    """Replace the live revision's pods, none unavailable meanwhile (spec.restartAt: now)."""
+    now = datetime.datetime.now(datetime.UTC)
+    console.print(request_restart(*target(name, namespace, context), now))
+
+
+COMMANDS = (promote, abort, retry, undo, pause, resume, restart)
