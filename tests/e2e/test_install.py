@@ -96,8 +96,8 @@ def test_the_operator_needs_no_more_than_its_cluster_role(
         st = releases.wait_phase("web", "Healthy", liveRevision=2, timeout=60)
         assert releases.selector("web") == naming.pod_labels("web", st["liveHash"])
         releases.annotate("web", naming.COMMAND_UNDO, "")
-        releases.wait_phase("web", "Healthy", liveRevision=3, timeout=60)
-        assert {"FirstRelease", "Promoted", "Undo"} <= set(releases.events("web"))
+        releases.wait_phase("web", "Degraded", liveRevision=1, timeout=60)  # held: git says 2
+        assert {"FirstRelease", "Promoted", "Undo", "RolledBack"} <= set(releases.events("web"))
     finally:
         operator.terminate()
         operator.wait(timeout=30)
