@@ -25,7 +25,7 @@ from greenlight import metrics
 from greenlight.api import group as api_group
 from greenlight.api import release as api
 from greenlight.api import traffic as routing
-from greenlight.engine import group, naming, snapshot
+from greenlight.engine import config, group, naming, snapshot
 from greenlight.kube import (
     cluster,
     informer,
@@ -138,11 +138,16 @@ class Feeds:
         self.jobs: Index[Key, snapshot.JobView] = Index()
         self.groups: Index[Key, group.GroupView | str] = Index()
         self.memberships: Index[Key, str] = Index()
+        self.referenced: Index[reconcile.ConfigKey, str] = Index()
+        """Release names by the (namespace, kind, name) of each ConfigMap and Secret their
+        templates reference (one entry per Release uid): whom an edit wakes."""
+        self.copies: Index[Key, tuple[snapshot.ConfigKind, str]] = Index()
         r = reconciler  # it reads them
         r.releases, r.children, r.services = self.releases, self.children, self.services
         r.routes, r.endpoints = self.routes, self.endpoints
         r.replicasets = self.replicasets
         r.jobs, r.groups, r.memberships = self.jobs, self.groups, self.memberships
+        r.copies = self.copies
         self.namespaces = namespaces
         """Exact names get an informer each; none, or any pattern (kopf's `-n` globs, `!ns`
         to exclude), watch the whole cluster and keep the matching namespaces."""
@@ -164,6 +169,16 @@ class Feeds:
             "services": (self.service, _listers(kube.core, "service", release)),
             "jobs": (self.job, _listers(kube.batch, "job", check)),
         }
+        # every ConfigMap and Secret, metadata only (no data is sent): an edit of one that a
+        # Release references wakes it; the revisions' copies are indexed by name
+        kinds["configmaps"] = (
+            functools.partial(self.config, "ConfigMap"),
+            _metadata(kube.core, "config_map"),
+        )
+        kinds["secrets"] = (
+            functools.partial(self.config, "Secret"),
+            _metadata(kube.core, "secret"),
+        )
         if routes:
             kinds["httproutes"] = (self.route, _routes(kube))  # all: a name taken is a conflict
             backends = f"{release},{naming.LABEL_ROLE}={naming.ROLE_BACKEND}"  # mirrored
@@ -210,8 +225,46 @@ class Feeds:
             self.releases.put(meta["uid"], None)
         else:
             self._index_release(key, meta["uid"], body)
-        urgency = priority.release_event(self._indexed(key), self.children.get(key, ()))
+        indexed = self._indexed(key)
+        view = indexed.view if indexed is not None and kind != "DELETED" else None
+        self._reference(meta["uid"], key, view)
+        seen = self.reconciler.cached_config(view) if view is not None else ()
+        urgency = priority.release_event(indexed, self.children.get(key, ()), seen)
         self._wake(key, urgency)
+
+    def _reference(self, uid: str, key: Key, view: snapshot.ReleaseView | None) -> None:
+        """Which ConfigMaps and Secrets the Release references now; a cached digest no Release
+        references any more is dropped."""
+        ns, name = key
+        refs = config.spec_references(view.spec) if view is not None else ()
+        before = set(self.referenced.keys_of(uid))
+        self.referenced.put(uid, {(ns, r.kind, r.name): name for r in refs})
+        for gone in before - set(self.referenced.keys_of(uid)):
+            if gone not in self.referenced:
+                self.reconciler.config.pop(gone, None)
+
+    def config(self, kind: snapshot.ConfigKind, event: str, body: Mapping[str, Any]) -> None:
+        """A ConfigMap or Secret (its metadata): a revision's copy is indexed by name (one
+        deleted wakes its Release: it is made again); one that Releases reference wakes them
+        when it changed (its digest is read again). Any other is dropped."""
+        meta = body["metadata"]
+        ns, name = meta["namespace"], meta["name"]
+        owner = observe.is_copy(meta)
+        if owner is not None:
+            self.copies.put(
+                meta["uid"], None if event == "DELETED" else {(ns, owner): (kind, name)}
+            )
+            if event == "DELETED":
+                self._wake((ns, owner), workqueue.Priority.BULK)
+            return
+        key = (ns, kind, name)
+        releases = set(self.referenced.get(key, ()))
+        if not releases:
+            return
+        rv = None if event == "DELETED" else str(meta.get("resourceVersion") or "")
+        if self.reconciler.config_changed(key, rv):
+            for release in sorted(releases):
+                self._wake((ns, release), workqueue.Priority.URGENT)
 
     def written(self, body: Mapping[str, Any]) -> None:
         """A Release as our own status write left it: indexed at once, and queued when its
@@ -372,6 +425,23 @@ def _routes(kube: cluster.Cluster) -> tuple[informer.Lister, informer.Lister]:
             routing.HTTPROUTES,
         ),
     )  # fmt: skip
+
+
+def _metadata(api_: Any, kind: str) -> tuple[informer.Lister, informer.Lister]:
+    """(list in a namespace, list everywhere) of every object of a kind, metadata only: the
+    API server sends PartialObjectMetadata (no data: a cluster's Secrets are never decoded)."""
+    namespaced = getattr(api_, f"list_namespaced_{kind}_without_preload_content")
+    everywhere = getattr(api_, f"list_{kind}_for_all_namespaces_without_preload_content")
+
+    def metadata_only(lister: informer.Lister) -> informer.Lister:
+        def call(*args: Any, **kwargs: Any) -> Any:
+            as_ = "PartialObjectMetadata" if kwargs.get("watch") else "PartialObjectMetadataList"
+            accept = f"application/json;as={as_};g=meta.k8s.io;v=v1,application/json"
+            return lister(*args, _headers={"Accept": accept}, **kwargs)
+
+        return call
+
+    return metadata_only(namespaced), metadata_only(everywhere)
 
 
 def _listers(api_: Any, kind: str, label: str) -> tuple[informer.Lister, informer.Lister]:

@@ -6,7 +6,7 @@ import copy
 from typing import Any, cast
 
 from greenlight import handlers
-from greenlight.engine import naming
+from greenlight.engine import naming, snapshot
 from greenlight.kube import reconcile
 from greenlight.kube.workqueue import Priority, WorkQueue
 
@@ -141,3 +141,40 @@ def test_a_backends_endpoints_wake_no_release_at_rest() -> None:
     f.endpointslice("MODIFIED", endpointslice("web-bbb", [True], "s-2"))  # a new revision's
     assert len(f.queue) == 0
     assert list(f.endpoints.get(("ns", "web-aaa"), ())) == [1], "indexed all the same"
+
+
+def config_meta(name: str, rv: str, uid: str, **labels: str) -> dict[str, Any]:
+    """A ConfigMap as the metadata-only watch sends it (no data)."""
+    return {"metadata": {"name": name, "namespace": "ns", "uid": uid, "resourceVersion": rv,
+                         "labels": labels}}  # fmt: skip
+
+
+def test_an_edit_of_a_referenced_configmap_wakes_its_release_and_drops_its_digest() -> None:
+    f = feeds()
+    body = release(300)
+    body["spec"]["template"]["spec"]["containers"][0]["envFrom"] = [
+        {"configMapRef": {"name": "app-config"}}
+    ]
+    f.release("ADDED", body)
+    while f.queue._pop() is not None:
+        pass
+    f.config("ConfigMap", "MODIFIED", config_meta("other", "5", "c-0"))
+    assert len(f.queue) == 0, "not referenced: dropped"
+    key = ("ns", "ConfigMap", "app-config")
+    f.reconciler.config[key] = ("7", snapshot.ConfigView("ConfigMap", "app-config", "d"))
+    f.config("ConfigMap", "MODIFIED", config_meta("app-config", "7", "c-1"))
+    assert len(f.queue) == 0, "the version whose digest is cached: no change"
+    f.config("ConfigMap", "MODIFIED", config_meta("app-config", "8", "c-1"))
+    assert f.queue.depth(Priority.URGENT) == 1 and key not in f.reconciler.config
+    # a revision's copy: indexed by name; deleted by hand, its Release makes it again
+    copy_labels = {naming.LABEL_RELEASE: "web", naming.LABEL_HASH: "aaa"}
+    f.config("ConfigMap", "ADDED", config_meta("app-config-aaa", "9", "c-2", **copy_labels))
+    assert list(f.copies[KEY]) == [("ConfigMap", "app-config-aaa")]
+    while f.queue._pop() is not None:
+        pass
+    f.config("ConfigMap", "DELETED", config_meta("app-config-aaa", "9", "c-2", **copy_labels))
+    assert KEY not in f.copies and f.queue.depth(Priority.BULK) == 1
+    # the reference removed from the spec: its cached digest goes
+    f.reconciler.config[key] = ("8", snapshot.ConfigView("ConfigMap", "app-config", "d"))
+    f.release("MODIFIED", release(301))
+    assert key not in f.reconciler.config and key not in f.referenced

@@ -11,7 +11,7 @@ from typing import Any
 
 from greenlight.api import release as api
 from greenlight.engine import actions as act
-from greenlight.engine import naming, plan, snapshot
+from greenlight.engine import config, naming, plan, snapshot
 
 T0 = datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)
 
@@ -64,8 +64,9 @@ def spec(
     return api.ReleaseSpec.model_validate(body)
 
 
-def hash_of(s: api.ReleaseSpec) -> str:
-    return naming.template_hash(naming.effective_template(s))
+def hash_of(s: api.ReleaseSpec, w: World | None = None) -> str:
+    """The spec's revision (with `w`'s ConfigMaps and Secrets, when it references some)."""
+    return config.revision("web", s, w.snapshot().config if w else ()).hash
 
 
 def released(
@@ -104,6 +105,22 @@ class World:
     endpoints: dict[str, int] = dataclasses.field(default_factory=dict)
     """Backend Service name -> ready endpoints its EndpointSlices list, when they lag behind
     the pods (default: every available pod of its Deployment)."""
+    objects: dict[tuple[snapshot.ConfigKind, str], dict[str, str]] = dataclasses.field(
+        default_factory=dict
+    )
+    """ConfigMaps and Secrets by (kind, name): their data (a Secret's as the API returns it)."""
+    shared: set[tuple[snapshot.ConfigKind, str]] = dataclasses.field(default_factory=set)
+    """Those annotated greenlight.dev/shared: "true"."""
+    copies: dict[tuple[snapshot.ConfigKind, str], act.CopyConfig] = dataclasses.field(
+        default_factory=dict
+    )
+    """Revisions' copies by (kind, name): owned by their Deployment (deleted with it)."""
+    copied: dict[tuple[snapshot.ConfigKind, str], dict[str, str]] = dataclasses.field(
+        default_factory=dict
+    )
+    """Each copy's data, as the shell read it from its source."""
+    pod_templates: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
+    """Each Deployment's pod template, as created (what its pods run)."""
 
     def snapshot(self) -> snapshot.Snapshot:
         return snapshot.Snapshot(
@@ -136,6 +153,18 @@ class World:
                 for n, s in self.services.items()
                 if n in self.deployments
             ),
+            config=tuple(
+                snapshot.ConfigView(
+                    ref.kind,
+                    ref.name,
+                    config.digest(self.objects[(ref.kind, ref.name)])
+                    if (ref.kind, ref.name) in self.objects
+                    else None,
+                    shared=(ref.kind, ref.name) in self.shared,
+                )
+                for ref in config.spec_references(self.spec)
+            ),
+            copies=frozenset(self.copies),
         )
 
     def reconcile(self) -> plan.Plan:
@@ -163,7 +192,15 @@ class World:
                 color=a.color,
                 spec_replicas=a.replicas,
                 template=json.dumps(a.user_template, sort_keys=True),
+                config=a.config,
             )
+            self.pod_templates[a.name] = a.template
+        elif isinstance(a, act.CopyConfig):
+            data = self.objects.get((a.kind, a.source))
+            assert data is not None and config.digest(data) == a.digest, "the shell refuses it"
+            assert a.deployment in self.deployments, "owned by its Deployment: created first"
+            self.copies.setdefault((a.kind, a.name), a)
+            self.copied.setdefault((a.kind, a.name), dict(data))
         elif isinstance(a, act.ScaleDeployment):
             d = self.deployments[a.name]
             self.deployments[a.name] = dataclasses.replace(
@@ -180,6 +217,9 @@ class World:
                 )
         elif isinstance(a, act.DeleteDeployment):
             self.deployments.pop(a.name, None)
+            for key, c in list(self.copies.items()):  # the garbage collector: owned by it
+                if c.deployment == a.name:
+                    del self.copies[key], self.copied[key]
         elif isinstance(a, act.ApplyService):
             old = self.services.get(a.name)
             self.services[a.name] = snapshot.ServiceView(
@@ -273,7 +313,7 @@ class World:
             if (
                 self.status.phase == "Healthy"
                 and self.status.observed_generation == self.generation
-                and self.live_hash() == hash_of(self.spec)
+                and self.live_hash() == hash_of(self.spec, self)
             ):
                 return self
             self.settle()

@@ -945,6 +945,12 @@ class ReleaseStatus(Model):
     aborted_hash: str | None = pydantic.Field(
         default=None, description="Template hash not retried until the spec changes or a retry."
     )
+    desired_hash: str | None = pydantic.Field(
+        default=None,
+        description="The template hash the spec makes with the ConfigMaps and Secrets it"
+        " references, as last reconciled (set only when it references some: their data is part"
+        " of the revision, and kubectl greenlight does not read it).",
+    )
     rolled_back_to: str | None = pydantic.Field(
         default=None,
         description="An undo holds: the template hash it went back to, live (or brought back)"

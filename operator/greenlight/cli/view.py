@@ -22,7 +22,7 @@ import pydantic
 from greenlight.api import group as api_group
 from greenlight.api import release as api
 from greenlight.api import traffic as routing
-from greenlight.engine import commands, naming
+from greenlight.engine import commands, config, naming
 
 State = Literal["done", "running", "degraded", "aborted"]
 """Where a release is: ended Healthy on the spec's revision, still going, or failed."""
@@ -185,7 +185,7 @@ def release(body: Mapping[str, Any]) -> ReleaseView:
     meta = body.get("metadata") or {}
     raw_spec = body.get("spec") or {}
     st = status_of(body)
-    desired, spec_error, replicas = _spec(raw_spec)
+    desired, spec_error, replicas = _spec(raw_spec, st)
     generation = meta.get("generation")
     observed = _observed(generation, st.observed_generation)
     paused = bool(raw_spec.get("paused"))
@@ -272,14 +272,21 @@ def traffic_text(t: routing.TrafficStatus | None) -> str | None:
     return text + ("; accepted" if t.accepted else f"; {t.message or 'not accepted yet'}")
 
 
-def _spec(raw: Mapping[str, Any]) -> tuple[str | None, str | None, int | None]:
-    """(the spec's revision hash, why the spec is invalid, spec.replicas)."""
+def _spec(
+    raw: Mapping[str, Any], st: api.ReleaseStatus
+) -> tuple[str | None, str | None, int | None]:
+    """(the spec's revision hash, why the spec is invalid, spec.replicas). A template that
+    references ConfigMaps or Secrets: their data is part of the revision and not read here,
+    so the hash is the one the operator recorded at its last reconcile (status.desiredHash)."""
     try:
         spec = api.ReleaseSpec.model_validate(raw)
     except pydantic.ValidationError as e:
         replicas = raw.get("replicas")
         return None, e.errors()[0]["msg"], replicas if isinstance(replicas, int) else None
-    return naming.template_hash(naming.effective_template(spec)), None, spec.replicas
+    own = naming.template_hash(naming.effective_template(spec))
+    if config.spec_references(spec):  # (not recorded yet: a hash no revision has)
+        return st.desired_hash or own, None, spec.replicas
+    return own, None, spec.replicas
 
 
 def _refusal(

@@ -27,6 +27,23 @@ class CreateDeployment:
     """The effective pod template, labels included."""
     user_template: dict[str, Any]
     """The template as the user wrote it: what undo writes back."""
+    config: str | None = None
+    """The ConfigMaps and Secrets it has copies of, and their digest (naming.ANNOTATION_CONFIG)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class CopyConfig:
+    """Make a revision's copy of a ConfigMap or Secret its pod template references: immutable,
+    named `name`, owned by the revision's Deployment (it goes with it). Only the source's
+    name and the digest of its data as hashed: the shell reads the data, and refuses to copy
+    it when it no longer has that digest (the next reconcile makes that a new revision)."""
+
+    kind: Literal["ConfigMap", "Secret"]
+    source: str
+    name: str
+    digest: str
+    deployment: str
+    template_hash: str
 
 
 @dataclasses.dataclass(frozen=True)
@@ -172,6 +189,7 @@ class Notify:
 
 Write = (
     CreateDeployment
+    | CopyConfig
     | ScaleDeployment
     | LabelDeployment
     | RestartDeployment

@@ -10,7 +10,7 @@ import json
 
 from greenlight.api import release as api
 from greenlight.engine import actions as act
-from greenlight.engine import history, lifecycle, naming, snapshot
+from greenlight.engine import config, history, lifecycle, naming, snapshot
 from greenlight.engine.draft import Work
 from greenlight.engine.reasons import Reason
 
@@ -118,15 +118,18 @@ def _undo(w: Work, desired: str, argument: str, why: str | None) -> bool:
     if d is None or d.template is None:
         w.event(Reason.UNDO_FAILED, deployment_gone(target.revision, name), warning=True)
         return False
-    if not w.spec.undo_writes_spec:
+    template = json.loads(d.template)
+    spec = w.spec.model_copy(update={"template": api.PodTemplate.model_validate(template)})
+    now = config.revision(w.name, spec, w.snap.config)
+    # (writing the template back cannot bring back the data of its ConfigMaps and Secrets:
+    # when it changed since, the spec is held instead, as without undoWritesSpec)
+    if not w.spec.undo_writes_spec or (d.config and now.hash != config.recorded(spec, d).hash):
         _hold(w, desired, target, d)
         return False
-    template = json.loads(d.template)
     w.do(act.RestoreTemplate(template=template, revision=target.revision))
     w.event(Reason.UNDO, f"spec.template set back to revision {target.revision}")
-    spec = w.spec.model_copy(update={"template": api.PodTemplate.model_validate(template)})
-    if naming.template_hash(naming.effective_template(spec)) == target.template_hash:
-        w.spec = spec
+    if now.hash == target.template_hash:
+        w.spec, w.revision = spec, now
         return False
     # (spec.healthCheck changed since: the template written back is a new revision, which
     # the next reconcile releases from the spec as written)

@@ -14,7 +14,7 @@ from greenlight.api import checks as api_checks
 from greenlight.api import release as api
 from greenlight.api import traffic as api_routing
 from greenlight.engine import actions as act
-from greenlight.engine import history, naming, snapshot
+from greenlight.engine import config, history, naming, snapshot
 from greenlight.engine.reasons import Reason
 
 StrategyName = Literal["blueGreen", "rolling"]
@@ -157,6 +157,11 @@ class Work:
     def __init__(self, snap: snapshot.Snapshot) -> None:
         self.snap = snap
         self.spec = snap.release.spec
+        self.revision = config.revision(snap.release.name, self.spec, snap.config)
+        """The revision released: the spec's with the config observed now (or, while an undo
+        holds, the one it went back to, with the config its Deployment recorded)."""
+        self.spec_hash = self.revision.hash
+        """The spec's revision with the config observed now (status.desiredHash)."""
         self.now = snap.now
         self.name = snap.release.name
         self.d = Draft.of(snap.release.status)
@@ -248,6 +253,7 @@ class Work:
             entry = entry.model_copy(update={"color": color})
         history.put(self.history, entry)
         revision = entry.revision
+        ours = self.revision if self.revision.hash == template_hash else None
         if d is None:
             labelled = _with_pod_labels(template, naming.pod_labels(self.name, template_hash))
             self.do(
@@ -259,8 +265,13 @@ class Work:
                     replicas=replicas,
                     template=labelled,
                     user_template=naming.user_template(self.spec),
+                    config=ours.config if ours else None,
                 )
             )
+        for c in ours.copies if ours else ():  # (after its Deployment: their owner)
+            if (c.kind, c.name) not in self.snap.copies:
+                self.do(c)
+        if d is None:
             return entry
         if d.spec_replicas != replicas:
             self.do(act.ScaleDeployment(d.name, replicas))

@@ -37,6 +37,8 @@ class Member:
     live_service: snapshot.ServiceView | None = None
     other_groups: tuple[str, ...] = ()
     """Other groups that name this Release too."""
+    config: tuple[snapshot.ConfigView, ...] = ()
+    """The ConfigMaps and Secrets its pod template references (part of its revision)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -86,7 +88,7 @@ def _state(m: Member) -> _State:
     assert m.release is not None
     r = m.release
     st = r.status
-    desired = lifecycle.wanted(r.spec, st)
+    desired = lifecycle.wanted(r.name, r.spec, st, m.config)
     deployment = next((d for d in m.deployments if d.template_hash == st.candidate_hash), None)
     live = next((d for d in m.deployments if d.template_hash == st.live_hash), None)
     size = lifecycle.candidate_size(r.spec.replicas, live)

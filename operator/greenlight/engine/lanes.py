@@ -18,15 +18,19 @@ from collections.abc import Iterable
 from typing import Literal
 
 from greenlight.api import release as api
-from greenlight.engine import checks, naming, snapshot
+from greenlight.engine import checks, config, naming, snapshot
 
 Lane = Literal["traffic", "urgent", "bulk"]
 
 
 def release(
-    view: snapshot.ReleaseView | None, deployments: Iterable[snapshot.DeploymentView]
+    view: snapshot.ReleaseView | None,
+    deployments: Iterable[snapshot.DeploymentView],
+    seen: tuple[snapshot.ConfigView, ...] = (),
 ) -> Lane:
-    """A Release event (None: deleted or invalid), given its Deployments."""
+    """A Release event (None: deleted or invalid), given its Deployments and the ConfigMaps
+    and Secrets it references as last seen (one not seen yet: the spec's revision is not known
+    here, and the event goes to the urgent lane)."""
     if view is None:
         return "urgent"  # deleted: forget it (cheap, and frees its metrics); invalid: report it
     if view.deleting is not None:  # its adopted Service's selector goes back (engine/finalize.py)
@@ -35,7 +39,7 @@ def release(
         return "traffic"
     if view.status.observed_generation == view.generation:
         return "traffic" if verdict_decides(view.status) else "bulk"
-    desired = naming.template_hash(naming.effective_template(view.spec))
+    desired = config.revision(view.name, view.spec, seen).hash
     for d in deployments:
         if d.template_hash == desired and d.fully_available(view.spec.replicas):
             return "traffic"

@@ -9,7 +9,7 @@ import re
 from typing import Any
 
 from greenlight.api import release as api
-from greenlight.engine import history, naming, reasons, snapshot
+from greenlight.engine import config, history, naming, reasons, snapshot
 from greenlight.engine.draft import Candidate, Draft, RollingProgress, StrategyName, Work
 from greenlight.engine.reasons import Reason
 
@@ -196,10 +196,15 @@ def roll_back(w: Work, to: str, reason: Reason, message: str) -> None:
     )
 
 
-def wanted(spec: api.ReleaseSpec, status: api.ReleaseStatus) -> str:
-    """The revision a Release is going to: its spec's, or, while an undo holds the spec's
-    revision off, the one the undo went back to (`undo_hold`)."""
-    desired = naming.template_hash(naming.effective_template(spec))
+def wanted(
+    release: str,
+    spec: api.ReleaseSpec,
+    status: api.ReleaseStatus,
+    seen: tuple[snapshot.ConfigView, ...] = (),
+) -> str:
+    """The revision a Release is going to: its spec's (with the config `seen`), or, while an
+    undo holds the spec's revision off, the one the undo went back to (`undo_hold`)."""
+    desired = config.revision(release, spec, seen).hash
     if status.rolled_back_to is not None and status.aborted_hash == desired:
         return status.rolled_back_to
     return desired
@@ -222,8 +227,10 @@ def undo_hold(w: Work, desired: str) -> None:
         return  # (gone: the held revision stays aborted; the live one serves)
     template = api.PodTemplate.model_validate(json.loads(d.template))
     w.spec = w.spec.model_copy(update={"template": template})
-    # (with a probe changed since, that template is another revision: the one brought back)
-    w.d.rolled_back_to = naming.template_hash(naming.effective_template(w.spec))
+    # (with a probe changed since, that template is another revision: the one brought back;
+    # its ConfigMaps and Secrets are its copies, as its Deployment recorded them)
+    w.revision = config.recorded(w.spec, d)
+    w.d.rolled_back_to = w.revision.hash
 
 
 def stop_checks(w: Work, template_hash: str, why: str) -> None:

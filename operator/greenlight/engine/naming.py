@@ -21,6 +21,14 @@ MANAGER = "greenlight"
 # A label, not an annotation: annotation changes bump a Deployment's generation.
 LABEL_REVISION = "greenlight.dev/revision"
 ANNOTATION_TEMPLATE = "greenlight.dev/template"
+ANNOTATION_CONFIG = "greenlight.dev/config"
+"""On a revision's Deployment that has copies of ConfigMaps or Secrets: which it copied and the
+digest of their data, as hashed (JSON; engine/config.py). An undo to it hashes with these."""
+ANNOTATION_SHARED = "greenlight.dev/shared"
+"""On a ConfigMap or Secret, "true": referenced as it is by every revision (live, not copied,
+not in the template hash)."""
+ANNOTATION_COPY_OF = "greenlight.dev/copy-of"
+"""On a revision's copy of a ConfigMap or Secret: the name it was copied from."""
 ANNOTATION_RESTARTED_AT = "greenlight.dev/restartedAt"
 """On the live revision's pod template (its Deployment's, never the Release's): the
 spec.restartAt carried out. Changing it makes the Deployment controller replace the pods; it is
@@ -58,8 +66,12 @@ def effective_template(spec: api.ReleaseSpec) -> dict[str, Any]:
     return template
 
 
-def template_hash(template: dict[str, Any]) -> str:
-    canonical = json.dumps(template, sort_keys=True, separators=(",", ":"))
+def template_hash(template: dict[str, Any], config: str | None = None) -> str:
+    """A revision's identity: its effective pod template and, when it has copies of ConfigMaps
+    or Secrets, their data (`config`: engine/config.py's digest of them). Without copies the
+    hash is the template's alone, as before config was part of a revision."""
+    payload: Any = template if config is None else {"template": template, "config": config}
+    canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()[:10]
 
 

@@ -54,21 +54,21 @@ def plan(snap: snapshot.Snapshot) -> Plan:
     w = Work(snap)
     if not guards.services_are_ours(w) or not traffic.route_is_ours(w):
         return _done(w)  # refused: nothing but the Release's own status changes
-    template = naming.effective_template(w.spec)
-    desired = naming.template_hash(template)
+    desired = w.revision.hash  # the spec's template and the config it references, observed
     guards.recover(w, desired)
     if commands.consume(w, desired):
         return _done(w)
     lifecycle.undo_hold(w, desired)
-    if w.spec is not w.snap.release.spec:  # an undo wrote or holds the spec: go on with that
-        template = naming.effective_template(w.spec)
-        desired = naming.template_hash(template)
+    # (an undo wrote or holds the spec: w.revision is that one)
+    template, desired = w.revision.template, w.revision.hash
     restart.carry_out(w)  # the live revision's, in flight or not (a candidate is new pods)
     live = w.d.live_hash
     # A strategy switch takes effect at the next release, never mid-release (a newer spec
     # during a release continues it: a rolling release's pods of every revision still serve).
     strategy = _strategy(w, w.d.strategy if w.d.in_flight and w.d.strategy else _chosen(w.spec))
-    if live is None and _no_traffic(w) and not _first_release_gated(w, desired):
+    if w.revision.missing and w.snap.deployment(desired) is None:
+        _config_missing(w)
+    elif live is None and _no_traffic(w) and not _first_release_gated(w, desired):
         _first_release(w, desired, template)
     elif live == desired:
         lifecycle.supersede(w, "the spec went back to the live revision")
@@ -111,6 +111,19 @@ def _no_traffic(w: Work) -> bool:
     """No live traffic to protect: the Service is ours (or absent) and selects no revision."""
     svc = w.snap.live_service
     return svc is None or (svc.owned and naming.LABEL_HASH not in svc.selector)
+
+
+def _config_missing(w: Work) -> None:
+    """The revision references a ConfigMap or Secret that does not exist (not optional): it
+    cannot start. Nothing is created for it; the live revision (and any candidate in flight)
+    stays as it is until the object exists."""
+    names = ", ".join(str(ref) for ref in w.revision.missing)
+    w.outcome(
+        "Progressing",
+        f"the new revision waits for {names}: its pod template references it (create it, or"
+        " mark the reference optional: true); nothing changes until it exists",
+        Reason.CONFIG_MISSING,
+    )
 
 
 def _first_release_gated(w: Work, desired: str) -> bool:

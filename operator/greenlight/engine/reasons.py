@@ -92,6 +92,9 @@ class Reason(enum.StrEnum):
     """A rolling release waits at a pause step."""
     ROLL_BACK = "RollBack"
     """The spec went back to the live revision mid-rolling: pods move back to it."""
+    CONFIG_MISSING = "ConfigMissing"
+    """The spec's revision references a ConfigMap or Secret that does not exist (not
+    optional): nothing is created for it until it exists; what serves keeps serving."""
     PROGRESS_DEADLINE_EXCEEDED = "ProgressDeadlineExceeded"
     """No progress for progressDeadlineSeconds: the release was aborted (also history)."""
     PRE_PROMOTION_CHECK_FAILED = "PrePromotionCheckFailed"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
-from typing import Any
+from typing import Any, Literal
 
 from greenlight.api import release as api
 
@@ -34,6 +34,9 @@ class DeploymentView:
     lastUpdateTime while that condition is True."""
     restarted_at: str | None = None
     """The restart its pod template carries (`naming.ANNOTATION_RESTARTED_AT`; None: none)."""
+    config: str | None = None
+    """The ConfigMaps and Secrets it has copies of, and their digest, as annotated
+    (`naming.ANNOTATION_CONFIG`, JSON; None: none): what an undo to it hashes with."""
 
     def fully_available(self, want: int) -> bool:
         """Every desired pod of this revision is up to date and available, and no other is."""
@@ -49,6 +52,22 @@ class DeploymentView:
         """Its controller, having seen its spec, still has pods of an earlier pod template to
         replace (a restart rolling)."""
         return self.observed_generation >= self.generation and self.updated_replicas < self.replicas
+
+
+ConfigKind = Literal["ConfigMap", "Secret"]
+
+
+@dataclasses.dataclass(frozen=True)
+class ConfigView:
+    """A ConfigMap or Secret the Release's pod template references, as observed: never its
+    data, only a digest of it (engine/config.py `digest`)."""
+
+    kind: ConfigKind
+    name: str
+    digest: str | None
+    """None: it does not exist."""
+    shared: bool = False
+    """Annotated `greenlight.dev/shared: "true"`: referenced as it is, not copied, not hashed."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -156,6 +175,10 @@ class Snapshot:
     """spec.traffic.gatewayAPI: the HTTPRoute of that name, if it exists."""
     backends: tuple[ServiceView, ...] = ()
     """spec.traffic.gatewayAPI: the backend Services of the Release's revisions that exist."""
+    config: tuple[ConfigView, ...] = ()
+    """Every ConfigMap and Secret the spec's pod template references (engine/config.py)."""
+    copies: frozenset[tuple[ConfigKind, str]] = frozenset()
+    """(kind, name) of the revisions' copies of them that exist."""
 
     def backend(self, name: str) -> ServiceView | None:
         return next((s for s in self.backends if s.name == name), None)

@@ -7,7 +7,7 @@ from typing import Any
 
 from greenlight.api import release as api
 from greenlight.engine import actions as act
-from greenlight.engine import naming, snapshot
+from greenlight.engine import config, naming, snapshot
 from greenlight.engine.draft import Plan, Work
 from greenlight.engine.reasons import Reason
 
@@ -42,6 +42,7 @@ def finish(w: Work) -> Plan:
         message=w.message,
         observed_generation=w.snap.release.generation,
         replicas=w.spec.replicas,
+        desired_hash=w.spec_hash if config.spec_references(w.snap.release.spec) else None,
         selector=",".join(f"{k}={v}" for k, v in naming.pod_labels(w.name, w.d.live_hash).items())
         if w.d.live_hash
         else "",

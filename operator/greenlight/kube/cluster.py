@@ -62,6 +62,8 @@ class ApplyError(Exception):
 
 def _describe(a: act.Write) -> str:
     match a:
+        case act.CopyConfig():
+            return f"copy {a.kind} {a.source} to {a.name}"
         case (
             act.CreateDeployment()
             | act.ScaleDeployment()
@@ -153,6 +155,30 @@ class Cluster:
         raw = self.core.api_client.sanitize_for_serialization(body)
         return observe.service_view(raw, release_uid)
 
+    async def config(
+        self, namespace: str, kind: snapshot.ConfigKind, name: str
+    ) -> tuple[str, snapshot.ConfigView]:
+        """A ConfigMap or Secret by name: (its resourceVersion, the view: a digest of its data,
+        which is dropped here). Missing: ("", a view without digest)."""
+        try:
+            body = await self._read_config(namespace, kind, name)
+        except ApiException as e:
+            if e.status == 404:
+                return "", snapshot.ConfigView(kind, name, None)
+            raise
+        rv = str((body.get("metadata") or {}).get("resourceVersion") or "")
+        return rv, observe.config_view(kind, body)
+
+    async def _read_config(
+        self, namespace: str, kind: snapshot.ConfigKind, name: str
+    ) -> dict[str, Any]:
+        if kind == "Secret":
+            found: Any = await self.core.read_namespaced_secret(name, namespace)
+        else:
+            found = await self.core.read_namespaced_config_map(name, namespace)
+        body: dict[str, Any] = self.core.api_client.sanitize_for_serialization(found)
+        return body
+
     async def route(self, namespace: str, name: str, release_uid: str) -> snapshot.RouteView | None:
         """An HTTPRoute by name (None: there is none, or the Gateway API is not installed)."""
         try:
@@ -205,6 +231,8 @@ class Cluster:
                 except ApiException as e:
                     if e.status != 409:  # already there: a previous reconcile created it
                         raise
+            case act.CopyConfig():
+                await self._copy_config(release, a)
             case act.ScaleDeployment():
                 await self._patch_deployment(ns, a.name, {"spec": {"replicas": a.replicas}})
             case act.LabelDeployment():
@@ -259,6 +287,31 @@ class Cluster:
                     api.GROUP, api.VERSION, ns, api.PLURAL, release.name, patch,
                     _content_type=MERGE,
                 )  # fmt: skip
+
+    async def _copy_config(self, release: snapshot.ReleaseView, a: act.CopyConfig) -> None:
+        """Copy the source's data, if it still has the digest the revision was hashed with
+        (else the next reconcile releases its new data as a new revision), owned by the
+        revision's Deployment (created before it in the same plan). 409: copied already."""
+        ns = release.namespace
+        source = await self._read_config(ns, a.kind, a.source)
+        if observe.config_view(a.kind, source).digest != a.digest:
+            raise ApplyError(
+                f"copy {a.kind} {a.source}: it changed since this reconcile read it; the next"
+                " one releases it as a new revision",
+                a,
+            )
+        owner = await self.apps.read_namespaced_deployment(a.deployment, ns)
+        uid = self.apps.api_client.sanitize_for_serialization(owner)["metadata"]["uid"]
+        body = render.config_copy(release, a, source, str(uid))
+        del source  # (a Secret's data: never kept, logged or put in a message)
+        try:
+            if a.kind == "Secret":
+                await self.core.create_namespaced_secret(ns, _body(body))
+            else:
+                await self.core.create_namespaced_config_map(ns, _body(body))
+        except ApiException as e:
+            if e.status != 409:
+                raise
 
     async def _patch_deployment(self, ns: str, name: str, patch: dict[str, Any]) -> None:
         try:

@@ -60,6 +60,10 @@ class Index(Mapping[K, Collection[V]], Generic[K, V]):
                 self._values.setdefault(key, {})[uid] = value
             self._keys[uid] = tuple(entries)
 
+    def keys_of(self, uid: str) -> tuple[K, ...]:
+        """The keys an object contributes to."""
+        return self._keys.get(uid, ())
+
     def remove(self, uid: str) -> None:
         for key in self._keys.pop(uid, ()):
             values = self._values[key]

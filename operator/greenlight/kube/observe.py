@@ -12,7 +12,7 @@ import pydantic
 
 from greenlight.api import group as api_group
 from greenlight.api import release as api
-from greenlight.engine import group, naming, snapshot
+from greenlight.engine import config, group, naming, snapshot
 
 Spec = TypeVar("Spec", bound=pydantic.BaseModel)
 Status = TypeVar("Status", bound=pydantic.BaseModel)
@@ -44,6 +44,7 @@ def deployment_view(body: Mapping[str, Any]) -> snapshot.DeploymentView | None:
         available_replicas=int(status.get("availableReplicas") or 0),
         template=(meta.get("annotations") or {}).get(naming.ANNOTATION_TEMPLATE),
         restarted_at=pod.get(naming.ANNOTATION_RESTARTED_AT),
+        config=(meta.get("annotations") or {}).get(naming.ANNOTATION_CONFIG),
         progressed_at=next(
             (
                 _time(c.get("lastUpdateTime"))
@@ -381,3 +382,18 @@ def conditions(body: Mapping[str, Any]) -> list[api.Condition]:
         except pydantic.ValidationError:
             continue
     return out
+
+
+def config_view(kind: snapshot.ConfigKind, body: Mapping[str, Any]) -> snapshot.ConfigView:
+    """A ConfigMap or Secret as the engine sees it: a digest of its data, never the data."""
+    meta = body.get("metadata") or {}
+    shared = (meta.get("annotations") or {}).get(naming.ANNOTATION_SHARED, "") == "true"
+    digest = config.digest(body.get("data"), body.get("binaryData"))
+    return snapshot.ConfigView(kind, str(meta.get("name") or ""), digest, shared)
+
+
+def is_copy(meta: Mapping[str, Any]) -> str | None:
+    """A revision's copy of a ConfigMap or Secret: the Release it belongs to (None: not one)."""
+    labels = meta.get("labels") or {}
+    release = labels.get(naming.LABEL_RELEASE)
+    return str(release) if release and naming.LABEL_HASH in labels else None

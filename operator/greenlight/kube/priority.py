@@ -16,11 +16,14 @@ from greenlight.kube.workqueue import Priority
 LANES = {"traffic": Priority.TRAFFIC, "urgent": Priority.URGENT, "bulk": Priority.BULK}
 
 
-def release_event(indexed: Any, deployments: Iterable[Any] = ()) -> Priority:
-    """A Release event, given its Release index entry (`reconcile.Indexed`, or None when gone)
-    and its Deployments (their index views)."""
+def release_event(
+    indexed: Any, deployments: Iterable[Any] = (), seen: tuple[snapshot.ConfigView, ...] = ()
+) -> Priority:
+    """A Release event, given its Release index entry (`reconcile.Indexed`, or None when gone),
+    its Deployments (their index views) and the ConfigMaps and Secrets it references, as
+    cached."""
     view: snapshot.ReleaseView | None = indexed.view if indexed is not None else None
-    return LANES[lanes.release(view, deployments)]
+    return LANES[lanes.release(view, deployments, seen)]
 
 
 def deployment_event(deployment: snapshot.DeploymentView | None, indexed: Any) -> Priority:

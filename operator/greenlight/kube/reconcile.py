@@ -12,7 +12,7 @@ from typing import Any, cast
 from greenlight import metrics
 from greenlight.api import release as api
 from greenlight.engine import actions as act
-from greenlight.engine import finalize, group, naming, plan, snapshot
+from greenlight.engine import config, finalize, group, naming, plan, snapshot
 from greenlight.engine import status as engine_status
 from greenlight.engine.reasons import Reason
 from greenlight.kube import cluster as kube_cluster
@@ -48,6 +48,8 @@ def index_release(body: Mapping[str, Any]) -> Indexed:
 Key = tuple[str, str]
 """(namespace, name): a Release's (or a group's) key in the indexes."""
 Index = Mapping[Key, Collection[Any]]
+ConfigKey = tuple[str, snapshot.ConfigKind, str]
+"""(namespace, kind, name) of a ConfigMap or Secret."""
 
 
 class Reconciler:
@@ -83,6 +85,13 @@ class Reconciler:
         """Ready endpoints per backend Service, one entry per EndpointSlice."""
         """Services labelled with a Release, by (namespace, name): their watch wakes the
         Release, so a hand edit is repaired at once. Others (foreign) are read with a GET."""
+        self.config: dict[ConfigKey, tuple[str, snapshot.ConfigView]] = {}
+        """The ConfigMaps and Secrets a Release references: (resourceVersion, the view: a
+        digest of the data, never the data), read by name when first needed. The informer
+        (metadata only) drops an entry when its object changes (`config_changed`), and
+        `handlers.Feeds` drops those no Release references any more."""
+        self.copies: Mapping[Key, Collection[tuple[snapshot.ConfigKind, str]]] = {}
+        """(kind, name) of the revisions' copies that exist, by Release."""
         self._written: dict[Hashable, int] = {}
         """resourceVersion of our last status write per Release: older index entries are stale."""
         self._expected: dict[Hashable, tuple[float, dict[str, dict[str, Any] | None]]] = {}
@@ -110,6 +119,32 @@ class Reconciler:
 
     def deployments(self, key: Key) -> tuple[snapshot.DeploymentView, ...]:
         return observe.deployments_of(self.children.get(key, ()), self.replicasets.get(key, ()))
+
+    async def config_of(self, release: snapshot.ReleaseView) -> tuple[snapshot.ConfigView, ...]:
+        """The ConfigMaps and Secrets the Release's template references, as cached (a miss:
+        read by name, the digest kept, the data dropped)."""
+        seen = []
+        for ref in config.spec_references(release.spec):
+            key = (release.namespace, ref.kind, ref.name)
+            cached = self.config.get(key)
+            if cached is None:
+                cached = self.config[key] = await self.cluster.config(*key)
+            seen.append(cached[1])
+        return tuple(seen)
+
+    def cached_config(self, release: snapshot.ReleaseView) -> tuple[snapshot.ConfigView, ...]:
+        """`config_of` without reading: only what is cached (for the queue's lanes)."""
+        keys = ((release.namespace, r.kind, r.name) for r in config.spec_references(release.spec))
+        return tuple(self.config[k][1] for k in keys if k in self.config)
+
+    def config_changed(self, key: ConfigKey, resource_version: str | None) -> bool:
+        """The informer saw a referenced object at `resource_version` (None: deleted): True
+        (and the cached digest dropped, read again when next needed) unless the cache has it."""
+        cached = self.config.get(key)
+        if cached is not None and resource_version is not None and cached[0] == resource_version:
+            return False
+        self.config.pop(key, None)
+        return True
 
     def group_of(self, namespace: str, name: str) -> str | None:
         return min(self.memberships.get((namespace, name), ()), default=None)
@@ -146,6 +181,7 @@ class Reconciler:
                     deployments=self.deployments((namespace, member)),
                     live_service=live,
                     other_groups=tuple(sorted(others)),
+                    config=await self.config_of(release) if release is not None else (),
                 )
             )
         snap = group.GroupSnapshot(view, tuple(members), observe.now())
@@ -212,6 +248,8 @@ class Reconciler:
             group_flip_to=self._group_flip_to(release, group_name),
             route=route,
             backends=backends,
+            config=await self.config_of(release),
+            copies=frozenset(self.copies.get(key, ())),
         )
         result = plan.plan(snap)
         try:
@@ -220,6 +258,8 @@ class Reconciler:
             await self.cluster.apply(release, result.writes)
         except kube_cluster.ApplyError as e:
             self._expect(key, _before(result.writes, e.action))  # they were applied; not it
+            if isinstance(e.action, act.CopyConfig):  # (changed meanwhile: read it again)
+                self.config.pop((release.namespace, e.action.kind, e.action.source), None)
             await self._report_failure(key, release, str(e), observed)
             raise
         self._expect(key, result.writes)

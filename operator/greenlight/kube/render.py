@@ -39,6 +39,7 @@ def deployment(release: snapshot.ReleaseView, a: act.CreateDeployment) -> dict[s
             "labels": labels,
             "annotations": {
                 naming.ANNOTATION_TEMPLATE: json.dumps(a.user_template, sort_keys=True),
+                **({naming.ANNOTATION_CONFIG: a.config} if a.config else {}),
             },
             "ownerReferences": [owner_reference(release)],
         },
@@ -61,6 +62,40 @@ ROLLING_UPDATE: dict[str, Any] = {
 }
 """A revision's Deployment replaces its pods (a restart) without one fewer available: a new
 pod first (at least one at a time: a surge rounds up), then an old one goes."""
+
+
+def config_copy(
+    release: snapshot.ReleaseView, a: act.CopyConfig, source: dict[str, Any], owner_uid: str
+) -> dict[str, Any]:
+    """A revision's copy of a ConfigMap or Secret: its data (and a Secret's type), immutable,
+    owned by the revision's Deployment so that the garbage collector takes it with it."""
+    owner = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "name": a.deployment,
+        "uid": owner_uid,
+        "controller": True,
+        "blockOwnerDeletion": True,
+    }
+    body: dict[str, Any] = {
+        "apiVersion": "v1",
+        "kind": a.kind,
+        "metadata": {
+            "name": a.name,
+            "namespace": release.namespace,
+            "labels": {
+                **naming.pod_labels(release.name, a.template_hash),
+                naming.LABEL_MANAGED_BY: naming.MANAGER,
+            },
+            "annotations": {naming.ANNOTATION_COPY_OF: a.source},
+            "ownerReferences": [owner],
+        },
+        "immutable": True,
+    }
+    for field in ("data", "binaryData", "type"):
+        if source.get(field):
+            body[field] = source[field]
+    return body
 
 
 def restart(a: act.RestartDeployment) -> dict[str, Any]:
