@@ -135,13 +135,14 @@ class Feeds:
         self.services: Index[Key, dict[str, Any]] = Index()
         self.routes: Index[Key, dict[str, Any]] = Index()
         self.endpoints: Index[Key, int] = Index()
+        self.workloads: Index[Key, snapshot.WorkloadView] = Index()
         self.jobs: Index[Key, snapshot.JobView] = Index()
         self.groups: Index[Key, group.GroupView | str] = Index()
         self.memberships: Index[Key, str] = Index()
         r = reconciler  # it reads them
         r.releases, r.children, r.services = self.releases, self.children, self.services
         r.routes, r.endpoints = self.routes, self.endpoints
-        r.replicasets = self.replicasets
+        r.replicasets, r.workloads = self.replicasets, self.workloads
         r.jobs, r.groups, r.memberships = self.jobs, self.groups, self.memberships
         self.namespaces = namespaces
         """Exact names get an informer each; none, or any pattern (kopf's `-n` globs, `!ns`
@@ -163,6 +164,11 @@ class Feeds:
             "replicasets": (self.replicaset, _listers(kube.apps, "replica_set", release)),
             "services": (self.service, _listers(kube.core, "service", release)),
             "jobs": (self.job, _listers(kube.batch, "job", check)),
+            # spec.workloadRef: only the Deployments a Release adopted (labelled with it)
+            "workloads": (
+                self.workload,
+                _listers(kube.apps, "deployment", naming.LABEL_WORKLOAD_OF),
+            ),
         }
         if routes:
             kinds["httproutes"] = (self.route, _routes(kube))  # all: a name taken is a conflict
@@ -305,6 +311,15 @@ class Feeds:
             lane = priority.endpoints_event(service, after, self._indexed(key), deployments)
             if lane is not None:
                 self._wake(key, lane)
+
+    def workload(self, kind: str, body: Mapping[str, Any]) -> None:
+        """An adopted Deployment changed (a new pod template, a scale-up): its Release acts."""
+        meta = body["metadata"]
+        release = str((meta.get("labels") or {}).get(naming.LABEL_WORKLOAD_OF) or "")
+        view = observe.workload_view(body) if kind != "DELETED" and release else None
+        self.workloads.put(meta["uid"], {(meta["namespace"], release): view} if view else None)
+        if release:
+            self._wake((meta["namespace"], release), workqueue.Priority.URGENT)
 
     def job(self, kind: str, body: Mapping[str, Any]) -> None:
         """A check's Job made progress: its Release records it."""

@@ -35,6 +35,8 @@ def release(
         return "traffic"
     if view.status.observed_generation == view.generation:
         return "traffic" if verdict_decides(view.status) else "bulk"
+    if view.spec.template is None:  # spec.workloadRef: its Deployment's events say more
+        return "urgent"
     desired = naming.template_hash(naming.effective_template(view.spec))
     for d in deployments:
         if d.template_hash == desired and d.fully_available(view.spec.replicas):
