@@ -302,14 +302,18 @@ class Cluster:
         await self._patch_workload(ns, name, patch)
 
     async def workload(self, namespace: str, name: str) -> snapshot.WorkloadView | None:
-        """spec.workloadRef's Deployment by name (not adopted yet: not in the index)."""
-        try:
-            body = await self.apps.read_namespaced_deployment(name, namespace)
-        except ApiException as e:
-            if e.status == 404:
-                return None
-            raise
-        return observe.workload_view(self.apps.api_client.sanitize_for_serialization(body))
+        """spec.workloadRef's Deployment by name (not adopted yet: not in the index). Read
+        as the API server sends it, as its watch events are: a pod template field the client's
+        models do not know would otherwise change the template hash once it is indexed."""
+        response = await self.apps.read_namespaced_deployment_without_preload_content(
+            name, namespace
+        )
+        raw = await response.read()
+        if response.status == 404:
+            return None
+        if response.status >= 300:
+            raise ApiException(status=response.status, reason=raw.decode()[:1000])
+        return observe.workload_view(json.loads(raw))
 
     async def _apply_service(self, release: snapshot.ReleaseView, a: act.ApplyService) -> None:
         """Server-side apply of the fields we own (selector; ports and type unless adopted):
