@@ -196,7 +196,44 @@ HC = "spec.healthCheck"
 SVC = "spec.service"
 P0 = "spec.service.ports[0]"
 
+WORKLOAD = {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"}
+
+
+def workload(**fields: Any) -> Callable[[Body], None]:
+    """spec.workloadRef instead of spec.template, with `fields` changed."""
+
+    def change(body: Body) -> None:
+        del body["spec"]["template"]
+        body["spec"]["workloadRef"] = {**WORKLOAD, **fields}
+
+    return change
+
+
+def _also(*changes: Callable[[Body], None]) -> Callable[[Body], None]:
+    def change(body: Body) -> None:
+        for c in changes:
+            c(body)
+
+    return change
+
+
 CASES = [
+    # spec.workloadRef: exactly one of it and spec.template; a Deployment; a known policy
+    Case("workload-ref-and-template", put("spec.workloadRef", WORKLOAD), "spec.workloadRef"),
+    Case("neither-template-nor-workload-ref", drop("spec.template"), "spec.template"),
+    Case("workload-ref-kind", workload(kind="StatefulSet"), "spec.workloadRef.kind"),
+    Case(
+        "workload-ref-api-version",
+        workload(apiVersion="apps/v1beta1"),
+        "spec.workloadRef.apiVersion",
+    ),
+    Case("workload-ref-name", workload(name="Web"), "spec.workloadRef.name"),
+    Case("workload-ref-scale-down", workload(scaleDown="always"), "spec.workloadRef.scaleDown"),
+    Case(
+        "workload-ref-undo-writes-spec",
+        _also(workload(), put("spec.undoWritesSpec", True)),
+        "spec.undoWritesSpec",
+    ),
     # the Release itself: its name prefixes Deployment and pod names
     Case("name-too-long", put("metadata.name", "a" * 53), "metadata.name"),
     Case("replicas-negative", put("spec.replicas", -1), "spec.replicas"),

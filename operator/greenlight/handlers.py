@@ -135,6 +135,7 @@ class Feeds:
         self.services: Index[Key, dict[str, Any]] = Index()
         self.routes: Index[Key, dict[str, Any]] = Index()
         self.endpoints: Index[Key, int] = Index()
+        self.workloads: Index[Key, snapshot.WorkloadView] = Index()
         self.jobs: Index[Key, snapshot.JobView] = Index()
         self.groups: Index[Key, group.GroupView | str] = Index()
         self.memberships: Index[Key, str] = Index()
@@ -145,7 +146,7 @@ class Feeds:
         r = reconciler  # it reads them
         r.releases, r.children, r.services = self.releases, self.children, self.services
         r.routes, r.endpoints = self.routes, self.endpoints
-        r.replicasets = self.replicasets
+        r.replicasets, r.workloads = self.replicasets, self.workloads
         r.jobs, r.groups, r.memberships = self.jobs, self.groups, self.memberships
         r.copies = self.copies
         self.namespaces = namespaces
@@ -168,6 +169,11 @@ class Feeds:
             "replicasets": (self.replicaset, _listers(kube.apps, "replica_set", release)),
             "services": (self.service, _listers(kube.core, "service", release)),
             "jobs": (self.job, _listers(kube.batch, "job", check)),
+            # spec.workloadRef: only the Deployments a Release adopted (labelled with it)
+            "workloads": (
+                self.workload,
+                _listers(kube.apps, "deployment", naming.LABEL_WORKLOAD_OF),
+            ),
         }
         # every ConfigMap and Secret, metadata only (no data is sent): an edit of one that a
         # Release references wakes it; the revisions' copies are indexed by name
@@ -358,6 +364,15 @@ class Feeds:
             lane = priority.endpoints_event(service, after, self._indexed(key), deployments)
             if lane is not None:
                 self._wake(key, lane)
+
+    def workload(self, kind: str, body: Mapping[str, Any]) -> None:
+        """An adopted Deployment changed (a new pod template, a scale-up): its Release acts."""
+        meta = body["metadata"]
+        release = str((meta.get("labels") or {}).get(naming.LABEL_WORKLOAD_OF) or "")
+        view = observe.workload_view(body) if kind != "DELETED" and release else None
+        self.workloads.put(meta["uid"], {(meta["namespace"], release): view} if view else None)
+        if release:
+            self._wake((meta["namespace"], release), workqueue.Priority.URGENT)
 
     def job(self, kind: str, body: Mapping[str, Any]) -> None:
         """A check's Job made progress: its Release records it."""

@@ -14,6 +14,7 @@ from greenlight.cli.commands import control, get
 from greenlight.cli.console import Refused
 from greenlight.engine import actions as act
 from greenlight.engine import commands, naming
+from greenlight.kube import observe
 
 from .world import T0, World, spec
 
@@ -178,3 +179,17 @@ def test_restart_is_refused_without_a_live_revision_or_for_a_group() -> None:
         with pytest.raises(Refused) as refused:
             control.request_restart(releases, "web", T0)  # type: ignore[arg-type]
         assert refused.value.message == why and releases.patches == []
+
+
+def test_detach_sets_the_annotation_the_operator_reads_and_cancel_takes_it_off() -> None:
+    releases = FakeReleases(two_revisions())
+    line = control.request_detach(releases, "web")  # type: ignore[arg-type]
+    assert "detach requested" in line and "deleted without touching traffic" in line
+    assert releases.patches == [{"metadata": {"annotations": {naming.ANNOTATION_DETACH: "true"}}}]
+    meta = {"name": "web", "namespace": "ns", "annotations": {naming.ANNOTATION_DETACH: "true"}}
+    kept = observe.release_view({**body(releases.w), "metadata": meta})
+    assert not isinstance(kept, str) and naming.ANNOTATION_DETACH in kept.annotations
+    control.request_detach(releases, "web", detach=False)  # type: ignore[arg-type]
+    assert releases.patches[-1] == {"metadata": {"annotations": {naming.ANNOTATION_DETACH: None}}}
+    with pytest.raises(Refused):
+        control.request_detach(FakeReleases(two_revisions(), "releasegroups"), "web")  # type: ignore[arg-type]

@@ -282,3 +282,68 @@ async def test_expecting_until_the_index_shows_the_restart_we_wrote() -> None:
     assert (await r._reconcile(KEY))[0] == "planned"
     assert fake.statuses[-1].phase == "Progressing"
     assert fake.statuses[-1].message.startswith("restarting revision 1")
+
+
+class HandingBack(FakeCluster):
+    """What a detached (or deleted) Release's hand-back reads and writes."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.original = snapshot.WorkloadView(
+            "web", BODY["spec"]["template"], 0, 0, "web", original_replicas=3, scaled=True
+        )
+        self.selector = naming.pod_labels("web", "abcdef0123")
+        self.calls: list[str] = []
+
+    async def service(self, namespace: str, name: str, release_uid: str) -> Any:
+        return snapshot.ServiceView(
+            "web", dict(self.selector), owned=False, adopted_selector={"app": "web"}
+        )
+
+    async def workload(self, namespace: str, name: str) -> snapshot.WorkloadView:
+        return self.original
+
+    async def serving(self, namespace: str, release: str, svc: Any) -> tuple[int, int]:
+        ready = self.original.available_replicas
+        return ready, ready if self.selector == {"app": "web"} else 0
+
+    async def scale_workload(self, namespace: str, a: act.ScaleWorkload) -> None:
+        self.calls.append(f"scale {a.replicas}")
+        self.original = dataclasses.replace(self.original, spec_replicas=a.replicas)
+
+    async def restore_service(self, namespace: str, svc: Any, selector: dict[str, str]) -> None:
+        self.calls.append("restore selector")
+        self.selector = selector
+
+    async def release_workload(self, namespace: str, name: str) -> None:
+        self.calls.append("unlabel")
+
+    async def remove_finalizer(self, namespace: str, name: str, finalizers: Any) -> int:
+        self.calls.append("remove finalizer")
+        return 0
+
+
+async def test_detach_hands_the_workload_and_the_service_back_then_holds() -> None:
+    fake = HandingBack()
+    r = reconciler(fake)
+    body = copy.deepcopy(BODY)
+    del body["spec"]["template"]
+    body["spec"]["workloadRef"] = {"kind": "Deployment", "name": "web"}
+    body["spec"]["service"]["adopt"] = True
+    body["metadata"]["annotations"] = {naming.ANNOTATION_DETACH: "true"}
+    body["metadata"]["finalizers"] = [naming.FINALIZER]
+    r.releases = {KEY: [reconcile.index_release(body)]}
+    await r._reconcile(KEY)
+    assert fake.calls == ["scale 3"] and fake.applied == [], "no plan: nothing else written"
+    await r._reconcile(KEY)
+    assert fake.calls == ["scale 3"], "the Service keeps our pods until the original's are up"
+    fake.original = dataclasses.replace(fake.original, available_replicas=3)
+    await r._reconcile(KEY)
+    await r._reconcile(KEY)
+    assert fake.calls == ["scale 3", "restore selector", "unlabel", "remove finalizer"]
+    body["metadata"]["finalizers"] = []
+    r.releases = {KEY: [reconcile.index_release(body)]}
+    r._written.clear()
+    await r._reconcile(KEY)
+    assert fake.statuses and fake.statuses[-1].phase == "Paused"
+    assert "detached" in fake.statuses[-1].message and fake.applied == []

@@ -32,6 +32,8 @@ def spec(
     gateway: dict[str, Any] | None = None,
     undo_writes_spec: bool = False,
     restart_at: datetime.datetime | None = None,
+    workload: str | None = None,
+    scale_down: str = "afterFlip",
 ) -> api.ReleaseSpec:
     body: dict[str, Any] = {
         "replicas": replicas,
@@ -61,7 +63,18 @@ def spec(
         body["traffic"] = {"gatewayAPI": gateway}
     if restart_at is not None:
         body["restartAt"] = restart_at
+    if workload is not None:  # spec.workloadRef: the template is that Deployment's
+        del body["template"]
+        body["workloadRef"] = {"kind": "Deployment", "name": workload, "scaleDown": scale_down}
     return api.ReleaseSpec.model_validate(body)
+
+
+def pod_template(image: str = "app:1") -> dict[str, Any]:
+    """A Deployment's spec.template, as `spec(image)` writes it (so the same revision)."""
+    return {
+        "metadata": {"labels": {"app": "web"}},
+        "spec": {"containers": [{"name": "web", "image": image}]},
+    }
 
 
 def hash_of(s: api.ReleaseSpec, w: World | None = None) -> str:
@@ -121,6 +134,8 @@ class World:
     """Each copy's data, as the shell read it from its source."""
     pod_templates: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
     """Each Deployment's pod template, as created (what its pods run)."""
+    workload: snapshot.WorkloadView | None = None
+    """spec.workloadRef's Deployment, as the API server stores it."""
 
     def snapshot(self) -> snapshot.Snapshot:
         return snapshot.Snapshot(
@@ -146,6 +161,7 @@ class World:
             group=self.group,
             group_flip_to=self.group_flip_to,
             route=self.route,
+            workload=self.workload,
             backends=tuple(
                 dataclasses.replace(
                     s, ready_endpoints=self.endpoints.get(n, self.deployments[n].available_replicas)
@@ -220,6 +236,20 @@ class World:
             for key, c in list(self.copies.items()):  # the garbage collector: owned by it
                 if c.deployment == a.name:
                     del self.copies[key], self.copied[key]
+        elif isinstance(a, act.AdoptWorkload):
+            assert self.workload is not None and self.workload.name == a.name
+            self.workload = dataclasses.replace(
+                self.workload, adopted_by=self.name, original_replicas=a.replicas
+            )
+        elif isinstance(a, act.ScaleWorkload):
+            assert self.workload is not None and self.workload.name == a.name
+            self.workload = dataclasses.replace(
+                self.workload,
+                spec_replicas=a.replicas,
+                available_replicas=min(a.replicas, self.workload.available_replicas),
+                scaled=a.drained,
+                replicas_manager=naming.MANAGER,
+            )
         elif isinstance(a, act.ApplyService):
             old = self.services.get(a.name)
             self.services[a.name] = snapshot.ServiceView(
@@ -261,7 +291,12 @@ class World:
         self.generation += 1
 
     def settle(self, name: str | None = None, available: int | None = None) -> None:
-        """The Deployment controller and kubelet catch up: `available` pods (default: all)."""
+        """The Deployment controller and kubelet catch up: `available` pods (default: all);
+        the adopted Deployment's pods too."""
+        if self.workload is not None and name is None:
+            self.workload = dataclasses.replace(
+                self.workload, available_replicas=self.workload.spec_replicas
+            )
         for key, d in self.deployments.items():
             if name is not None and key != name:
                 continue
@@ -313,11 +348,18 @@ class World:
             if (
                 self.status.phase == "Healthy"
                 and self.status.observed_generation == self.generation
-                and self.live_hash() == hash_of(self.spec, self)
+                and self.live_hash() == self.spec_hash()
             ):
                 return self
             self.settle()
         raise AssertionError(f"not live: {self.status.phase}, {self.status.conditions}")
+
+    def spec_hash(self) -> str:
+        """The spec's revision (spec.workloadRef: its Deployment's template)."""
+        if self.spec.template is None and self.workload is not None:
+            template = api.PodTemplate.model_validate(self.workload.template)
+            return hash_of(self.spec.model_copy(update={"template": template}), self)
+        return hash_of(self.spec, self)
 
     def serving(self) -> int:
         """Pods available behind the live Service's selector, of whatever revisions it selects."""

@@ -161,6 +161,8 @@ ServiceName = Annotated[
     ),
 ]
 LabelValue = Annotated[str, pydantic.Field(max_length=63, pattern=LABEL_VALUE)]
+DNS1123_SUBDOMAIN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+"""Object names (a Deployment's): DNS-1123 labels joined by dots, at most 253 characters."""
 
 
 def _key_error(key: str) -> str | None:
@@ -623,6 +625,33 @@ class PreviewService(Model):
     _ports = pydantic.field_validator("ports")(_unique_ports)
 
 
+ScaleDown = Literal["never", "afterFlip", "progressive"]
+
+
+class WorkloadRef(Model):
+    """A Deployment whose pod template Greenlight releases (instead of spec.template)."""
+
+    api_version: Literal["apps/v1"] = pydantic.Field(
+        default="apps/v1", description="apps/v1 (the only one)."
+    )
+    kind: Literal["Deployment"] = pydantic.Field(description="Deployment (the only kind).")
+    name: str = pydantic.Field(
+        min_length=1,
+        max_length=253,
+        pattern=DNS1123_SUBDOMAIN,
+        description="The Deployment, in the Release's namespace. Each change of its pod template"
+        " is a new revision; Greenlight runs the pods, the Deployment is drained (scaleDown).",
+    )
+    scale_down: ScaleDown = pydantic.Field(
+        default="afterFlip",
+        description="What happens to the Deployment's own pods: afterFlip (scaled to 0"
+        " scaleDownDelaySeconds after a Greenlight revision is live), progressive (scaled down"
+        " as the first revision's pods become available behind the Service), never (left"
+        " alone). A scale-up by anyone else is taken back, with a Warning naming who. Its"
+        " replicas are put back when the Release is deleted or detached.",
+    )
+
+
 class BlueGreen(Model):
     auto_promote: bool = pydantic.Field(
         default=True,
@@ -801,8 +830,24 @@ class ReleaseSpec(Model):
     model_config = pydantic.ConfigDict(
         json_schema_extra=_rules(
             (
-                "has(self.healthCheck) || self.template.spec.containers.all(c,"
-                " has(c.readinessProbe))",
+                "has(self.template) || has(self.workloadRef)",
+                "spec.template: required unless spec.workloadRef names a Deployment",
+                ".template",
+            ),
+            (
+                "!(has(self.template) && has(self.workloadRef))",
+                "spec.workloadRef: set only one of spec.template or spec.workloadRef",
+                ".workloadRef",
+            ),
+            (
+                "!has(self.workloadRef) || !has(self.undoWritesSpec) || !self.undoWritesSpec",
+                "spec.undoWritesSpec: not with spec.workloadRef (the template is the"
+                " Deployment's: an undo holds until it changes)",
+                ".undoWritesSpec",
+            ),
+            (
+                "has(self.healthCheck) || !has(self.template) ||"
+                " self.template.spec.containers.all(c, has(c.readinessProbe))",
                 "spec.healthCheck: required when a container has no readinessProbe;"
                 " add spec.healthCheck (e.g. httpGet) or set spec.healthCheck.disabled: true",
                 ".healthCheck",
@@ -817,7 +862,14 @@ class ReleaseSpec(Model):
     replicas: int = pydantic.Field(
         default=1, ge=0, le=INT32_MAX, description="Desired pods of the live revision."
     )
-    template: PodTemplate
+    template: PodTemplate | None = pydantic.Field(
+        default=None, description="The pods to release. Exactly one of template or workloadRef."
+    )
+    workload_ref: WorkloadRef | None = pydantic.Field(
+        default=None,
+        description="Release the pod template of this Deployment (kustomize and Helm keep"
+        " rendering it) instead of spec.template.",
+    )
     health_check: HealthCheck | None = None
     service: LiveService
     preview_service: PreviewService | None = None
@@ -870,7 +922,21 @@ class ReleaseSpec(Model):
     def _spec_rules(self) -> ReleaseSpec:
         """The CEL rules above, for the operator's own validation."""
         _fail(
+            self.template is not None or self.workload_ref is not None,
+            "spec.template: required unless spec.workloadRef names a Deployment",
+        )
+        _fail(
+            self.template is None or self.workload_ref is None,
+            "spec.workloadRef: set only one of spec.template or spec.workloadRef",
+        )
+        _fail(
+            self.workload_ref is None or not self.undo_writes_spec,
+            "spec.undoWritesSpec: not with spec.workloadRef (the template is the Deployment's:"
+            " an undo holds until it changes)",
+        )
+        _fail(
             self.health_check is not None
+            or self.template is None
             or all(c.readiness_probe is not None for c in self.template.spec.containers),
             "spec.healthCheck: required when a container has no readinessProbe; add"
             " spec.healthCheck (e.g. httpGet) or set spec.healthCheck.disabled: true",

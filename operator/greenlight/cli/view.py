@@ -186,6 +186,8 @@ def release(body: Mapping[str, Any]) -> ReleaseView:
     raw_spec = body.get("spec") or {}
     st = status_of(body)
     desired, spec_error, replicas = _spec(raw_spec, st)
+    if desired is None and spec_error is None:  # spec.workloadRef: as the operator resolved it
+        desired = st.candidate_hash or st.live_hash
     generation = meta.get("generation")
     observed = _observed(generation, st.observed_generation)
     paused = bool(raw_spec.get("paused"))
@@ -283,6 +285,8 @@ def _spec(
     except pydantic.ValidationError as e:
         replicas = raw.get("replicas")
         return None, e.errors()[0]["msg"], replicas if isinstance(replicas, int) else None
+    if spec.template is None:  # spec.workloadRef: the operator resolves it (see build)
+        return None, None, spec.replicas
     own = naming.template_hash(naming.effective_template(spec))
     if config.spec_references(spec):  # (not recorded yet: a hash no revision has)
         return st.desired_hash or own, None, spec.replicas

@@ -77,6 +77,25 @@ class DeleteDeployment:
 
 
 @dataclasses.dataclass(frozen=True)
+class AdoptWorkload:
+    """spec.workloadRef's Deployment: label it ours and record its replicas (before any
+    scale; the record is never changed)."""
+
+    name: str
+    replicas: int
+
+
+@dataclasses.dataclass(frozen=True)
+class ScaleWorkload:
+    """Scale spec.workloadRef's Deployment (field manager greenlight); `drained`: record that
+    Greenlight scaled it down (False: its replicas put back)."""
+
+    name: str
+    replicas: int
+    drained: bool = True
+
+
+@dataclasses.dataclass(frozen=True)
 class ApplyService:
     """Create or update the Service's fields we own: the selector, and ports and type unless
     it is adopted without ports in the spec (`type` empty)."""
@@ -194,6 +213,8 @@ Write = (
     | LabelDeployment
     | RestartDeployment
     | DeleteDeployment
+    | AdoptWorkload
+    | ScaleWorkload
     | ApplyService
     | ApplyBackend
     | ApplyRoute

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from greenlight.engine import checks, history, lifecycle, traffic
+from greenlight.engine import checks, history, lifecycle, traffic, workload
 from greenlight.engine.draft import Candidate, Work
 from greenlight.engine.reasons import Reason
 from greenlight.engine.strategy import Strategy
@@ -28,6 +28,8 @@ def release(w: Work, live: str | None, desired: str, template: dict[str, Any]) -
 
     live_d = w.snap.deployment(live)
     size = lifecycle.candidate_size(spec.replicas, live_d)
+    if live is None:  # an adopted Deployment's pods serve: never fewer than it had
+        size = max(size, workload.adopting_size(w))
     c, started = lifecycle.start_candidate(w, "blueGreen", live, desired, template, size)
     label = f"revision {c.revision} ({c.color})"
     if started:

@@ -99,11 +99,18 @@ def references(template: Mapping[str, Any]) -> tuple[Ref, ...]:
 
 
 def spec_references(spec: api.ReleaseSpec) -> tuple[Ref, ...]:
+    """The spec.template's references (none with spec.workloadRef: its Deployment's template
+    is referenced as it is, not copied per revision, as yet)."""
+    if spec.template is None:
+        return ()
     return references(naming.user_template(spec))
 
 
 def revision(release: str, spec: api.ReleaseSpec, seen: Iterable[snapshot.ConfigView]) -> Revision:
-    """The revision `spec` makes with the ConfigMaps and Secrets as `seen` now."""
+    """The revision `spec` makes with the ConfigMaps and Secrets as `seen` now (an unresolved
+    spec.workloadRef, refused before anything is decided: none, hash "")."""
+    if spec.template is None:
+        return Revision("", {}, (), None)
     template = naming.effective_template(spec)
     views = {(v.kind, v.name): v for v in seen}
     digests: dict[str, str] = {}

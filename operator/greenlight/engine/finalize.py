@@ -1,4 +1,12 @@
-"""A Release that adopted a Service, deleted: the Service gets its own selector back first.
+"""A Release that adopted a Service or a workload, deleted (or detached): what it adopted is
+handed back before its own pods go.
+
+A workload (spec.workloadRef) first: its Deployment gets the replicas recorded at adoption
+(`naming.ANNOTATION_ORIGINAL_REPLICAS`) back, and the Release waits until that many of its pods
+are available (the Service still selects this Release's pods meanwhile), so the Service's
+restored selector finds them ready; once the Service is served, the Deployment's label and
+records go with the finalizer. Detaching (`naming.ANNOTATION_DETACH`) takes the same steps and
+then releases the finalizer without deleting anything: the Release holds.
 
 An adopted Service (spec.service.adopt) is not the Release's: it stays when the Release goes,
 but it selects the Release's pods, which the garbage collector deletes with it. So a Release
@@ -35,12 +43,12 @@ def wanted(snap: snapshot.Snapshot) -> bool:
     """Add the finalizer now: the Release adopts its live Service and does not hold it yet
     (added before any write of this reconcile, so before the selector first moves)."""
     release, svc = snap.release, snap.live_service
+    adopts_service = release.spec.service.adopt and svc is not None and not svc.owned
     return (
         release.deleting is None
+        and naming.ANNOTATION_DETACH not in release.annotations
         and naming.FINALIZER not in release.finalizers
-        and release.spec.service.adopt
-        and svc is not None
-        and not svc.owned
+        and (adopts_service or release.spec.workload_ref is not None)
     )
 
 
@@ -57,6 +65,8 @@ class Deleting:
     ready_endpoints: int
     """Ready endpoints in the Service's EndpointSlices, other than this Release's pods."""
     now: datetime.datetime
+    workload: snapshot.WorkloadView | None = None
+    """spec.workloadRef's Deployment, as it is now."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -68,17 +78,64 @@ class Cleanup:
     release: bool = False
     events: tuple[act.RecordEvent, ...] = ()
     requeue_after: float | None = None
+    scale_workload: int | None = None
+    """Put the adopted Deployment's recorded replicas back."""
+    release_workload: str | None = None
+    """The adopted Deployment whose label and records go (just before the finalizer)."""
 
 
 def on_delete(s: Deleting) -> Cleanup:
-    release, svc = s.release, s.service
+    release, wl = s.release, s.workload
     if naming.FINALIZER not in release.finalizers:
         return Cleanup()  # not ours to hold
+    ours = wl is not None and wl.adopted_by == release.name
+    late: tuple[act.RecordEvent, ...] = ()
+    if wl is not None and ours and wl.original_replicas is not None:
+        waiting = _workload_back(s, wl, wl.original_replicas)
+        if isinstance(waiting, Cleanup):
+            return waiting
+        late = waiting
+    step = _service_back(s)
+    if step.release and wl is not None and ours:
+        step = dataclasses.replace(step, release_workload=wl.name)
+    return dataclasses.replace(step, events=late + step.events)
+
+
+def _late(s: Deleting) -> bool:
+    started = s.release.deleting or s.now  # (detached: never late, nothing waits on it)
+    return (s.now - started).total_seconds() >= s.release.spec.progress_deadline_seconds
+
+
+def _workload_back(
+    s: Deleting, wl: snapshot.WorkloadView, want: int
+) -> Cleanup | tuple[act.RecordEvent, ...]:
+    """The adopted Deployment's replicas back, then its pods available: a step to take, or
+    done (with a Warning when the deadline cut the wait short)."""
+    if wl.spec_replicas < want:
+        message = (
+            f"Deployment {wl.name} gets its {want} replicas back; the Service keeps this"
+            " Release's pods until they are available"
+        )
+        event = act.RecordEvent(Reason.WORKLOAD_RESTORING, message)
+        return Cleanup(scale_workload=want, events=(event,), requeue_after=POLL_SECONDS)
+    if wl.available_replicas >= want:
+        return ()
+    if not _late(s):
+        return Cleanup(requeue_after=POLL_SECONDS)
+    message = (
+        f"Deployment {wl.name} has {wl.available_replicas}/{want} pods available after"
+        f" progressDeadlineSeconds={s.release.spec.progress_deadline_seconds}; the Service is"
+        " given back anyway"
+    )
+    return (act.RecordEvent(Reason.WORKLOAD_NOT_RESTORED, message, "Warning"),)
+
+
+def _service_back(s: Deleting) -> Cleanup:
+    release, svc = s.release, s.service
     if svc is None or svc.owned:
         return Cleanup(release=True)  # nothing adopted: a Service we created goes with us
     deadline = release.spec.progress_deadline_seconds
-    started = release.deleting or s.now
-    late = (s.now - started).total_seconds() >= deadline
+    late = _late(s)
     if naming.selects_release(svc.selector, release.name):
         original = svc.adopted_selector
         if original is None:

@@ -39,6 +39,8 @@ def release(
         return "traffic"
     if view.status.observed_generation == view.generation:
         return "traffic" if verdict_decides(view.status) else "bulk"
+    if view.spec.template is None:  # spec.workloadRef: its Deployment's events say more
+        return "urgent"
     desired = config.revision(view.name, view.spec, seen).hash
     for d in deployments:
         if d.template_hash == desired and d.fully_available(view.spec.replicas):

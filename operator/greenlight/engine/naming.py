@@ -37,8 +37,21 @@ ANNOTATION_ADOPTED_SELECTOR = "greenlight.dev/adopted-selector"
 """On an adopted Service: its selector before Greenlight first moved it (JSON), written in that
 same apply and never changed; put back when the Release is deleted (engine/finalize.py)."""
 FINALIZER = "greenlight.dev/cleanup"
-"""On a Release that adopted its live Service: the Service's selector is put back before the
-Release (and with it its Deployments and pods) goes."""
+"""On a Release that adopted its live Service or a workload (spec.workloadRef): the workload's
+replicas and the Service's selector are put back before the Release (and with it its
+Deployments and pods) goes."""
+LABEL_WORKLOAD_OF = "greenlight.dev/workload-of"
+"""On spec.workloadRef's Deployment: the Release that adopted it (its informer is filtered by
+this label: only adopted Deployments are watched)."""
+ANNOTATION_ORIGINAL_REPLICAS = "greenlight.dev/original-replicas"
+"""On an adopted Deployment: its replicas before Greenlight scaled it, written with the label
+before any scale and never changed; put back when the Release is deleted or detached."""
+ANNOTATION_SCALED_DOWN = "greenlight.dev/scaled-down"
+"""On an adopted Deployment: Greenlight has scaled it down (a later scale-up is someone
+else's, reported with a Warning)."""
+ANNOTATION_DETACH = "greenlight.dev/detach"
+"""On a Release ("true"): hand the workload back (its Deployment's replicas, the adopted
+Service's selector), then hold; `kubectl greenlight detach` sets it."""
 LABEL_CHECK = "greenlight.dev/check"
 """On a check's Job: the check's name (with LABEL_STAGE and LABEL_HASH: which gate it is)."""
 LABEL_STAGE = "greenlight.dev/stage"
@@ -52,7 +65,10 @@ COMMANDS = (COMMAND_PROMOTE, COMMAND_ABORT, COMMAND_RETRY, COMMAND_UNDO)
 
 
 def user_template(spec: api.ReleaseSpec) -> dict[str, Any]:
-    """The pod template as the user wrote it (what undo writes back)."""
+    """The pod template as the user wrote it (what undo writes back); with spec.workloadRef,
+    as `workload.resolve` took it from the Deployment."""
+    if spec.template is None:
+        raise ValueError("spec.workloadRef: not resolved (engine/workload.py)")
     return spec.template.model_dump(by_alias=True, exclude_none=True, mode="json")
 
 

@@ -36,6 +36,7 @@ from greenlight.engine import (
     snapshot,
     status,
     traffic,
+    workload,
 )
 from greenlight.engine.draft import Plan, StrategyName, Work
 from greenlight.engine.reasons import Reason
@@ -51,7 +52,12 @@ __all__ = ["Plan", "plan"]
 
 def plan(snap: snapshot.Snapshot) -> Plan:
     """Read the snapshot, decide every safe step that is due now, and the next status."""
-    w = Work(snap)
+    resolved = workload.resolve(snap)  # spec.workloadRef: the template is its Deployment's
+    if isinstance(resolved, str):
+        w = Work(snap)
+        workload.refuse(w, resolved)
+        return _done(w)
+    w = Work(resolved)
     if not guards.services_are_ours(w) or not traffic.route_is_ours(w):
         return _done(w)  # refused: nothing but the Release's own status changes
     desired = w.revision.hash  # the spec's template and the config it references, observed
@@ -87,6 +93,7 @@ def plan(snap: snapshot.Snapshot) -> Plan:
             lifecycle.supersede(w, "a newer spec replaced it")
         strategy.release(w, live, desired, template)
     housekeeping.tidy(w)
+    workload.drain(w)  # spec.workloadRef: adopt the Deployment, or drain it per its policy
     services.point(w)
     traffic.point(w)
     return _done(w)

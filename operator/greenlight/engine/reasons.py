@@ -144,6 +144,28 @@ class Reason(enum.StrEnum):
     """Warning Event: deleted, but the adopted Service could not be left serving (no recorded
     selector, or no ready endpoint within progressDeadlineSeconds)."""
 
+    # -- spec.workloadRef: a Deployment adopted (engine/workload.py, engine/finalize.py) -------
+    WORKLOAD_ADOPTED = "WorkloadAdopted"
+    """spec.workloadRef's Deployment was adopted: labelled, its replicas recorded; its pod
+    template is released, its pods keep serving until a Greenlight revision is live."""
+    WORKLOAD_SCALED_DOWN = "WorkloadScaledDown"
+    """The adopted Deployment was scaled down (spec.workloadRef.scaleDown)."""
+    WORKLOAD_RESCALED = "WorkloadRescaled"
+    """Warning Event: someone (the field manager named) scaled the adopted Deployment back up;
+    Greenlight scaled it down again."""
+    WORKLOAD_INVALID = "WorkloadInvalid"
+    """spec.workloadRef cannot be released (missing, another Release's, an unusable pod
+    template): nothing touched."""
+    WORKLOAD_RESTORING = "WorkloadRestoring"
+    """Deleted or detached: the adopted Deployment gets its replicas back; the Service keeps
+    this Release's pods until they are all available."""
+    WORKLOAD_NOT_RESTORED = "WorkloadNotRestored"
+    """Warning Event: deleted, but the adopted Deployment's pods did not all become available
+    within progressDeadlineSeconds."""
+    DETACHED = "Detached"
+    """greenlight.dev/detach: the workload and the Service were handed back; the Release holds
+    (it changes nothing) and can be deleted without touching traffic."""
+
     # -- release groups ------------------------------------------------------------------------
     GROUP_FLIPPED = "GroupFlipped"
     """Every member went live on the group's entry (with the first-to-last flip spread)."""

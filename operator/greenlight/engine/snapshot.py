@@ -144,6 +144,26 @@ class CheckResult:
 
 
 @dataclasses.dataclass(frozen=True)
+class WorkloadView:
+    """spec.workloadRef's Deployment (the original), trimmed: its pod template is released;
+    what Greenlight recorded on it says what to put back (engine/workload.py)."""
+
+    name: str
+    template: dict[str, Any]
+    """Its spec.template, as stored."""
+    spec_replicas: int
+    available_replicas: int = 0
+    adopted_by: str | None = None
+    """The Release whose label it carries (`naming.LABEL_WORKLOAD_OF`; None: not adopted)."""
+    original_replicas: int | None = None
+    """Its replicas before Greenlight first scaled it (`naming.ANNOTATION_ORIGINAL_REPLICAS`)."""
+    scaled: bool = False
+    """Greenlight has scaled it down (`naming.ANNOTATION_SCALED_DOWN`)."""
+    replicas_manager: str | None = None
+    """The field manager that last set spec.replicas (its managedFields)."""
+
+
+@dataclasses.dataclass(frozen=True)
 class ReleaseView:
     name: str
     namespace: str
@@ -179,6 +199,8 @@ class Snapshot:
     """Every ConfigMap and Secret the spec's pod template references (engine/config.py)."""
     copies: frozenset[tuple[ConfigKind, str]] = frozenset()
     """(kind, name) of the revisions' copies of them that exist."""
+    workload: WorkloadView | None = None
+    """spec.workloadRef: the Deployment it names, if it exists."""
 
     def backend(self, name: str) -> ServiceView | None:
         return next((s for s in self.backends if s.name == name), None)

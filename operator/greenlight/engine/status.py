@@ -15,8 +15,12 @@ from greenlight.engine.reasons import Reason
 def _order(a: act.Write, draining: set[str]) -> int:
     """Grow before the Service moves; shrink and delete only after it has moved. The sort is
     stable: a rolling batch keeps the order it was planned in (olds shrink, then new grows)."""
+    if isinstance(a, act.AdoptWorkload):
+        return 0  # its replicas recorded before anything else is written
     if isinstance(a, act.CreateDeployment | act.LabelDeployment | act.RestartDeployment):
         return 1
+    if isinstance(a, act.ScaleWorkload):
+        return 3
     if isinstance(a, act.ScaleDeployment):
         return 3 if a.replicas == 0 and a.name not in draining else 1
     if isinstance(a, act.ApplyBackend):

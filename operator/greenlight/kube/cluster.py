@@ -73,6 +73,10 @@ def _describe(a: act.Write) -> str:
         ):
             verb = type(a).__name__.removesuffix("Deployment").lower()
             return f"{verb} Deployment {a.name}"
+        case act.AdoptWorkload():
+            return f"adopt Deployment {a.name}"
+        case act.ScaleWorkload():
+            return f"scale Deployment {a.name} to {a.replicas}"
         case act.ApplyService():
             return f"{'create' if a.create else 'apply'} {a.role} Service {a.name}"
         case act.RestoreTemplate():
@@ -248,6 +252,14 @@ class Cluster:
                 except ApiException as e:
                     if e.status != 404:
                         raise
+            case act.AdoptWorkload():
+                labels = {naming.LABEL_WORKLOAD_OF: release.name}
+                notes = {naming.ANNOTATION_ORIGINAL_REPLICAS: str(a.replicas)}
+                await self._patch_workload(
+                    ns, a.name, {"metadata": {"labels": labels, "annotations": notes}}
+                )
+            case act.ScaleWorkload():
+                await self.scale_workload(ns, a)
             case act.ApplyService():
                 await self._apply_service(release, a)
             case act.ApplyBackend():
@@ -319,6 +331,42 @@ class Cluster:
         except ApiException as e:
             if e.status != 404:  # gone: the next reconcile sees it and decides again
                 raise
+
+    async def _patch_workload(self, ns: str, name: str, patch: dict[str, Any]) -> None:
+        """spec.workloadRef's Deployment, as field manager greenlight (its managedFields then
+        say who scaled it after us)."""
+        try:
+            await self.apps.patch_namespaced_deployment(
+                name, ns, patch, field_manager=naming.MANAGER, _content_type=MERGE
+            )
+        except ApiException as e:
+            if e.status != 404:  # gone: the next reconcile sees it and decides again
+                raise
+
+    async def scale_workload(self, ns: str, a: act.ScaleWorkload) -> None:
+        notes = {naming.ANNOTATION_SCALED_DOWN: "true" if a.drained else None}
+        patch = {"metadata": {"annotations": notes}, "spec": {"replicas": a.replicas}}
+        await self._patch_workload(ns, a.name, patch)
+
+    async def release_workload(self, ns: str, name: str) -> None:
+        """Our label and records off the adopted Deployment (it is its renderer's again)."""
+        notes = dict.fromkeys((naming.ANNOTATION_ORIGINAL_REPLICAS, naming.ANNOTATION_SCALED_DOWN))
+        patch = {"metadata": {"labels": {naming.LABEL_WORKLOAD_OF: None}, "annotations": notes}}
+        await self._patch_workload(ns, name, patch)
+
+    async def workload(self, namespace: str, name: str) -> snapshot.WorkloadView | None:
+        """spec.workloadRef's Deployment by name (not adopted yet: not in the index). Read
+        as the API server sends it, as its watch events are: a pod template field the client's
+        models do not know would otherwise change the template hash once it is indexed."""
+        response = await self.apps.read_namespaced_deployment_without_preload_content(
+            name, namespace
+        )
+        raw = await response.read()
+        if response.status == 404:
+            return None
+        if response.status >= 300:
+            raise ApiException(status=response.status, reason=raw.decode()[:1000])
+        return observe.workload_view(json.loads(raw))
 
     async def _apply_service(self, release: snapshot.ReleaseView, a: act.ApplyService) -> None:
         """Server-side apply of the fields we own (selector; ports and type unless adopted):

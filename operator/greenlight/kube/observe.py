@@ -56,6 +56,42 @@ def deployment_view(body: Mapping[str, Any]) -> snapshot.DeploymentView | None:
     )
 
 
+def workload_view(body: Mapping[str, Any]) -> snapshot.WorkloadView:
+    """spec.workloadRef's Deployment: its pod template, replicas and what we recorded on it."""
+    meta = body.get("metadata") or {}
+    labels = meta.get("labels") or {}
+    notes = meta.get("annotations") or {}
+    spec = body.get("spec") or {}
+    recorded = str(notes.get(naming.ANNOTATION_ORIGINAL_REPLICAS) or "")
+    return snapshot.WorkloadView(
+        name=meta["name"],
+        template=dict(spec.get("template") or {}),
+        spec_replicas=int(spec.get("replicas", 1)),
+        available_replicas=int((body.get("status") or {}).get("availableReplicas") or 0),
+        adopted_by=labels.get(naming.LABEL_WORKLOAD_OF),
+        original_replicas=int(recorded) if recorded.isdigit() else None,
+        scaled=naming.ANNOTATION_SCALED_DOWN in notes,
+        replicas_manager=replicas_manager(meta),
+    )
+
+
+def replicas_manager(meta: Mapping[str, Any]) -> str | None:
+    """The field manager that last wrote spec.replicas (its managedFields entry; `kubectl
+    scale` and an HPA write it through the scale subresource, said so)."""
+    latest: tuple[str, str] | None = None
+    for m in meta.get("managedFields") or []:
+        fields = ((m.get("fieldsV1") or {}).get("f:spec")) or {}
+        if "f:replicas" not in fields:
+            continue
+        name = str(m.get("manager") or "unknown")
+        if m.get("subresource"):
+            name += f" (subresource {m['subresource']})"
+        when = str(m.get("time") or "")
+        if latest is None or when >= latest[0]:
+            latest = (when, name)
+    return latest[1] if latest else None
+
+
 def job_view(body: Mapping[str, Any]) -> snapshot.JobView | None:
     """A check's Job (labelled by render.job), or None for any other Job."""
     meta = body.get("metadata") or {}
@@ -245,7 +281,9 @@ def release_view(body: Mapping[str, Any]) -> snapshot.ReleaseView | str:
         spec=spec,
         status=status,
         annotations={
-            k: v for k, v in (meta.get("annotations") or {}).items() if k in naming.COMMANDS
+            k: v
+            for k, v in (meta.get("annotations") or {}).items()
+            if k in naming.COMMANDS or k == naming.ANNOTATION_DETACH
         },
         deleting=_time(meta.get("deletionTimestamp")),
         finalizers=tuple(meta.get("finalizers") or ()),

@@ -81,6 +81,8 @@ class Reconciler:
         self.routes_watched = False
         """The HTTPRoute informer runs (the Gateway API is installed): a route not in its
         index does not exist; otherwise one is read by name."""
+        self.workloads: Mapping[Key, Collection[snapshot.WorkloadView]] = {}
+        """spec.workloadRef's Deployments we adopted (labelled), by (namespace, Release)."""
         self.endpoints: Mapping[Key, Collection[int]] = {}
         """Ready endpoints per backend Service, one entry per EndpointSlice."""
         """Services labelled with a Release, by (namespace, name): their watch wakes the
@@ -218,7 +220,7 @@ class Reconciler:
             await self._report_invalid(indexed)
             return "invalid", None
         release = indexed.view
-        if release.deleting is not None:
+        if release.deleting is not None or naming.ANNOTATION_DETACH in release.annotations:
             return await self._finalize(key, release)
         observed = release.status  # as stored: with a failure reported just now, else indexed
         failed = self._unreported.get(key)
@@ -236,6 +238,7 @@ class Reconciler:
             preview = await self._service(release, spec.preview_service.name)
         group_name = self.group_of(release.namespace, release.name)
         route, backends = await self._routing(release, deployments)
+        workload = await self._workload(release)
         snap = snapshot.Snapshot(
             release=release,
             deployments=deployments,
@@ -250,6 +253,7 @@ class Reconciler:
             backends=backends,
             config=await self.config_of(release),
             copies=frozenset(self.copies.get(key, ())),
+            workload=workload,
         )
         result = plan.plan(snap)
         try:
@@ -296,24 +300,59 @@ class Reconciler:
         return "planned", result.requeue_after
 
     async def _finalize(self, key: Key, release: snapshot.ReleaseView) -> tuple[str, float | None]:
-        """Deleted: no plan. The adopted Service's selector goes back first (one step per
-        reconcile, engine/finalize.py), then the finalizer, and the Release's pods with it."""
+        """Deleted (or detached): no plan. What it adopted goes back first, one step per
+        reconcile (engine/finalize.py): the workload's replicas, the Service's selector; then
+        the finalizer, and (deleted) the Release's pods with it."""
+        detaching = release.deleting is None
         if naming.FINALIZER not in release.finalizers:
+            if detaching:
+                await self._detached(key, release)
             return "deleting", None  # nothing of ours holds it: the garbage collector goes on
         svc = await self._service(release, release.spec.service.name)
+        workload = await self._workload(release)
         pods, endpoints = await self.cluster.serving(release.namespace, release.name, svc)
-        seen = finalize.Deleting(release, svc, pods, endpoints, observe.now())
+        seen = finalize.Deleting(release, svc, pods, endpoints, observe.now(), workload)
         step = finalize.on_delete(seen)
+        if step.scale_workload is not None and workload is not None:
+            scale = act.ScaleWorkload(workload.name, step.scale_workload, drained=False)
+            await self.cluster.scale_workload(release.namespace, scale)
         if step.restore is not None and svc is not None:
             await self.cluster.restore_service(release.namespace, svc, step.restore)
         await asyncio.gather(*(self.cluster.event(release, a) for a in step.events))
         if step.release:
+            if step.release_workload is not None:
+                await self.cluster.release_workload(release.namespace, step.release_workload)
             rv = await self.cluster.remove_finalizer(
                 release.namespace, release.name, release.finalizers
             )
             if rv:
                 self._written[key] = rv  # a re-run waits for the index to see it gone
         return "finalizing", step.requeue_after
+
+    async def _detached(self, key: Key, release: snapshot.ReleaseView) -> None:
+        """Detached and handed back: say so once; nothing else is written while it holds."""
+        message = (
+            f"detached ({naming.ANNOTATION_DETACH}): the workload and the Service were handed"
+            " back; this Release changes nothing until the annotation is removed, and can be"
+            " deleted without touching traffic"
+        )
+        if release.status.message == message:
+            return
+        await self.cluster.event(release, act.RecordEvent(Reason.DETACHED, message))
+        status = release.status.model_copy(update={"phase": "Paused", "message": message})
+        rv = await self.cluster.patch_status(release, status)
+        if rv:
+            self._written[key] = rv
+
+    async def _workload(self, release: snapshot.ReleaseView) -> snapshot.WorkloadView | None:
+        """spec.workloadRef's Deployment: from the index once adopted, else read by name."""
+        ref = release.spec.workload_ref
+        if ref is None:
+            return None
+        for found in self.workloads.get((release.namespace, release.name), ()):
+            if found.name == ref.name:
+                return found
+        return await self.cluster.workload(release.namespace, ref.name)
 
     async def _service(
         self, release: snapshot.ReleaseView, name: str

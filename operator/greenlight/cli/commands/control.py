@@ -1,5 +1,5 @@
-"""`kubectl greenlight promote|abort|retry|undo|pause|resume|restart NAME`: give a Release (or
-group/NAME: a ReleaseGroup; restart: a Release only) a command.
+"""`kubectl greenlight promote|abort|retry|undo|pause|resume|restart|detach NAME`: give a
+Release (or group/NAME: a ReleaseGroup; restart, detach: a Release only) a command.
 
 Every command is the documented kubectl one-liner (an annotation the operator consumes, or a
 `spec.paused` or `spec.restartAt` patch), checked first against the object's view (`cli.view`:
@@ -83,6 +83,27 @@ def request_restart(releases: Releases, name: str, now: datetime.datetime) -> st
     )
 
 
+def request_detach(releases: Releases, name: str, detach: bool = True) -> str:
+    """The annotation greenlight.dev/detach on a Release (a merge patch; --cancel: off); the
+    line saying what happens next."""
+    if releases.plural != api.PLURAL:
+        fail(f"group {releases.ns}/{name}: detach applies to a Release; detach its members")
+    releases.get(name)  # (fails naming it when there is none)
+    value = "true" if detach else None
+    releases.patch(name, {"metadata": {"annotations": {naming.ANNOTATION_DETACH: value}}})
+    if not detach:
+        return (
+            f"release {releases.ns}/{name}: detach cancelled: the workload and the Service are"
+            " adopted again"
+        )
+    return (
+        f"release {releases.ns}/{name}: detach requested ({naming.ANNOTATION_DETACH}=true):"
+        " the workload's replicas and the Service's selector go back once its pods are ready;"
+        " then the Release holds (phase Paused, reason Detached) and can be deleted without"
+        " touching traffic"
+    )
+
+
 def _annotate(
     name: str, namespace: str | None, context: str | None, command: str, value: str
 ) -> None:
@@ -145,4 +166,17 @@ def restart(name: Name, namespace: Namespace = None, context: Context = None) ->
     console.print(request_restart(*target(name, namespace, context), now))
 
 
-COMMANDS = (promote, abort, retry, undo, pause, resume, restart)
+def detach(
+    name: Name,
+    namespace: Namespace = None,
+    context: Context = None,
+    cancel: Annotated[
+        bool, typer.Option("--cancel", help="Adopt the workload and the Service again.")
+    ] = False,
+) -> None:
+    """Hand the workload back (spec.workloadRef's replicas, the adopted Service's selector),
+    then hold: the Release can then be deleted without touching traffic."""
+    console.print(request_detach(*target(name, namespace, context), not cancel))
+
+
+COMMANDS = (promote, abort, retry, undo, pause, resume, restart, detach)
