@@ -72,7 +72,7 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     queue = workqueue.WorkQueue(run, ours.retry_delay, ours.max_backoff)
     feeds = Feeds(reconciler, queue, memo.get("namespaces") or [])
     kube.written = feeds.written
-    kube.route_written = functools.partial(feeds.route, "MODIFIED")
+    kube.route_written = feeds.route_written
     routes = await kube.gateway_api_installed()
     reconciler.routes_watched = routes
     informers = feeds.informers(kube, ours, routes)
@@ -331,15 +331,27 @@ class Feeds:
         key = (meta["namespace"], release)
         self._wake(key, priority.service_event(body, self._indexed(key)))
 
+    def route_written(self, body: Mapping[str, Any]) -> None:
+        """Our own route write, indexed at once; it wakes nothing (the reconcile that wrote it
+        decided on it; the gateway's status on it is the next event that matters)."""
+        meta = body["metadata"]
+        record = observe.route_record(body)
+        self.routes.put(meta["uid"], {(meta["namespace"], meta["name"]): record})
+
     def route(self, kind: str, body: Mapping[str, Any]) -> None:
         """A Release's HTTPRoute: the gateway accepted it, or someone changed it (repaired).
-        Anyone else's is indexed by name only: a Release naming it is refused (or adopts it)."""
+        Anyone else's is indexed by name only: a Release naming it is refused (or adopts it).
+        The echo of our own write (its resourceVersion indexed already) wakes nothing."""
         meta = body["metadata"]
         release = (meta.get("labels") or {}).get(naming.LABEL_RELEASE)
         record = observe.route_record(body) if release else observe.route_stub(body)
-        entry = {(meta["namespace"], meta["name"]): record}
-        self.routes.put(meta["uid"], None if kind == "DELETED" else entry)
-        if release is None:
+        named = (meta["namespace"], meta["name"])
+        rv = meta.get("resourceVersion")
+        echo = kind != "DELETED" and any(
+            r["metadata"].get("resourceVersion") == rv for r in self.routes.get(named, ())
+        )
+        self.routes.put(meta["uid"], None if kind == "DELETED" else {named: record})
+        if release is None or echo:
             return
         key = (meta["namespace"], release)
         indexed = self._indexed(key)

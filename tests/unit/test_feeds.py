@@ -178,3 +178,26 @@ def test_an_edit_of_a_referenced_configmap_wakes_its_release_and_drops_its_diges
     f.reconciler.config[key] = ("8", snapshot.ConfigView("ConfigMap", "app-config", "d"))
     f.release("MODIFIED", release(301))
     assert key not in f.reconciler.config and key not in f.referenced
+
+
+def httproute(rv: str, accepted: bool = False) -> dict[str, Any]:
+    labels = {naming.LABEL_RELEASE: "web"}
+    parents = [{"parentRef": {"name": "gw"}, "conditions": [
+        {"type": t, "status": "True", "observedGeneration": 1}
+        for t in ("Accepted", "ResolvedRefs")]}] if accepted else []  # fmt: skip
+    return {"metadata": {"name": "web", "namespace": "ns", "uid": "r-1", "generation": 1,
+                         "resourceVersion": rv, "labels": labels},
+            "spec": {"parentRefs": [{"name": "gw"}], "rules": []},
+            "status": {"parents": parents}}  # fmt: skip
+
+
+def test_our_own_route_write_and_its_echo_wake_nothing_the_gateways_status_does() -> None:
+    f = feeds()
+    f.release("ADDED", release(300))
+    while f.queue._pop() is not None:
+        pass
+    f.route_written(httproute("7"))
+    f.route("MODIFIED", httproute("7"))  # the watch's echo of it
+    assert len(f.queue) == 0
+    f.route("MODIFIED", httproute("8", accepted=True))  # the gateway accepted it
+    assert len(f.queue) == 1
