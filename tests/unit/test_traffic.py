@@ -155,6 +155,17 @@ def test_a_route_of_someone_else_is_refused_unless_adopted() -> None:
     assert w.route.owned and w.weights() == {backend(w.spec): 100}
 
 
+def test_a_route_the_gateway_has_not_accepted_is_looked_at_again() -> None:
+    """A gateway that drops a status update sends no other event: the Release looks again."""
+    w = live_behind_gateway()
+    w.gateway_accepts = False
+    w.set_spec(gw_spec("app:2", scale_down_delay=600))  # (no other timer sooner)
+    run(w, 4)
+    assert w.route is not None and not w.route.accepted
+    assert w.last is not None and w.last.requeue_after is not None
+    assert w.last.requeue_after <= 30
+
+
 def test_the_old_revision_keeps_its_pods_while_the_gateway_has_not_taken_the_flip() -> None:
     w = live_behind_gateway()
     v1 = backend(w.spec)

@@ -20,6 +20,7 @@ Gateway API is written out, and a route is "as wanted" when everything rendered 
 
 from __future__ import annotations
 
+import datetime
 from typing import Any
 
 from greenlight.api import release as api
@@ -31,6 +32,9 @@ from greenlight.engine.reasons import Reason
 
 LIVE_RULE = "live"
 PREVIEW_RULE = "preview"
+RECHECK_SECONDS = 30
+"""While the gateway has not accepted the route as written, look again this often: its status
+is an event we wait for, and a gateway that drops a status update sends no other."""
 
 
 def route_name(name: str, gw: routing.GatewayAPI) -> str:
@@ -208,6 +212,7 @@ def point(w: Work) -> None:
         w.traffic = status.model_copy(update={"accepted": seen.accepted, "message": seen.message})
         if not seen.accepted:
             _not_in_effect(w, name, seen.message)
+            w.wake_at(w.now + datetime.timedelta(seconds=RECHECK_SECONDS))
         return
     if (
         seen is not None
@@ -227,6 +232,7 @@ def point(w: Work) -> None:
     )
     w.traffic = status.model_copy(update={"message": "route written; waiting for the gateway"})
     _not_in_effect(w, name, "route written; waiting for the gateway")
+    w.wake_at(w.now + datetime.timedelta(seconds=RECHECK_SECONDS))
 
 
 def _hand_over(w: Work) -> None:
