@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+from typing import Any
 
 from greenlight.api import release as api
 from greenlight.engine import actions as act
@@ -271,3 +272,41 @@ def test_the_replicas_manager_is_the_latest_writer_of_spec_replicas() -> None:
     assert view.replicas_manager == "kubectl (subresource scale)"
     assert (view.adopted_by, view.original_replicas, view.scaled) == ("web", 3, True)
     assert view.template == pod_template() and view.available_replicas == 3
+
+
+def test_an_hpa_or_pdb_still_on_the_original_is_named_at_adoption() -> None:
+    w = adopting()
+    assert w.workload is not None
+    w.workload = dataclasses.replace(w.workload, autoscalers=("web-hpa",), budgets=("web-pdb",))
+    w.reconcile()
+    warned = [a for a in w.log if isinstance(a, act.RecordEvent) and a.type == "Warning"]
+    assert [a.reason for a in warned] == [Reason.WORKLOAD_TARGETED] * 2
+    assert "HorizontalPodAutoscaler web-hpa" in warned[0].message
+    assert "kind: Release" in warned[0].message
+    assert "PodDisruptionBudget web-pdb" in warned[1].message
+    w.reconcile()
+    assert [a for a in w.last.events if a.type == "Warning"] == [], "once, at adoption"  # type: ignore[union-attr]
+
+
+def test_which_hpa_and_pdb_point_at_the_original() -> None:
+    def hpa(name: str, kind: str, target: str) -> dict[str, Any]:
+        return {
+            "metadata": {"name": name},
+            "spec": {"scaleTargetRef": {"kind": kind, "name": target}},
+        }
+
+    hpas = [hpa("a", "Deployment", "web"), hpa("b", "Release", "web"), hpa("c", "Deployment", "x")]
+    assert observe.autoscalers_of(hpas, "web") == ("a",)
+    labels = {"app": "web", "tier": "front"}
+    pdbs = [
+        {"metadata": {"name": "all"}, "spec": {"selector": {}}},
+        {"metadata": {"name": "web"}, "spec": {"selector": {"matchLabels": {"app": "web"}}}},
+        {"metadata": {"name": "in"}, "spec": {"selector": {"matchExpressions": [
+            {"key": "tier", "operator": "In", "values": ["front", "back"]}]}}},
+        {"metadata": {"name": "other"}, "spec": {"selector": {"matchLabels": {"app": "db"}}}},
+        {"metadata": {"name": "notin"}, "spec": {"selector": {"matchExpressions": [
+            {"key": "tier", "operator": "NotIn", "values": ["front"]}]}}},
+        {"metadata": {"name": "absent"}, "spec": {"selector": {"matchExpressions": [
+            {"key": "canary", "operator": "DoesNotExist"}]}}},
+    ]  # fmt: skip
+    assert observe.budgets_of(pdbs, labels) == ("absent", "all", "in", "web")

@@ -150,6 +150,8 @@ class Reason(enum.StrEnum):
     template is released, its pods keep serving until a Greenlight revision is live."""
     WORKLOAD_SCALED_DOWN = "WorkloadScaledDown"
     """The adopted Deployment was scaled down (spec.workloadRef.scaleDown)."""
+    WORKLOAD_TARGETED = "WorkloadTargeted"
+    """Warning Event at adoption: an HPA or a PDB still points at the original Deployment."""
     WORKLOAD_RESCALED = "WorkloadRescaled"
     """Warning Event: someone (the field manager named) scaled the adopted Deployment back up;
     Greenlight scaled it down again."""

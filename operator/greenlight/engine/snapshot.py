@@ -161,6 +161,10 @@ class WorkloadView:
     """Greenlight has scaled it down (`naming.ANNOTATION_SCALED_DOWN`)."""
     replicas_manager: str | None = None
     """The field manager that last set spec.replicas (its managedFields)."""
+    autoscalers: tuple[str, ...] = ()
+    """HorizontalPodAutoscalers whose scaleTargetRef names it (read while not adopted yet)."""
+    budgets: tuple[str, ...] = ()
+    """PodDisruptionBudgets whose selector matches its pods (read while not adopted yet)."""
 
 
 @dataclasses.dataclass(frozen=True)

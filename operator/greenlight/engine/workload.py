@@ -107,6 +107,21 @@ def drain(w: Work) -> None:
                 f" {wl.spec_replicas} and follows spec.replicas after the flip"
             )
         w.event(Reason.WORKLOAD_ADOPTED, message)
+        for hpa in wl.autoscalers:
+            w.event(
+                Reason.WORKLOAD_TARGETED,
+                f"HorizontalPodAutoscaler {hpa} scales Deployment {wl.name}, which Greenlight"
+                f" drains: point its scaleTargetRef at Release {w.name} (kind: Release,"
+                " apiVersion: greenlight.dev/v1alpha1; it has the scale subresource)",
+                warning=True,
+            )
+        for pdb in wl.budgets:
+            w.event(
+                Reason.WORKLOAD_TARGETED,
+                f"PodDisruptionBudget {pdb} selects Deployment {wl.name}'s pods, which Greenlight"
+                " drains: give it a selector the Release's pods carry (the template's labels)",
+                warning=True,
+            )
         return
     target = _target(w, wl, ref.scale_down)
     if target is None or wl.spec_replicas <= target:

@@ -5,6 +5,8 @@ Everything here is async (kubernetes.aio), so kopf's event loop is never blocked
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import datetime
 import hashlib
 import json
@@ -138,6 +140,8 @@ class Cluster:
         self.custom = client.CustomObjectsApi(api_client)
         self.batch = client.BatchV1Api(api_client)
         self.discovery = client.DiscoveryV1Api(api_client)
+        self.autoscaling = client.AutoscalingV2Api(api_client)
+        self.policy = client.PolicyV1Api(api_client)
         self.instance = os.environ.get("HOSTNAME", "greenlight")
         self.route_written: Callable[[Mapping[str, Any]], None] | None = None
         """Told each HTTPRoute as our apply left it: indexed at once, so the next reconcile
@@ -366,7 +370,21 @@ class Cluster:
             return None
         if response.status >= 300:
             raise ApiException(status=response.status, reason=raw.decode()[:1000])
-        return observe.workload_view(json.loads(raw))
+        view = observe.workload_view(json.loads(raw))
+        if view.adopted_by is not None:
+            return view
+        # not adopted yet: what still points at it (an Event at adoption says so)
+        hpas, pdbs = await asyncio.gather(
+            self.autoscaling.list_namespaced_horizontal_pod_autoscaler(namespace),
+            self.policy.list_namespaced_pod_disruption_budget(namespace),
+        )
+        serialize = self.core.api_client.sanitize_for_serialization
+        labels = (view.template.get("metadata") or {}).get("labels") or {}
+        return dataclasses.replace(
+            view,
+            autoscalers=observe.autoscalers_of(serialize(hpas)["items"], name),
+            budgets=observe.budgets_of(serialize(pdbs)["items"], labels),
+        )
 
     async def _apply_service(self, release: snapshot.ReleaseView, a: act.ApplyService) -> None:
         """Server-side apply of the fields we own (selector; ports and type unless adopted):

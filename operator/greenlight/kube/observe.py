@@ -75,6 +75,42 @@ def workload_view(body: Mapping[str, Any]) -> snapshot.WorkloadView:
     )
 
 
+def autoscalers_of(hpas: list[Mapping[str, Any]], deployment: str) -> tuple[str, ...]:
+    """The HorizontalPodAutoscalers whose scaleTargetRef is Deployment `deployment`."""
+    return tuple(
+        sorted(
+            h["metadata"]["name"]
+            for h in hpas
+            if ((h.get("spec") or {}).get("scaleTargetRef") or {}).get("kind") == "Deployment"
+            and h["spec"]["scaleTargetRef"].get("name") == deployment
+        )
+    )
+
+
+def budgets_of(pdbs: list[Mapping[str, Any]], labels: Mapping[str, str]) -> tuple[str, ...]:
+    """The PodDisruptionBudgets whose selector matches pods carrying `labels` (an empty
+    selector matches every pod of the namespace, as policy/v1 says)."""
+    return tuple(sorted(p["metadata"]["name"] for p in pdbs if selects(
+        (p.get("spec") or {}).get("selector") or {}, labels)))  # fmt: skip
+
+
+def selects(selector: Mapping[str, Any], labels: Mapping[str, str]) -> bool:
+    """A label selector (matchLabels, matchExpressions) matches `labels`."""
+    if any(labels.get(k) != v for k, v in (selector.get("matchLabels") or {}).items()):
+        return False
+    for e in selector.get("matchExpressions") or []:
+        key, op, values = e.get("key"), e.get("operator"), e.get("values") or []
+        if op == "In" and labels.get(key) not in values:
+            return False
+        if op == "NotIn" and labels.get(key) in values:
+            return False
+        if op == "Exists" and key not in labels:
+            return False
+        if op == "DoesNotExist" and key in labels:
+            return False
+    return True
+
+
 def replicas_manager(meta: Mapping[str, Any]) -> str | None:
     """The field manager that last wrote spec.replicas (its managedFields entry; `kubectl
     scale` and an HPA write it through the scale subresource, said so)."""
