@@ -242,7 +242,11 @@ class Feeds:
         """Which ConfigMaps and Secrets the Release references now; a cached digest no Release
         references any more is dropped."""
         ns, name = key
-        refs = config.spec_references(view.spec) if view is not None else ()
+        refs = (
+            config.spec_references(view.spec, self.reconciler.workload_of(view))
+            if view is not None
+            else ()
+        )
         before = set(self.referenced.keys_of(uid))
         self.referenced.put(uid, {(ns, r.kind, r.name): name for r in refs})
         for gone in before - set(self.referenced.keys_of(uid)):

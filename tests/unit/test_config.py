@@ -244,3 +244,25 @@ def test_lanes_and_groups_see_the_revision_with_its_config() -> None:
     w.objects[CM] = {"GREETING": "bye"}
     member = group.Member("web", dataclasses.replace(view), config=w.snapshot().config)
     assert group._state(member).desired == hash_of(w.spec, w) != w.live_hash()
+
+
+def test_a_workload_refs_template_config_is_copied_per_revision_too() -> None:
+    """spec.workloadRef: the Deployment's template is released, with the config it names."""
+    from greenlight.engine import snapshot
+
+    template = referencing().template
+    assert template is not None
+    w = World(spec(adopt=True, workload="web"))
+    w.workload = snapshot.WorkloadView(
+        "web", template.model_dump(by_alias=True, exclude_none=True), spec_replicas=3,
+        available_replicas=3,
+    )  # fmt: skip
+    w.objects[CM] = {"GREETING": "hello"}
+    w.objects[SECRET] = {"password": b64("s3cr3t-one")}
+    for _ in range(3):
+        w.reconcile()
+        w.settle()
+    assert w.status.phase != "Degraded" and "ConfigMissing" not in w.events(), w.status.message
+    (rev1,) = w.deployments
+    assert {c.source for c in w.copies.values()} == {"app-config", "db"}
+    assert all(c.deployment == rev1 for c in w.copies.values())

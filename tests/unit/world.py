@@ -178,7 +178,7 @@ class World:
                     else None,
                     shared=(ref.kind, ref.name) in self.shared,
                 )
-                for ref in config.spec_references(self.spec)
+                for ref in config.spec_references(self.spec, self.workload)
             ),
             copies=frozenset(self.copies),
         )

@@ -98,11 +98,13 @@ def references(template: Mapping[str, Any]) -> tuple[Ref, ...]:
     return tuple(Ref(kind, name, o) for (kind, name), o in sorted(optional.items()))
 
 
-def spec_references(spec: api.ReleaseSpec) -> tuple[Ref, ...]:
-    """The spec.template's references (none with spec.workloadRef: its Deployment's template
-    is referenced as it is, not copied per revision, as yet)."""
+def spec_references(
+    spec: api.ReleaseSpec, workload: snapshot.WorkloadView | None = None
+) -> tuple[Ref, ...]:
+    """The references of the template released: spec.template's, or with spec.workloadRef
+    its Deployment's (`workload`; none while it is not seen)."""
     if spec.template is None:
-        return ()
+        return references(workload.template) if workload is not None else ()
     return references(naming.user_template(spec))
 
 

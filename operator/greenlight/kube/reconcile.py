@@ -122,11 +122,13 @@ class Reconciler:
     def deployments(self, key: Key) -> tuple[snapshot.DeploymentView, ...]:
         return observe.deployments_of(self.children.get(key, ()), self.replicasets.get(key, ()))
 
-    async def config_of(self, release: snapshot.ReleaseView) -> tuple[snapshot.ConfigView, ...]:
-        """The ConfigMaps and Secrets the Release's template references, as cached (a miss:
-        read by name, the digest kept, the data dropped)."""
+    async def config_of(
+        self, release: snapshot.ReleaseView, workload: snapshot.WorkloadView | None = None
+    ) -> tuple[snapshot.ConfigView, ...]:
+        """The ConfigMaps and Secrets the Release's template (or spec.workloadRef's) references,
+        as cached (a miss: read by name, the digest kept, the data dropped)."""
         seen = []
-        for ref in config.spec_references(release.spec):
+        for ref in config.spec_references(release.spec, workload):
             key = (release.namespace, ref.kind, ref.name)
             cached = self.config.get(key)
             if cached is None:
@@ -136,7 +138,8 @@ class Reconciler:
 
     def cached_config(self, release: snapshot.ReleaseView) -> tuple[snapshot.ConfigView, ...]:
         """`config_of` without reading: only what is cached (for the queue's lanes)."""
-        keys = ((release.namespace, r.kind, r.name) for r in config.spec_references(release.spec))
+        refs = config.spec_references(release.spec, self.workload_of(release))
+        keys = ((release.namespace, r.kind, r.name) for r in refs)
         return tuple(self.config[k][1] for k in keys if k in self.config)
 
     def config_changed(self, key: ConfigKey, resource_version: str | None) -> bool:
@@ -183,7 +186,11 @@ class Reconciler:
                     deployments=self.deployments((namespace, member)),
                     live_service=live,
                     other_groups=tuple(sorted(others)),
-                    config=await self.config_of(release) if release is not None else (),
+                    config=(
+                        await self.config_of(release, self.workload_of(release))
+                        if release is not None
+                        else ()
+                    ),
                 )
             )
         snap = group.GroupSnapshot(view, tuple(members), observe.now())
@@ -251,7 +258,7 @@ class Reconciler:
             group_flip_to=self._group_flip_to(release, group_name),
             route=route,
             backends=backends,
-            config=await self.config_of(release),
+            config=await self.config_of(release, workload),
             copies=frozenset(self.copies.get(key, ())),
             workload=workload,
         )
@@ -349,10 +356,13 @@ class Reconciler:
         ref = release.spec.workload_ref
         if ref is None:
             return None
-        for found in self.workloads.get((release.namespace, release.name), ()):
-            if found.name == ref.name:
-                return found
-        return await self.cluster.workload(release.namespace, ref.name)
+        return self.workload_of(release) or await self.cluster.workload(release.namespace, ref.name)
+
+    def workload_of(self, release: snapshot.ReleaseView) -> snapshot.WorkloadView | None:
+        """spec.workloadRef's Deployment as indexed (None: none, or not adopted yet)."""
+        ref = release.spec.workload_ref
+        found = self.workloads.get((release.namespace, release.name), ()) if ref else ()
+        return next((w for w in found if ref is not None and w.name == ref.name), None)
 
     async def _service(
         self, release: snapshot.ReleaseView, name: str
