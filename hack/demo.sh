@@ -87,8 +87,10 @@ serving
 say "Undo: back to $V1; blue is still warm, so the flip is instant (no new pods)"
 watch_release
 kubectl greenlight undo web -n "$NS" >/dev/null   # = kubectl annotate release web greenlight.dev/undo=
-wait_for '{.status.liveRevision}' 3
-wait_for '{.status.phase}' Healthy
+wait_for '{.status.liveRevision}' 1
+# the spec still says $V2: the undo holds (Degraded, reason Undone) until the spec changes,
+# so a GitOps sync of the same spec cannot undo it
+wait_for '{.status.phase}' Degraded
 sleep 1; kill "$WATCH"; WATCH=
 serving
 if [[ -n "$LOOP" ]]; then
