@@ -83,6 +83,8 @@ class Clients:
         self.answers: list[tuple[float, str | None]] = []
         self.failed = 0
         self.last_error = ""
+        self.errors: dict[str, int] = {}
+        """Each failure's kind (status and body, or the exception), counted."""
         self.stop = threading.Event()
         self.lock = threading.Lock()
         for _ in range(n):
@@ -106,6 +108,8 @@ class Clients:
             with self.lock:
                 self.answers.append((started, answer))
                 self.failed += answer is None
+                if answer is None:
+                    self.errors[self.last_error] = self.errors.get(self.last_error, 0) + 1
             time.sleep(0.005)
 
     def all_new_from(self, version: str, since: float, until: float) -> float | None:
@@ -304,6 +308,9 @@ def main() -> None:
                 f" p99 {percentile(xs, 99) * 1000:.0f} ms"
             )
         print(f"failed requests: gateway {gw_clients.failed}, selector {sel_clients.failed}")
+        for side, c in (("gateway", gw_clients), ("selector", sel_clients)):
+            for error, n in sorted(c.errors.items(), key=lambda e: -e[1]):
+                print(f"  {side}: {n} x {error}")
     finally:
         operator.stop()
         kubectl("delete", "namespace", NS, "--wait=false")
