@@ -337,10 +337,15 @@ class Feeds:
 
     def route_written(self, body: Mapping[str, Any]) -> None:
         """Our own route write, indexed at once; it wakes nothing (the reconcile that wrote it
-        decided on it; the gateway's status on it is the next event that matters)."""
+        decided on it; the gateway's status on it is the next event that matters). Unless the
+        watch brought it, or newer, first: the gateway's status on it may come in before our
+        write's answer is read, and must not be replaced by the older answer."""
         meta = body["metadata"]
-        record = observe.route_record(body)
-        self.routes.put(meta["uid"], {(meta["namespace"], meta["name"]): record})
+        named = (meta["namespace"], meta["name"])
+        rv = _version(meta)
+        if any(_version(r["metadata"]) >= rv for r in self.routes.get(named, ())):
+            return
+        self.routes.put(meta["uid"], {named: observe.route_record(body)})
 
     def route(self, kind: str, body: Mapping[str, Any]) -> None:
         """A Release's HTTPRoute: the gateway accepted it, or someone changed it (repaired).
@@ -429,6 +434,12 @@ class Feeds:
 
 
 SERVICE_NAME = "kubernetes.io/service-name"
+
+
+def _version(meta: Mapping[str, Any]) -> int:
+    """A resourceVersion as a number (etcd's revision), 0 when it is not one."""
+    rv = str(meta.get("resourceVersion") or "")
+    return int(rv) if rv.isdigit() else 0
 
 
 def _custom(kube: cluster.Cluster, plural: str) -> tuple[informer.Lister, informer.Lister]:

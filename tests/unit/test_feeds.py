@@ -201,3 +201,14 @@ def test_our_own_route_write_and_its_echo_wake_nothing_the_gateways_status_does(
     assert len(f.queue) == 0
     f.route("MODIFIED", httproute("8", accepted=True))  # the gateway accepted it
     assert len(f.queue) == 1
+
+
+def test_the_gateways_status_seen_first_is_not_replaced_by_our_writes_older_answer() -> None:
+    """With the event loop busy, the watch may bring the gateway's status on our write before
+    the write's own answer is read: the index keeps the newer one (else: never accepted)."""
+    f = feeds()
+    f.route("MODIFIED", httproute("7"))  # our write, as the watch brought it
+    f.route("MODIFIED", httproute("8", accepted=True))  # the gateway accepted it
+    f.route_written(httproute("7"))  # then our write's answer is read
+    (record,) = f.routes.get(("ns", "web"), ())
+    assert record["metadata"]["resourceVersion"] == "8"
