@@ -146,7 +146,8 @@ def undo(
         int | None, typer.Option(min=1, help="Default: the previous live revision.")
     ] = None,
 ) -> None:
-    """Go back to an earlier revision (its template is written back into the spec)."""
+    """Go back to an earlier revision, and hold there until the spec changes (the spec is not
+    written; spec.undoWritesSpec: true writes it back instead)."""
     _annotate(name, namespace, context, "undo", str(to_revision or ""))
 
 
