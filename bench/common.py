@@ -199,6 +199,8 @@ class Operator:
                     found[sample.labels["result"]] = sample.value
                 elif sample.name.startswith("greenlight_reconcile_seconds_"):
                     found[sample.name.removeprefix("greenlight_reconcile_")] = sample.value
+                elif sample.name == "greenlight_watch_events_total":
+                    found[f"events {sample.labels['informer']}"] = sample.value
                 elif sample.name == "greenlight_queue_wait_seconds_bucket":
                     found[f"wait {sample.labels['lane']} {sample.labels['le']}"] = sample.value
         return found
@@ -234,6 +236,7 @@ class Operator:
             f"reconciles: {counts}; mean planned reconcile {mean:.1f} ms; operator CPU in this "
             f"phase {phase_cpu:.1f} s ({1000 * phase_cpu / max(reconciles, 1):.1f} ms per "
             f"reconcile), peak RSS {rss:.0f} MiB{_waits(delta)}"
+            + _events(delta)
             + (f"; control plane CPU: {others}" if others else "")
             + (f"; kube-controller-manager's Deployment queue at most {q:.0f} deep" if q else "")
         )
@@ -248,7 +251,14 @@ class Operator:
 
 def _reconciles(found: dict[str, float]) -> float:
     """Reconciles of every result, from `Operator.metrics()` (or a difference of two)."""
-    return sum(v for k, v in found.items() if not k.startswith(("seconds_", "wait ")))
+    return sum(v for k, v in found.items() if not k.startswith(("seconds_", "wait ", "events ")))
+
+
+def _events(delta: dict[str, float]) -> str:
+    """The objects each informer received in the phase, most first."""
+    events = {k.removeprefix("events "): v for k, v in delta.items() if k.startswith("events ")}
+    ranked = sorted(events.items(), key=lambda kv: -kv[1])
+    return "; watch events: " + ", ".join(f"{k} {v:.0f}" for k, v in ranked if v) if events else ""
 
 
 def _waits(delta: dict[str, float]) -> str:

@@ -30,7 +30,7 @@ At 10,000 the fake nodes' pod IPs run out (a /24 each, 3 nodes): `hack/cluster d
 Spread them too (`--spread 100`): kube-controller-manager's Deployment controller lists every
 ReplicaSet of a Deployment's namespace on each sync, so 10,000 in one namespace make the control
 plane quadratic, and real clusters split their apps across namespaces. `--profile FILE` records
-the operator's restart with py-spy (`pip install -e '.[bench]'`).
+one phase (`--profile-phase`, the restart by default) with py-spy (`pip install -e '.[bench]'`).
 """
 
 from __future__ import annotations
@@ -211,8 +211,12 @@ def main() -> int:
         "--phases", default="idle,storm,restart", help="of idle,storm,restart (create: always)"
     )
     cli.add_argument("--soak", type=float, default=0, help="idle seconds at the end, RSS sampled")
+    cli.add_argument("--profile", help="record one phase with py-spy to this file (raw)")
     cli.add_argument(
-        "--profile", help="record the operator's restart phase with py-spy to this file (raw)"
+        "--profile-phase",
+        default="restart",
+        choices=["storm", "restart"],
+        help="the phase --profile records",
     )
     cli.add_argument(
         "--gateway",
@@ -262,6 +266,16 @@ def main() -> int:
         got = custom.get_namespaced_custom_object(GROUP, VERSION, home[name], PLURAL, name)
         return str(got["status"]["liveHash"])
 
+    def profile(operator: Operator, phase: str) -> subprocess.Popen[bytes] | None:
+        if not args.profile or args.profile_phase != phase:
+            return None
+        return subprocess.Popen([*PY_SPY, "--pid", str(operator.process.pid), "-o", args.profile])
+
+    def stop(profiler: subprocess.Popen[bytes] | None) -> None:
+        if profiler is not None:
+            profiler.send_signal(signal.SIGINT)  # py-spy writes its file and exits
+            profiler.wait(timeout=60)
+
     operator = Operator(watched, args.workers)
     live = Live(custom, namespaces)
     outside = Probes(probe_ns, probes + undos)
@@ -297,6 +311,7 @@ def main() -> int:
             live.wait(undone, timeout=120)
             live.quiet(seconds=3, timeout=settle)
             operator.figures()
+            profiler = profile(operator, "storm")
             begin = time.perf_counter()
             storm = pool.map(release, names)  # lazily: the probes go in while it runs
             time.sleep(0.5)
@@ -314,6 +329,7 @@ def main() -> int:
             second = list(storm)
             live.wait([*second, *candidates.values()], timeout=60 + 2 * n)
             total = max(live.healthy[k] for k in second) - begin
+            stop(profiler)
             flips, undo_times, queued, rollout = [], [], [], []
             for probe, key in candidates.items():
                 h = hash_of(probe)
@@ -350,19 +366,13 @@ def main() -> int:
         others = live.modified.total() - live.modified[probes[0]]
         begin = time.perf_counter()
         operator = Operator(watched, args.workers)
-        profiler = None
-        if args.profile:
-            profiler = subprocess.Popen(
-                [*PY_SPY, "--pid", str(operator.process.pid), "-o", args.profile]
-            )
+        profiler = profile(operator, "restart")
         probe = release(probes[0])
         live.wait([probe], timeout=60 + n)
         while operator.reconciled() < len(everyone):
             time.sleep(0.1)
         caught_up = time.perf_counter() - begin
-        if profiler is not None:
-            profiler.send_signal(signal.SIGINT)  # py-spy writes its file and exits
-            profiler.wait(timeout=60)
+        stop(profiler)
         writes = live.modified.total() - live.modified[probes[0]] - others
         print("restart: a probe applied as the operator starts is Healthy in ", end="")
         print(f"{elapsed([probe])[0]:.2f} s; all {len(everyone)} reconciled once in ", end="")

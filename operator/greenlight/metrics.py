@@ -42,6 +42,12 @@ LEADER = prom.Gauge(
     "1 while this replica acts (holds the Lease, or runs without leader election), else 0.",
 )
 LEADER.set(1)  # without leader election nothing else sets it; kube.leader.Leadership sets 0
+WATCH_EVENTS = prom.Counter(
+    "greenlight_watch_events",
+    "Objects the informers received (listed or watched), by informer (releases, deployments,"
+    " services, routes, endpointslices, ...): the operator's CPU follows them.",
+    ["informer"],
+)
 QUEUE_DEPTH = prom.Gauge("greenlight_queue_depth", "Releases waiting to be reconciled.")
 QUEUE_WAIT = prom.Histogram(
     "greenlight_queue_wait_seconds",

@@ -23,6 +23,7 @@ from typing import Any, Generic, TypeVar
 
 import orjson
 
+from greenlight import metrics
 from greenlight.kube.workqueue import unreachable
 
 log = logging.getLogger("greenlight.informer")
@@ -96,6 +97,7 @@ class Informer:
     ) -> None:
         self.name, self.lister, self.handler = name, lister, handler
         self.server_timeout, self.request_timeout = server_timeout, request_timeout
+        self._counted = metrics.WATCH_EVENTS.labels(name.partition("/")[0])  # the kind
         self.synced = asyncio.Event()
         """Set once the first list was applied (and stays set through relists)."""
         self._seen: dict[str, tuple[str, dict[str, Any]]] = {}
@@ -185,6 +187,7 @@ class Informer:
         return version  # BOOKMARK: only its resourceVersion
 
     def _event(self, kind: str, obj: Mapping[str, Any]) -> None:
+        self._counted.inc()
         meta = obj.get("metadata") or {}
         uid = meta.get("uid", "")
         if kind == "DELETED":
