@@ -199,6 +199,8 @@ class Operator:
                     found[sample.labels["result"]] = sample.value
                 elif sample.name.startswith("greenlight_reconcile_seconds_"):
                     found[sample.name.removeprefix("greenlight_reconcile_")] = sample.value
+                elif sample.name == "greenlight_writes_total":
+                    found[f"writes {sample.labels['kind']}"] = sample.value
                 elif sample.name == "greenlight_watch_events_total":
                     found[f"events {sample.labels['informer']}"] = sample.value
                 elif sample.name == "greenlight_queue_wait_seconds_bucket":
@@ -251,14 +253,21 @@ class Operator:
 
 def _reconciles(found: dict[str, float]) -> float:
     """Reconciles of every result, from `Operator.metrics()` (or a difference of two)."""
-    return sum(v for k, v in found.items() if not k.startswith(("seconds_", "wait ", "events ")))
+    return sum(
+        v for k, v in found.items() if not k.startswith(("seconds_", "wait ", "events ", "writes "))
+    )
 
 
 def _events(delta: dict[str, float]) -> str:
-    """The objects each informer received in the phase, most first."""
-    events = {k.removeprefix("events "): v for k, v in delta.items() if k.startswith("events ")}
-    ranked = sorted(events.items(), key=lambda kv: -kv[1])
-    return "; watch events: " + ", ".join(f"{k} {v:.0f}" for k, v in ranked if v) if events else ""
+    """The objects each informer received in the phase, and the writes by kind, most first."""
+    out = ""
+    for prefix, title in (("events ", "watch events"), ("writes ", "writes")):
+        found = {k.removeprefix(prefix): v for k, v in delta.items() if k.startswith(prefix)}
+        ranked = ", ".join(
+            f"{k} {v:.0f}" for k, v in sorted(found.items(), key=lambda kv: -kv[1]) if v
+        )
+        out += f"; {title}: {ranked}" if ranked else ""
+    return out
 
 
 def _waits(delta: dict[str, float]) -> str:

@@ -42,6 +42,12 @@ LEADER = prom.Gauge(
     "1 while this replica acts (holds the Lease, or runs without leader election), else 0.",
 )
 LEADER.set(1)  # without leader election nothing else sets it; kube.leader.Leadership sets 0
+WRITES = prom.Counter(
+    "greenlight_writes",
+    "Writes to the API server by kind (CreateDeployment, ScaleDeployment, ApplyService,"
+    " ApplyBackend, ApplyRoute, ReleaseStatus, ...).",
+    ["kind"],
+)
 WATCH_EVENTS = prom.Counter(
     "greenlight_watch_events",
     "Objects the informers received (listed or watched), by informer (releases, deployments,"

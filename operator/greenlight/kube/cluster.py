@@ -19,6 +19,7 @@ import aiohttp
 from kubernetes.aio import client, config
 from kubernetes.aio.client.exceptions import ApiException
 
+from greenlight import metrics
 from greenlight.api import group as api_group
 from greenlight.api import release as api
 from greenlight.api import traffic as routing
@@ -215,6 +216,7 @@ class Cluster:
     async def apply(self, release: snapshot.ReleaseView, writes: tuple[act.Write, ...]) -> None:
         """Apply in order; the first refusal stops here as an ApplyError naming the write."""
         for action in writes:
+            metrics.WRITES.labels(type(action).__name__).inc()
             try:
                 await self._apply(release, action)
             except ApiException as e:
@@ -547,6 +549,7 @@ class Cluster:
 
     async def patch_status(self, release: snapshot.ReleaseView, status: api.ReleaseStatus) -> int:
         """Write the whole status; returns the Release's new resourceVersion (0: it is gone)."""
+        metrics.WRITES.labels("ReleaseStatus").inc()
         body = {"status": status.model_dump(by_alias=True, mode="json")}
         return await self._patch_status(release.namespace, release.name, body)
 
