@@ -73,6 +73,7 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     feeds = Feeds(reconciler, queue, memo.get("namespaces") or [])
     kube.written = feeds.written
     kube.route_written = feeds.route_written
+    kube.pod_written = functools.partial(feeds.pod, "MODIFIED", ours=True)
     routes = await kube.gateway_api_installed()
     reconciler.routes_watched = routes
     informers = feeds.informers(kube, ours, routes)
@@ -136,6 +137,7 @@ class Feeds:
         self.routes: Index[Key, dict[str, Any]] = Index()
         self.endpoints: Index[Key, int] = Index()
         self.workloads: Index[Key, snapshot.WorkloadView] = Index()
+        self.pods: Index[Key, snapshot.PodView] = Index()
         self.jobs: Index[Key, snapshot.JobView] = Index()
         self.groups: Index[Key, group.GroupView | str] = Index()
         self.memberships: Index[Key, str] = Index()
@@ -148,7 +150,7 @@ class Feeds:
         r.routes, r.endpoints = self.routes, self.endpoints
         r.replicasets, r.workloads = self.replicasets, self.workloads
         r.jobs, r.groups, r.memberships = self.jobs, self.groups, self.memberships
-        r.copies = self.copies
+        r.copies, r.pods = self.copies, self.pods
         self.namespaces = namespaces
         """Exact names get an informer each; none, or any pattern (kopf's `-n` globs, `!ns`
         to exclude), watch the whole cluster and keep the matching namespaces."""
@@ -185,6 +187,8 @@ class Feeds:
             functools.partial(self.config, "Secret"),
             _metadata(kube.core, "secret"),
         )
+        # the Releases' pods, metadata only: their roles (engine/roles.py)
+        kinds["pods"] = (self.pod, _metadata(kube.core, "pod", release))
         if routes:
             kinds["httproutes"] = (self.route, _routes(kube))  # all: a name taken is a conflict
             backends = f"{release},{naming.LABEL_ROLE}={naming.ROLE_BACKEND}"  # mirrored
@@ -335,6 +339,25 @@ class Feeds:
         key = (meta["namespace"], release)
         self._wake(key, priority.service_event(body, self._indexed(key)))
 
+    def pod(self, kind: str, body: Mapping[str, Any], ours: bool = False) -> None:
+        """One of the Releases' pods (metadata): a new one without its role, or a role changed
+        by someone else, wakes its Release (engine/roles.py labels it). Our own label write
+        (`ours`, indexed as its answer comes) and its watch echo wake nothing."""
+        meta = body["metadata"]
+        labels = meta.get("labels") or {}
+        release, template_hash = labels.get(naming.LABEL_RELEASE), labels.get(naming.LABEL_HASH)
+        if not release or not template_hash:
+            return
+        key, uid = (meta["namespace"], release), meta["uid"]
+        before = self.pods.value(uid)
+        if kind == "DELETED" or meta.get("deletionTimestamp"):
+            self.pods.put(uid, None)
+            return
+        view = snapshot.PodView(meta["name"], template_hash, labels.get(naming.LABEL_ROLE))
+        self.pods.put(uid, {key: view})
+        if not ours and (view.role is None or (before is not None and before.role != view.role)):
+            self._wake(key, workqueue.Priority.URGENT)
+
     def route_written(self, body: Mapping[str, Any]) -> None:
         """Our own route write, indexed at once; it wakes nothing (the reconcile that wrote it
         decided on it; the gateway's status on it is the next event that matters). Unless the
@@ -469,17 +492,21 @@ def _routes(kube: cluster.Cluster) -> tuple[informer.Lister, informer.Lister]:
     )  # fmt: skip
 
 
-def _metadata(api_: Any, kind: str) -> tuple[informer.Lister, informer.Lister]:
-    """(list in a namespace, list everywhere) of every object of a kind, metadata only: the
-    API server sends PartialObjectMetadata (no data: a cluster's Secrets are never decoded)."""
+def _metadata(
+    api_: Any, kind: str, label: str | None = None
+) -> tuple[informer.Lister, informer.Lister]:
+    """(list in a namespace, list everywhere) of every object of a kind (carrying `label`),
+    metadata only: the API server sends PartialObjectMetadata (no data: a cluster's Secrets
+    are never decoded, nor a pod's spec and status)."""
     namespaced = getattr(api_, f"list_namespaced_{kind}_without_preload_content")
     everywhere = getattr(api_, f"list_{kind}_for_all_namespaces_without_preload_content")
+    selected = {"label_selector": label} if label else {}
 
     def metadata_only(lister: informer.Lister) -> informer.Lister:
         def call(*args: Any, **kwargs: Any) -> Any:
             as_ = "PartialObjectMetadata" if kwargs.get("watch") else "PartialObjectMetadataList"
             accept = f"application/json;as={as_};g=meta.k8s.io;v=v1,application/json"
-            return lister(*args, _headers={"Accept": accept}, **kwargs)
+            return lister(*args, _headers={"Accept": accept}, **selected, **kwargs)
 
         return call
 

@@ -83,8 +83,8 @@ def test_a_restart_replaces_the_live_pods_once_without_a_new_revision() -> None:
     w.reconcile()  # its controller has not seen it yet: still restarting, nothing written
     assert w.last.writes == () and reason(w) == Reason.RESTARTING
     replacing(w, live.name, 1)
-    w.reconcile()
-    assert w.last.writes == ()
+    w.reconcile()  # the new pod takes its revision's role; nothing else is written
+    assert w.last.writes == (act.SetPodRole(f"{live.name}-3", "live"),)
     assert w.status.message == "restarting revision 2 (green): 1/3 pods replaced, 3 available"
     assert condition(w, "Available") == ("True", Reason.LIVE_REVISION_AVAILABLE)
     assert condition(w, "Ready")[0] == "False"

@@ -34,6 +34,9 @@ def spec(
     restart_at: datetime.datetime | None = None,
     workload: str | None = None,
     scale_down: str = "afterFlip",
+    worker: bool = False,
+    handover: dict[str, Any] | None = None,
+    scale_down_gate: dict[str, Any] | None = None,
 ) -> api.ReleaseSpec:
     body: dict[str, Any] = {
         "replicas": replicas,
@@ -63,6 +66,13 @@ def spec(
         body["traffic"] = {"gatewayAPI": gateway}
     if restart_at is not None:
         body["restartAt"] = restart_at
+    if worker:  # a queue consumer: no Service, only its pods' roles move
+        del body["service"]
+        body.pop("previewService", None)
+    if handover is not None:
+        body["strategy"]["blueGreen"]["handover"] = handover
+    if scale_down_gate is not None:
+        body["strategy"]["blueGreen"]["scaleDown"] = scale_down_gate
     if workload is not None:  # spec.workloadRef: the template is that Deployment's
         del body["template"]
         body["workloadRef"] = {"kind": "Deployment", "name": workload, "scaleDown": scale_down}
@@ -136,6 +146,23 @@ class World:
     """Each Deployment's pod template, as created (what its pods run)."""
     workload: snapshot.WorkloadView | None = None
     """spec.workloadRef's Deployment, as the API server stores it."""
+    roles: dict[str, str] = dataclasses.field(default_factory=dict)
+    """Pod name -> its greenlight.dev/role label (a Deployment's pods: `<name>-<i>`, for i
+    below its replicas)."""
+
+    def pods(self) -> list[snapshot.PodView]:
+        return [
+            snapshot.PodView(f"{d.name}-{i}", d.template_hash, self.roles.get(f"{d.name}-{i}"))
+            for d in self.deployments.values()
+            for i in range(d.replicas)
+        ]
+
+    def pod_roles(self) -> dict[str, set[str | None]]:
+        """Each revision (by hash) with pods: the roles its pods carry."""
+        out: dict[str, set[str | None]] = {}
+        for p in self.pods():
+            out.setdefault(p.template_hash, set()).add(p.role)
+        return out
 
     def snapshot(self) -> snapshot.Snapshot:
         return snapshot.Snapshot(
@@ -149,7 +176,7 @@ class World:
                 annotations=dict(self.annotations),
             ),
             deployments=tuple(self.deployments.values()),
-            live_service=self.services.get(self.spec.service.name),
+            live_service=self.services.get(self.spec.service.name) if self.spec.service else None,
             preview_service=(
                 self.services.get(self.spec.preview_service.name)
                 if self.spec.preview_service
@@ -181,6 +208,7 @@ class World:
                 for ref in config.spec_references(self.spec, self.workload)
             ),
             copies=frozenset(self.copies),
+            pods=tuple(self.pods()),
         )
 
     def reconcile(self) -> plan.Plan:
@@ -271,6 +299,9 @@ class World:
             self.route = snapshot.RouteView(
                 a.name, owned=True, spec=a.spec, resource_version=rv, accepted=self.gateway_accepts
             )
+        elif isinstance(a, act.SetPodRole):
+            assert any(p.name == a.pod for p in self.pods()), f"no pod {a.pod}"
+            self.roles[a.pod] = a.role
         elif isinstance(a, act.Measure):
             self.requested.append(a)
         elif isinstance(a, act.CreateJob):
@@ -322,6 +353,7 @@ class World:
         raise KeyError(template_hash)
 
     def live_selector(self) -> dict[str, str]:
+        assert self.spec.service is not None
         return self.services[self.spec.service.name].selector
 
     def weights(self) -> dict[str, int]:
@@ -336,6 +368,10 @@ class World:
         return rule["backendRefs"][0]["name"] if rule else None
 
     def live_hash(self) -> str | None:
+        """The revision the live Service selects; a worker's: the one whose pods are live."""
+        if self.spec.service is None:
+            live = [h for h, roles in self.pod_roles().items() if roles == {"live"}]
+            return live[0] if len(live) == 1 else None
         svc = self.services.get(self.spec.service.name)
         return svc.selector.get(naming.LABEL_HASH) if svc else None
 

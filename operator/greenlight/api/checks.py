@@ -44,6 +44,7 @@ def _condition(value: str | None, info: pydantic.ValidationInfo) -> str | None:
 
 VARIABLES = (
     "RELEASE", "NAMESPACE", "REVISION", "TEMPLATE_HASH", "PREVIEW_SERVICE", "LIVE_SERVICE",
+    "LIVE_HASH", "DRAINING_HASH",
 )  # fmt: skip
 """The $(VAR)s a check may name (engine/checks.py `variables` gives their values)."""
 _VAR = r"\$\([A-Za-z_][A-Za-z0-9_]*\)"

@@ -652,6 +652,85 @@ class WorkloadRef(Model):
     )
 
 
+class ScaleDownGate(Model):
+    """When and how fast the previous live revision (role `draining`) is scaled down after a
+    flip: once its checks pass, never later than maxDelaySeconds, in paced batches."""
+
+    when: list[gates.Check] = pydantic.Field(
+        default_factory=list,
+        max_length=gates.MAX_CHECKS,
+        description="Checks against the draining revision ($(DRAINING_HASH), e.g. its open"
+        " connections <= N from Prometheus); its scale-down waits until every one passed (a"
+        " failed one waits for maxDelaySeconds).",
+        json_schema_extra=gates.list_map("name"),
+    )
+    max_delay_seconds: int = pydantic.Field(
+        default=600,
+        ge=0,
+        le=INT32_MAX,
+        description="Scale the draining revision down this long after the flip at the latest,"
+        " whatever its checks say.",
+    )
+    pods_per_interval: int = pydantic.Field(
+        default=0,
+        ge=0,
+        le=INT32_MAX,
+        description="Remove this many of its pods every intervalSeconds, so clients reconnect"
+        " spread out; 0: all at once.",
+    )
+    interval_seconds: int = pydantic.Field(default=10, ge=1, le=3600)
+
+    _unique = pydantic.field_validator("when")(gates.unique_names)
+
+
+HandoverPolicy = Literal["overlap", "handover"]
+
+
+class Handover(Model):
+    """A Release without spec.service (a worker): how the `live` role moves at the flip."""
+
+    model_config = pydantic.ConfigDict(
+        json_schema_extra=_rules(
+            (
+                "self.policy != 'handover' || size(self.checks) > 0 || has(self.timeoutSeconds)",
+                "spec.strategy.blueGreen.handover: policy handover needs checks or"
+                " timeoutSeconds (when may the new revision take over?)",
+            )
+        )
+    )
+    policy: HandoverPolicy = pydantic.Field(
+        default="overlap",
+        description="overlap: the new revision becomes live, then the old one draining (both"
+        " may work for a moment); handover: the old one becomes draining first, and the new"
+        " one live once the checks pass or timeoutSeconds passes (neither works for a moment).",
+    )
+    checks: list[gates.Check] = pydantic.Field(
+        default_factory=list,
+        max_length=gates.MAX_CHECKS,
+        description="policy handover: checks against the draining revision ($(DRAINING_HASH)),"
+        " e.g. that it holds no message; the new revision becomes live once all passed.",
+        json_schema_extra=gates.list_map("name"),
+    )
+    timeout_seconds: int | None = pydantic.Field(
+        default=None,
+        ge=0,
+        le=INT32_MAX,
+        description="policy handover: the new revision becomes live this long after the old"
+        " one started draining, whatever the checks say.",
+    )
+
+    _unique = pydantic.field_validator("checks")(gates.unique_names)
+
+    @pydantic.model_validator(mode="after")
+    def _when(self) -> Handover:
+        _fail(
+            self.policy != "handover" or bool(self.checks) or self.timeout_seconds is not None,
+            "spec.strategy.blueGreen.handover: policy handover needs checks or timeoutSeconds"
+            " (when may the new revision take over?)",
+        )
+        return self
+
+
 class BlueGreen(Model):
     auto_promote: bool = pydantic.Field(
         default=True,
@@ -676,6 +755,16 @@ class BlueGreen(Model):
         description="Checks right after the flip, while the old slot stays warm (its scale-down"
         " waits for them). A failure flips the live Service back at once.",
         json_schema_extra=gates.list_map("name"),
+    )
+    scale_down: ScaleDownGate | None = pydantic.Field(
+        default=None,
+        description="Hold the draining revision's scale-down for checks, and pace it. Without"
+        " it: all at once, scaleDownDelaySeconds after the flip.",
+    )
+    handover: Handover | None = pydantic.Field(
+        default=None,
+        description="Only without spec.service (a worker): how the live role moves at the flip"
+        " (default: overlap).",
     )
     first_release_checks: bool = pydantic.Field(
         default=False,
@@ -826,6 +915,17 @@ class Strategy(Model):
         return self.blue_green or BlueGreen()
 
 
+WORKER_PREVIEW = (
+    "spec.previewService: needs spec.service (without one, a worker's candidate is told by its"
+    " pods' greenlight.dev/role)"
+)
+WORKER_TRAFFIC = "spec.traffic: needs spec.service (a worker without one takes no requests)"
+SERVICE_HANDOVER = (
+    "spec.strategy.blueGreen.handover: only without spec.service (a worker); with a Service"
+    " the flip moves its selector"
+)
+
+
 class ReleaseSpec(Model):
     model_config = pydantic.ConfigDict(
         json_schema_extra=_rules(
@@ -853,9 +953,22 @@ class ReleaseSpec(Model):
                 ".healthCheck",
             ),
             (
-                "!has(self.previewService) || self.previewService.name != self.service.name",
+                "!has(self.previewService) || has(self.service)",
+                WORKER_PREVIEW,
+                ".previewService",
+            ),
+            (
+                "!has(self.previewService) || !has(self.service)"
+                " || self.previewService.name != self.service.name",
                 "spec.previewService.name: must differ from spec.service.name",
                 ".previewService.name",
+            ),
+            ("!has(self.traffic) || has(self.service)", WORKER_TRAFFIC, ".traffic"),
+            (
+                "!has(self.service) || !has(self.strategy) || !has(self.strategy.blueGreen)"
+                " || !has(self.strategy.blueGreen.handover)",
+                SERVICE_HANDOVER,
+                ".strategy.blueGreen.handover",
             ),
         )
     )
@@ -871,7 +984,11 @@ class ReleaseSpec(Model):
         " rendering it) instead of spec.template.",
     )
     health_check: HealthCheck | None = None
-    service: LiveService
+    service: LiveService | None = pydantic.Field(
+        default=None,
+        description="The Service whose selector moves at the flip. Without it (a queue worker)"
+        " only the pods' greenlight.dev/role moves: candidate, live, draining.",
+    )
     preview_service: PreviewService | None = None
     traffic: routing.Traffic | None = pydantic.Field(
         default=None,
@@ -941,9 +1058,18 @@ class ReleaseSpec(Model):
             "spec.healthCheck: required when a container has no readinessProbe; add"
             " spec.healthCheck (e.g. httpGet) or set spec.healthCheck.disabled: true",
         )
+        _fail(self.preview_service is None or self.service is not None, WORKER_PREVIEW)
         _fail(
-            self.preview_service is None or self.preview_service.name != self.service.name,
+            self.preview_service is None
+            or self.service is None
+            or self.preview_service.name != self.service.name,
             "spec.previewService.name: must differ from spec.service.name",
+        )
+        _fail(self.traffic is None or self.service is not None, WORKER_TRAFFIC)
+        blue_green = self.strategy.blue_green
+        _fail(
+            self.service is None or blue_green is None or blue_green.handover is None,
+            SERVICE_HANDOVER,
         )
         return self
 
@@ -981,6 +1107,10 @@ class HistoryEntry(Model):
     created_at: Time
     promoted_at: Time | None = None
     retired_at: Time | None = None
+    scaled_down_at: Time | None = pydantic.Field(
+        default=None,
+        description="blueGreen.scaleDown.podsPerInterval: when its last batch of pods was removed.",
+    )
 
 
 class RevisionReplicas(Model):
@@ -1005,6 +1135,11 @@ class ReleaseStatus(Model):
         description="When the current candidate started: the progress deadline's origin.",
     )
     candidate_available_since: Time | None = None
+    candidate_handover_since: Time | None = pydantic.Field(
+        default=None,
+        description="A worker's handover: when the live revision started draining (the"
+        " candidate becomes live once it has drained).",
+    )
     promote_requested: str | None = pydantic.Field(
         default=None, description="Template hash a promote command was given for."
     )

@@ -96,6 +96,15 @@ class ScaleWorkload:
 
 
 @dataclasses.dataclass(frozen=True)
+class SetPodRole:
+    """Label one pod `greenlight.dev/role` (metadata only: the pod is not restarted; a
+    Downward API volume shows the app the new value)."""
+
+    pod: str
+    role: Literal["candidate", "live", "draining"]
+
+
+@dataclasses.dataclass(frozen=True)
 class ApplyService:
     """Create or update the Service's fields we own: the selector, and ports and type unless
     it is adopted without ports in the spec (`type` empty)."""
@@ -218,6 +227,7 @@ Write = (
     | ApplyService
     | ApplyBackend
     | ApplyRoute
+    | SetPodRole
     | RestoreTemplate
     | ClearCommands
 )

@@ -113,11 +113,45 @@ def _promote_when_due(w: Work, c: Candidate, label: str) -> None:
             "Progressing", f"{label} is ready; group {w.snap.group} flips it", Reason.GROUP_WAITING
         )
         return
+    if not _handed_over(w, c, label, skip):
+        return
     lifecycle.promote(w, c.hash)
     w.outcome("Healthy", f"{label} is live", Reason.RELEASE_COMPLETE)
     if bluegreen.post_promotion:  # start them; the old slot stays warm until they pass
         post = checks.gate(w, checks.POST, bluegreen.post_promotion, c.hash, c.revision)
         w.outcome("Progressing", f"{label} is live; post-promotion {post.message}", Reason.CHECKS)
+
+
+def _handed_over(w: Work, c: Candidate, label: str, skip: bool) -> bool:
+    """A worker (no spec.service) with handover policy `handover`: the live revision drains
+    first (its pods' role becomes `draining`), and the candidate goes live once the handover
+    checks passed against it, or timeoutSeconds passed. A failed check without a timeout
+    aborts the candidate: the old revision is live again."""
+    handover = w.spec.strategy.effective_blue_green.handover
+    live = w.d.live_hash
+    if w.spec.service is not None or handover is None or handover.policy != "handover":
+        return True
+    if live is None or w.d.live_revision is None:
+        return True  # nothing to drain
+    if c.handover_since is None:
+        c.handover_since = w.now
+        w.event(
+            Reason.HANDING_OVER,
+            f"revision {w.d.live_revision} is draining; {label} takes over once it has drained",
+        )
+    g = checks.gate(w, checks.HANDOVER, handover.checks, live, w.d.live_revision, skip=skip)
+    timeout = handover.timeout_seconds
+    if g.state == "passed" or (timeout is not None and w.past(c.handover_since, timeout)):
+        return True
+    if g.state in ("failed", "inconclusive") and timeout is None:
+        lifecycle.abort(w, c.hash, Reason.HANDOVER_FAILED, f"handover {g.message}")
+        return False
+    w.outcome(
+        "Progressing",
+        f"{label} is ready; revision {w.d.live_revision} is draining: {g.message}".rstrip(": "),
+        Reason.HANDING_OVER,
+    )
+    return False
 
 
 def verify_live(w: Work, live: str) -> None:

@@ -26,6 +26,8 @@ from greenlight.engine.draft import Work
 
 Gate = Literal["passed", "running", "failed", "inconclusive"]
 PRE, POST = "prePromotion", "postPromotion"
+HANDOVER, SCALE_DOWN = "handover", "scaleDown"
+"""The drain gates: checks against a draining revision ($(DRAINING_HASH) is theirs)."""
 
 
 def step_stage(index: int) -> str:
@@ -38,16 +40,19 @@ class GateState:
     message: str = ""
 
 
-def variables(w: Work, template_hash: str, revision: int) -> dict[str, str]:
+def variables(w: Work, template_hash: str, revision: int, stage: str = "") -> dict[str, str]:
     ns = w.snap.release.namespace
-    preview = w.spec.preview_service.name if w.spec.preview_service else w.spec.service.name
+    live = w.spec.service.name if w.spec.service is not None else ""
+    preview = w.spec.preview_service.name if w.spec.preview_service else live
     return {
         "RELEASE": w.name,
         "NAMESPACE": ns,
         "REVISION": str(revision),
         "TEMPLATE_HASH": template_hash,
-        "PREVIEW_SERVICE": f"{preview}.{ns}.svc.cluster.local",
-        "LIVE_SERVICE": f"{w.spec.service.name}.{ns}.svc.cluster.local",
+        "PREVIEW_SERVICE": f"{preview}.{ns}.svc.cluster.local" if preview else "",
+        "LIVE_SERVICE": f"{live}.{ns}.svc.cluster.local" if live else "",
+        "LIVE_HASH": w.d.live_hash or "",
+        "DRAINING_HASH": template_hash if stage in (HANDOVER, SCALE_DOWN) else "",
     }
 
 
@@ -165,7 +170,7 @@ def gate(
         for c in w.snap.release.status.checks
         if c.stage == stage and c.template_hash == template_hash
     }
-    values = variables(w, template_hash, revision)
+    values = variables(w, template_hash, revision, stage)
     for check in checks:
         entry = _entry(w, stage, template_hash, check.name)
         if entry is None:

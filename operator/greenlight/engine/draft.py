@@ -50,6 +50,9 @@ class Candidate:
     available_since: datetime.datetime | None = None
     """Blue-green: when every candidate pod became available (promoteAfterSeconds counts
     from here)."""
+    handover_since: datetime.datetime | None = None
+    """A worker's handover (blueGreen.handover policy handover): when the live revision
+    started draining; the candidate becomes live once it has drained."""
 
 
 @dataclasses.dataclass
@@ -96,6 +99,7 @@ class Draft:
                 color=s.candidate_color or "blue",
                 since=s.candidate_since,
                 available_since=s.candidate_available_since,
+                handover_since=s.candidate_handover_since,
             )
         return cls(
             live_hash=s.live_hash,
@@ -129,6 +133,7 @@ class Draft:
             "candidate_color": c.color if c else None,
             "candidate_since": c.since if c else None,
             "candidate_available_since": c.available_since if c else None,
+            "candidate_handover_since": c.handover_since if c else None,
             "promote_requested": self.promote_requested,
             "aborted_hash": self.aborted_hash,
             "rolled_back_to": self.rolled_back_to,
@@ -172,7 +177,7 @@ class Work:
         self.measurements: list[act.Measure] = []
         self.notifications: list[act.Notify] = []
         self.due: list[datetime.datetime] = []
-        self.draining: set[str] = set()
+        self.shrinking: set[str] = set()
         """Revisions a rolling move scales down in batches: housekeeping leaves them alone."""
         self.checks: list[api_checks.CheckStatus] = list(snap.release.status.checks)
         """Promotion gates, as they will be written (engine/checks.py records into it)."""

@@ -43,7 +43,8 @@ def wanted(snap: snapshot.Snapshot) -> bool:
     """Add the finalizer now: the Release adopts its live Service and does not hold it yet
     (added before any write of this reconcile, so before the selector first moves)."""
     release, svc = snap.release, snap.live_service
-    adopts_service = release.spec.service.adopt and svc is not None and not svc.owned
+    adopts = release.spec.service is not None and release.spec.service.adopt
+    adopts_service = adopts and svc is not None and not svc.owned
     return (
         release.deleting is None
         and naming.ANNOTATION_DETACH not in release.annotations

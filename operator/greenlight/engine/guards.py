@@ -19,7 +19,7 @@ def services_are_ours(w: Work) -> bool:
     False: the Release is refused; it may change nothing but its own status."""
     svc, preview = w.snap.live_service, w.snap.preview_service
     problem = None
-    if svc is not None and not svc.owned and not w.spec.service.adopt:
+    if svc is not None and not svc.owned and not (w.spec.service and w.spec.service.adopt):
         problem = (
             f"spec.service.name: Service {svc.name!r} exists and was not created by this Release;"
             " set spec.service.adopt: true to let Greenlight manage its selector"
@@ -52,7 +52,7 @@ def recover(w: Work, desired: str) -> None:
         return
     if w.d.live_hash is None:
         # The status lost the live revision: the Service selects it, its Deployment numbers it.
-        _recovered_live(w, d)
+        _recovered_live(w, d, f"Service {svc.name}")
         return
     live = w.snap.deployment(w.d.live_hash)
     size = lifecycle.candidate_size(w.spec.replicas, live)
@@ -73,7 +73,7 @@ def _recover_rolling(w: Work, desired: str) -> None:
     if not with_pods:
         return
     stable = with_pods[0]
-    _recovered_live(w, stable)
+    _recovered_live(w, stable, f"Service {w.snap.live_service.name}" if w.snap.live_service else "")
     w.d.strategy = "rolling"
     moving = [d for d in with_pods[1:] if d.template_hash != stable.template_hash]
     if moving:
@@ -86,7 +86,7 @@ def _recover_rolling(w: Work, desired: str) -> None:
         lifecycle.reset_rolling(w)
 
 
-def _recovered_live(w: Work, d: snapshot.DeploymentView) -> None:
+def _recovered_live(w: Work, d: snapshot.DeploymentView, source: str) -> None:
     entry = w.entry(d.template_hash)
     if entry is None:
         entry = w.new_entry(d.template_hash, d.color or "blue", [], d.revision)  # images unknown
@@ -95,5 +95,5 @@ def _recovered_live(w: Work, d: snapshot.DeploymentView) -> None:
     w.update_entry(d.template_hash, outcome="Live", promoted_at=entry.promoted_at or w.now)
     w.event(
         Reason.RECOVERED,
-        f"revision {entry.revision} is live (read from Service {w.spec.service.name})",
+        f"revision {entry.revision} is live (read from {source})",
     )

@@ -89,7 +89,7 @@ def service(name: str | None, selected: str | None, view: snapshot.ReleaseView |
     if view is None:
         return "bulk"
     st = view.status
-    if name == view.spec.service.name:
+    if view.spec.service is not None and name == view.spec.service.name:
         want = {st.live_hash}
     elif view.spec.preview_service is not None and name == view.spec.preview_service.name:
         want = {st.candidate_hash, st.live_hash}

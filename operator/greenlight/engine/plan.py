@@ -31,6 +31,7 @@ from greenlight.engine import (
     naming,
     notify,
     restart,
+    roles,
     rolling,
     services,
     snapshot,
@@ -96,6 +97,7 @@ def plan(snap: snapshot.Snapshot) -> Plan:
     workload.drain(w)  # spec.workloadRef: adopt the Deployment, or drain it per its policy
     services.point(w)
     traffic.point(w)
+    roles.label(w)
     return _done(w)
 
 

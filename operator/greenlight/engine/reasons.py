@@ -86,6 +86,15 @@ class Reason(enum.StrEnum):
     """The candidate is ready and waits for a promote command (autoPromote: false)."""
     GROUP_WAITING = "GroupWaiting"
     """The candidate is ready and waits for its ReleaseGroup to flip the members together."""
+    HANDING_OVER = "HandingOver"
+    """A worker's handover (policy handover): the live revision is draining; the candidate
+    becomes live once it has drained (the handover checks, or timeoutSeconds)."""
+    HANDOVER_FAILED = "HandoverFailed"
+    """History: a handover check failed (and no timeoutSeconds): the candidate was aborted,
+    the old revision is live again."""
+    DRAINING = "Draining"
+    """The previous live revision is draining: its scale-down waits for the scaleDown checks
+    (at most maxDelaySeconds), or is paced (podsPerInterval)."""
     PAUSED = "Paused"
     """spec.paused holds the release: no new slot, batch or flip."""
     PAUSE_STEP = "PauseStep"

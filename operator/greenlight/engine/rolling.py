@@ -100,7 +100,7 @@ def release(w: Work, live: str | None, desired: str, template: dict[str, Any]) -
         lifecycle.reset_rolling(w)
         r = w.d.rolling
     olds = _olds(w, desired, live)
-    w.draining |= {d.template_hash for d in olds}
+    w.shrinking |= {d.template_hash for d in olds}
     target, hold, analysis = _step_target(w, new, olds, desired)
 
     new_target = new.spec_replicas if new else 0
@@ -277,7 +277,7 @@ def roll_back(w: Work, live: str | None, surge: int, unavailable: int) -> bool:
     """Move replicas back to the stable revision within the same bounds. True when done."""
     stable = w.snap.deployment(live)
     froms = [d for d in w.snap.deployments if d.template_hash != live and d.spec_replicas > 0]
-    w.draining |= {d.template_hash for d in froms}
+    w.shrinking |= {d.template_hash for d in froms}
     replicas = w.spec.replicas
     if stable is not None and all(lifecycle.settled(d) for d in (stable, *froms)):
         new_target, old_targets = batch(

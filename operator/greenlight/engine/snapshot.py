@@ -87,6 +87,20 @@ class ServiceView:
     gateway can send requests to (a pod counts as available a moment before it is listed)."""
 
 
+Role = Literal["candidate", "live", "draining"]
+ROLES: tuple[Role, ...] = ("candidate", "live", "draining")
+
+
+@dataclasses.dataclass(frozen=True)
+class PodView:
+    """One of the Release's pods, by its labels: its revision and the role it carries."""
+
+    name: str
+    template_hash: str
+    role: str | None = None
+    """Its greenlight.dev/role label as observed (None: none yet, a new pod)."""
+
+
 @dataclasses.dataclass(frozen=True)
 class RouteView:
     """The Release's HTTPRoute (spec.traffic.gatewayAPI), trimmed."""
@@ -205,6 +219,8 @@ class Snapshot:
     """(kind, name) of the revisions' copies of them that exist."""
     workload: WorkloadView | None = None
     """spec.workloadRef: the Deployment it names, if it exists."""
+    pods: tuple[PodView, ...] = ()
+    """The Release's pods, with their roles (engine/roles.py)."""
 
     def backend(self, name: str) -> ServiceView | None:
         return next((s for s in self.backends if s.name == name), None)

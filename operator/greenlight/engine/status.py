@@ -12,9 +12,14 @@ from greenlight.engine.draft import Plan, Work
 from greenlight.engine.reasons import Reason
 
 
-def _order(a: act.Write, draining: set[str]) -> int:
-    """Grow before the Service moves; shrink and delete only after it has moved. The sort is
-    stable: a rolling batch keeps the order it was planned in (olds shrink, then new grows)."""
+def _order(a: act.Write, draining: set[str]) -> float:
+    """Grow before the Service moves; shrink and delete only after it has moved. Pods' roles
+    move with the Services, `draining` last (a draining app closing its connections sends its
+    clients to the revision now live; a worker's new live one takes over before the old one
+    stops). The sort is stable: a rolling batch keeps the order it was planned in (olds
+    shrink, then new grows)."""
+    if isinstance(a, act.SetPodRole):
+        return 2.5 if a.role == "draining" else 2
     if isinstance(a, act.AdoptWorkload):
         return 0  # its replicas recorded before anything else is written
     if isinstance(a, act.CreateDeployment | act.LabelDeployment | act.RestartDeployment):
@@ -34,7 +39,7 @@ def _order(a: act.Write, draining: set[str]) -> int:
 
 def finish(w: Work) -> Plan:
     """Writes in a safe order, the next status, and the next wake-up."""
-    draining = {naming.deployment_name(w.name, h) for h in w.draining}
+    draining = {naming.deployment_name(w.name, h) for h in w.shrinking}
     writes = sorted(w.writes, key=lambda a: _order(a, draining))
     live = w.snap.deployment(w.d.live_hash)
     candidate = w.snap.deployment(w.d.candidate_hash)

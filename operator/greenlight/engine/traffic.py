@@ -168,8 +168,12 @@ def _rule(
     return rule
 
 
+def _spec_ports(w: Work) -> list[api.ServicePort]:
+    return w.spec.service.ports if w.spec.service is not None else []
+
+
 def _backend_port(w: Work) -> int:
-    ports = w.spec.service.ports
+    ports = _spec_ports(w)
     if ports:
         return ports[0].port
     seen = w.snap.live_service  # adopted without ports in the spec: the Service's own
@@ -177,8 +181,8 @@ def _backend_port(w: Work) -> int:
 
 
 def _backend_ports(w: Work) -> tuple[api.ServicePort, ...]:
-    if w.spec.service.ports:
-        return tuple(w.spec.service.ports)
+    if _spec_ports(w):
+        return tuple(_spec_ports(w))
     seen = w.snap.live_service
     return tuple(api.ServicePort.model_validate(p) for p in seen.ports) if seen else ()
 
@@ -241,8 +245,8 @@ def _hand_over(w: Work) -> None:
     on; then Greenlight no longer writes it. Deleting it is the user's call."""
     seen, recorded = w.snap.route, w.snap.release.status.traffic
     w.traffic = None
-    if seen is None or not seen.owned or recorded is None:
-        return
+    if seen is None or not seen.owned or recorded is None or w.spec.service is None:
+        return  # (without a Service either: nothing to hand the route over to, left as it is)
     rules = seen.spec.get("rules") or []
     live = next((r for r in rules if r.get("name") == LIVE_RULE), rules[0] if rules else {})
     backend = {"group": "", "kind": "Service", "name": w.spec.service.name,

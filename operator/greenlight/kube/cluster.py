@@ -88,6 +88,8 @@ def _describe(a: act.Write) -> str:
             return f"apply backend Service {a.name}"
         case act.ApplyRoute():
             return f"{'create' if a.create else 'apply'} HTTPRoute {a.name}"
+        case act.SetPodRole():
+            return f"label pod {a.pod} {naming.LABEL_ROLE}={a.role}"
         case _:
             return type(a).__name__
 
@@ -145,6 +147,8 @@ class Cluster:
         self.policy = client.PolicyV1Api(api_client)
         self.instance = os.environ.get("HOSTNAME", "greenlight")
         self.route_written: Callable[[Mapping[str, Any]], None] | None = None
+        self.pod_written: Callable[[Mapping[str, Any]], None] | None = None
+        """A pod as our role label write left it (indexed at once)."""
         """Told each HTTPRoute as our apply left it: indexed at once, so the next reconcile
         never mistakes the route as it was for a hand edit."""
         self.written: Callable[[Mapping[str, Any]], None] | None = None
@@ -293,6 +297,8 @@ class Cluster:
                 written = json.loads(raw)
                 if self.route_written is not None:
                     self.route_written(written)
+            case act.SetPodRole():
+                await self._set_role(ns, a)
             case act.RestoreTemplate():
                 undo = [{"op": "replace", "path": "/spec/template", "value": a.template}]
                 await self.custom.patch_namespaced_custom_object(
@@ -546,6 +552,21 @@ class Cluster:
                 return 0
             raise
         return _resource_version(result)
+
+    async def _set_role(self, namespace: str, a: act.SetPodRole) -> None:
+        """Label a pod with its role; one gone meanwhile needs none (its answer is read raw:
+        a decoded Pod model costs more than the write)."""
+        body = {"metadata": {"labels": {naming.LABEL_ROLE: a.role}}}
+        response = await self.core.patch_namespaced_pod_without_preload_content(
+            a.pod, namespace, body, _content_type=MERGE
+        )
+        raw = await response.read()
+        if response.status == 404:
+            return
+        if response.status >= 300:
+            raise ApiException(status=response.status, reason=raw.decode()[:1000])
+        if self.pod_written is not None:
+            self.pod_written({"metadata": json.loads(raw)["metadata"]})
 
     async def patch_status(self, release: snapshot.ReleaseView, status: api.ReleaseStatus) -> int:
         """Write the whole status; returns the Release's new resourceVersion (0: it is gone)."""

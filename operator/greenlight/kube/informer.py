@@ -61,6 +61,11 @@ class Index(Mapping[K, Collection[V]], Generic[K, V]):
                 self._values.setdefault(key, {})[uid] = value
             self._keys[uid] = tuple(entries)
 
+    def value(self, uid: str) -> V | None:
+        """What an object contributes to its first key (None: nothing)."""
+        keys = self._keys.get(uid)
+        return self._values[keys[0]][uid] if keys else None
+
     def keys_of(self, uid: str) -> tuple[K, ...]:
         """The keys an object contributes to."""
         return self._keys.get(uid, ())

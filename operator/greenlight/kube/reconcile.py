@@ -93,6 +93,8 @@ class Reconciler:
         (metadata only) drops an entry when its object changes (`config_changed`), and
         `handlers.Feeds` drops those no Release references any more."""
         self.copies: Mapping[Key, Collection[tuple[snapshot.ConfigKind, str]]] = {}
+        self.pods: Mapping[Key, Collection[snapshot.PodView]] = {}
+        """The Releases' pods (their revision and role label), by Release."""
         """(kind, name) of the revisions' copies that exist, by Release."""
         self._written: dict[Hashable, int] = {}
         """resourceVersion of our last status write per Release: older index entries are stale."""
@@ -177,7 +179,7 @@ class Reconciler:
             release = indexed.view if indexed is not None else None
             live = None
             if release is not None:
-                live = await self._service(release, release.spec.service.name)
+                live = await self._service(release, _name(release.spec.service))
             others = tuple(g for g in self.memberships.get((namespace, member), ()) if g != name)
             members.append(
                 group.Member(
@@ -239,7 +241,7 @@ class Reconciler:
             return "expecting", waiting  # the Deployment events that satisfy it wake us sooner
         started = time.perf_counter()
         spec = release.spec
-        live = await self._service(release, spec.service.name)
+        live = await self._service(release, _name(spec.service))
         preview = None
         if spec.preview_service is not None:
             preview = await self._service(release, spec.preview_service.name)
@@ -261,6 +263,7 @@ class Reconciler:
             config=await self.config_of(release, workload),
             copies=frozenset(self.copies.get(key, ())),
             workload=workload,
+            pods=tuple(self.pods.get(key, ())),
         )
         result = plan.plan(snap)
         try:
@@ -315,7 +318,7 @@ class Reconciler:
             if detaching:
                 await self._detached(key, release)
             return "deleting", None  # nothing of ours holds it: the garbage collector goes on
-        svc = await self._service(release, release.spec.service.name)
+        svc = await self._service(release, _name(release.spec.service))
         workload = await self._workload(release)
         pods, endpoints = await self.cluster.serving(release.namespace, release.name, svc)
         seen = finalize.Deleting(release, svc, pods, endpoints, observe.now(), workload)
@@ -365,8 +368,10 @@ class Reconciler:
         return next((w for w in found if ref is not None and w.name == ref.name), None)
 
     async def _service(
-        self, release: snapshot.ReleaseView, name: str
+        self, release: snapshot.ReleaseView, name: str | None
     ) -> snapshot.ServiceView | None:
+        if name is None:  # a worker: no Service
+            return None
         found = list(self.services.get((release.namespace, name), ()))
         if found:
             return observe.service_view(found[0], release.uid)
@@ -498,3 +503,7 @@ def _count_measurements(before: api.ReleaseStatus, after: api.ReleaseStatus) -> 
         )
         for m in c.measurements[-new:] if new > 0 else []:
             metrics.CHECK_MEASUREMENTS.labels(c.name, m.verdict).inc()
+
+
+def _name(service: api.LiveService | None) -> str | None:
+    return service.name if service is not None else None

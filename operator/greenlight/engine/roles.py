@@ -1,0 +1,53 @@
+"""Pod roles: which role each revision's pods carry (`greenlight.dev/role`), and the label
+writes that bring the observed pods there.
+
+- `live`: the live revision; while a worker's `handover` is under way (the candidate waits for
+  the live revision to drain) it is `draining` already, and nothing is live.
+- `candidate`: the revision in flight, and any revision that was never live (aborted or
+  superseded) while it still has pods.
+- `draining`: a revision that was live and is not any more (retired, rolled back), until it is
+  scaled down or an undo makes it live again.
+
+Set on the pods only (never in a pod template, which would replace the pods): a new pod of a
+revision is labelled when it is first seen. Apps read the label through a Downward API
+volume, which the kubelet updates in place.
+"""
+
+from __future__ import annotations
+
+from greenlight.engine import actions as act
+from greenlight.engine.draft import Work
+from greenlight.engine.snapshot import Role
+
+
+def wanted(w: Work) -> dict[str, Role]:
+    """The role of each revision that has a Deployment, as the draft now decides."""
+    out: dict[str, Role] = {}
+    handing_over = w.d.candidate is not None and w.d.candidate.handover_since is not None
+    for d in w.snap.deployments:
+        h = d.template_hash
+        if h == w.d.live_hash:
+            out[h] = "draining" if handing_over else "live"
+        elif h == w.d.candidate_hash:
+            out[h] = "candidate"
+        else:
+            entry = w.entry(h)
+            out[h] = "draining" if entry is not None and entry.promoted_at else "candidate"
+    return out
+
+
+def label(w: Work) -> None:
+    """A SetPodRole for each pod whose role is not its revision's (the shell orders them:
+    `live` before `draining`, both once the Services have moved)."""
+    roles = wanted(w)
+    for pod in w.snap.pods:
+        role = roles.get(pod.template_hash)
+        if role is not None and pod.role != role:
+            w.do(act.SetPodRole(pod.name, role))
+
+
+def draining(w: Work) -> list[str]:
+    """The revisions whose pods drain now, newest first."""
+    roles = wanted(w)
+    out = [h for h, role in roles.items() if role == "draining"]
+    return sorted(out, key=lambda h: w.revision_of(h) or 0, reverse=True)
