@@ -143,7 +143,9 @@ def namespace(kube: Kube, request: pytest.FixtureRequest) -> Iterator[str]:
 # Real servers for promotion-gate checks: an HTTP server per test; a metrics target and a real
 # Prometheus (hack/prometheus) scraping it, both for the session.
 # The real gateway (Traefik, hack/gateway) for Releases with spec.traffic.gatewayAPI.
+# A real Redis (hack/redis) for queue workers, up for the session.
 from tests.e2e.gateway import gateway  # noqa: E402, F401
+from tests.e2e.queue import redis  # noqa: E402, F401
 from tests.e2e.servers import http_server, metrics_target, prometheus  # noqa: E402, F401
 
 # Release fixtures: the CRD, the operator in-process, Release helpers, the zero-downtime watcher.
