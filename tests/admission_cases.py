@@ -180,6 +180,26 @@ def gate(check: dict[str, Any]) -> Callable[[Body], None]:
     return change
 
 
+def no_service(body: Body) -> None:
+    """A worker: no spec.service (and no preview Service, unless a case puts one back)."""
+    del body["spec"]["service"]
+    body["spec"].pop("previewService", None)
+
+
+def worker_with_preview(body: Body) -> None:
+    del body["spec"]["service"]
+
+
+def blue_green(**fields: Any) -> Callable[[Body], None]:
+    def change(body: Body) -> None:
+        body["spec"]["strategy"] = {"blueGreen": fields}
+
+    return change
+
+
+BG = "spec.strategy.blueGreen"
+
+
 def same_name_as_live(body: Body) -> None:
     body["spec"]["previewService"]["name"] = body["spec"]["service"]["name"]
 
@@ -686,5 +706,33 @@ CASES = [
             ("string-literal", "failureCondition", "'false'"),
             ("list-literal", "successCondition", "[result.status == 200]"),
         )
+    ),
+    # workers (no spec.service) and the drain gates
+    Case("worker-with-preview-service", worker_with_preview, "spec.previewService"),
+    Case("worker-behind-a-gateway", _also(no_service, gateway()), "spec.traffic"),
+    Case(
+        "handover-with-a-service",
+        blue_green(handover={"policy": "overlap"}),
+        f"{BG}.handover",
+    ),
+    Case(
+        "handover-without-checks-or-timeout",
+        _also(no_service, blue_green(handover={"policy": "handover"})),
+        f"{BG}.handover",
+    ),
+    Case(
+        "handover-check-of-no-provider",
+        _also(no_service, blue_green(handover={"policy": "handover", "checks": [{"name": "x"}]})),
+        f"{BG}.handover.checks[0]",
+    ),
+    Case(
+        "scale-down-check-of-unknown-provider",
+        blue_green(scaleDown={"when": [{"name": "conns", "statsd": {"url": "http://x"}}]}),
+        f"{BG}.scaleDown.when[0]",
+    ),
+    Case(
+        "scale-down-negative-pace",
+        blue_green(scaleDown={"podsPerInterval": -1}),
+        f"{BG}.scaleDown.podsPerInterval",
     ),
 ]

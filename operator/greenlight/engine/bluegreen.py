@@ -141,14 +141,16 @@ def _handed_over(w: Work, c: Candidate, label: str, skip: bool) -> bool:
         )
     g = checks.gate(w, checks.HANDOVER, handover.checks, live, w.d.live_revision, skip=skip)
     timeout = handover.timeout_seconds
-    if g.state == "passed" or (timeout is not None and w.past(c.handover_since, timeout)):
+    drained = bool(handover.checks) and g.state == "passed"
+    if drained or (timeout is not None and w.past(c.handover_since, timeout)):
         return True
     if g.state in ("failed", "inconclusive") and timeout is None:
         lifecycle.abort(w, c.hash, Reason.HANDOVER_FAILED, f"handover {g.message}")
         return False
     w.outcome(
         "Progressing",
-        f"{label} is ready; revision {w.d.live_revision} is draining: {g.message}".rstrip(": "),
+        f"{label} is ready; revision {w.d.live_revision} is draining"
+        + (f": {g.message}" if handover.checks else f" (up to {timeout}s)"),
         Reason.HANDING_OVER,
     )
     return False

@@ -5,8 +5,8 @@ writes that bring the observed pods there.
   the live revision to drain) it is `draining` already, and nothing is live.
 - `candidate`: the revision in flight, and any revision that was never live (aborted or
   superseded) while it still has pods.
-- `draining`: a revision that was live and is not any more (retired, rolled back), until it is
-  scaled down or an undo makes it live again.
+- `draining`: a revision that was live and is not any more (Retired, RolledBack in its history
+  entry), until it is scaled down or an undo makes it live again.
 
 Set on the pods only (never in a pod template, which would replace the pods): a new pod of a
 revision is labelled when it is first seen. Apps read the label through a Downward API
@@ -32,7 +32,8 @@ def wanted(w: Work) -> dict[str, Role]:
             out[h] = "candidate"
         else:
             entry = w.entry(h)
-            out[h] = "draining" if entry is not None and entry.promoted_at else "candidate"
+            retired = entry is not None and entry.outcome in ("Retired", "RolledBack")
+            out[h] = "draining" if retired else "candidate"
     return out
 
 

@@ -69,12 +69,13 @@ def _spec_ports(spec: api.ReleaseSpec) -> list[api.ServicePort]:
 def point(w: Work) -> None:
     """Plan an ApplyService for each Service that differs from the draft; report drift."""
     spec = w.spec
+    if spec.service is None:
+        return  # a worker: its pods' roles move instead (engine/roles.py)
     preview = preview_target(w.d, w.snap) if spec.preview_service is not None else None
     wanted = selectors(w.name, w.d, preview)
     observed = Draft.of(w.snap.release.status)
     for role, selector in wanted.items():
         if role == "live":
-            assert spec.service is not None  # (selectors: none without it)
             seen, name = w.snap.live_service, spec.service.name
             ports, type_ = tuple(spec.service.ports), spec.service.type
         else:
