@@ -174,3 +174,15 @@ def test_a_recorded_verdict_that_decides_a_flip_an_abort_or_a_flip_back_goes_fir
     ]
     for rel in waits:
         assert priority.release_event(rel) == BULK, rel.view and rel.view.status.checks
+
+
+def test_endpoints_of_a_first_route_go_before_churn_the_candidates_before_all() -> None:
+    """spec.traffic: no request reaches a new Release through the gateway until its first
+    route is written, which waits for the live revision's backend to list a pod."""
+    first = indexed(status__liveHash=None, status__liveRevision=None)
+    live = [observe.deployment_view(deployment("aaa"))]
+    assert priority.endpoints_event("web-aaa", 1, first, live) == URGENT
+    flight = indexed(**IN_FLIGHT)
+    both = [*live, observe.deployment_view(deployment("bbb"))]
+    assert priority.endpoints_event("web-bbb", 3, flight, both) == TRAFFIC
+    assert priority.endpoints_event("web-bbb", 2, flight, both) is None, "not all listed yet"

@@ -119,8 +119,10 @@ def endpoints(
 ) -> Lane | None:
     """A backend Service's ready endpoints grew to `ready`: traffic when it is the candidate's
     and now lists every pod its Deployment counts available (a step's weight or the flip may
-    wait for just that); bulk while the first route waits for the live revision's; None (no
-    reconcile) otherwise: the Deployment's own event wakes it when more pods are available."""
+    wait for just that); urgent while the first route waits for the live revision's (no
+    request reaches the Release through the gateway before it: behind a thousand first
+    releases, bulk left it for minutes); None (no reconcile) otherwise: the Deployment's own
+    event wakes it when more pods are available."""
     if view is None:
         return None
     c, traffic = view.status.candidate_hash, view.status.traffic
@@ -128,5 +130,5 @@ def endpoints(
         d = next((d for d in deployments if d.template_hash == c), None)
         return "traffic" if d is not None and 0 < d.available_replicas <= ready else None
     if not c and (traffic is None or not traffic.weights):
-        return "bulk"
+        return "urgent"
     return None
