@@ -79,7 +79,7 @@ _LEFT = "self" + "".join(
 URLWithVariables = Annotated[
     str,
     pydantic.Field(
-        max_length=2048,
+        max_length=1900,  # (the CRD's CEL cost budget: 32 steps x 16 checks x this)
         pattern=URL,
         description="http(s)://host[:port][/path]; $(VAR)s allowed: " + VARIABLES_MESSAGE,
         json_schema_extra={
