@@ -271,7 +271,11 @@ def test_draining_ends_keep_alive(start_app: Callable[..., App]) -> None:
         pending.sendall(b"GET /version HTTP/1.1\r\nHost: app\r\n")  # a request on its way
 
         app.switch("draining")
-        wait_for(lambda: _closed(idle), timeout=5, what="the idle keep-alive connection closed")
+        wait_for(lambda: "draining: keep-alive off" in app.log_text(), 5, "the switch seen")
+        assert not _closed(idle), "an idle connection is not cut (a request may be on its way)"
+        last = _request(idle)
+        assert (last.status, last.getheader("Connection")) == (200, "close")
+        wait_for(lambda: _closed(idle), timeout=5, what="the idle one closed after its answer")
         pending.sendall(b"\r\n")
         late = _response(pending)
         assert (late.status, late.getheader("Connection")) == (200, "close")

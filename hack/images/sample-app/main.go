@@ -20,8 +20,9 @@
 //	                     like greenlight.dev/role="live"), read at start and every 200 ms (the
 //	                     kubelet swaps it in place); each role change is logged
 //	DRAIN_ON_DRAINING=true
-//	                     while the role is "draining": no keep-alive (idle connections are closed,
-//	                     responses carry Connection: close) and open WebSockets are closed with
+//	                     while the role is "draining": no keep-alive (each connection's next
+//	                     response carries Connection: close, then it is closed; an idle one is
+//	                     not cut, which would race a request on its way) and open WebSockets are closed with
 //	                     1001 going away (new ones at once); keep-alive again on any other role
 //	WORKER_QUEUE=jobs    worker mode: consume the Redis list "jobs" (BLPOP, 200 ms at a time) while
 //	                     the role is "live" (always, without ROLE_FILE); each message M is recorded
@@ -290,12 +291,22 @@ func main() {
 	})
 	mux.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) { answer(w, version+" "+pod) })
 
-	srv := &http.Server{Addr: ":" + env("PORT", "8080"), Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	// Draining: each connection's next response carries Connection: close and the server
+	// closes it after that response. Idle connections are not cut: a client may be sending on
+	// one at that instant, and its request would fail (the keep-alive race).
+	var closing atomic.Bool
+	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if closing.Load() {
+			w.Header().Set("Connection", "close")
+		}
+		mux.ServeHTTP(w, r)
+	})
+	srv := &http.Server{Addr: ":" + env("PORT", "8080"), Handler: handler, ReadHeaderTimeout: 10 * time.Second}
 	drain := func(on bool) {
 		if !drainOnDraining {
 			return
 		}
-		srv.SetKeepAlivesEnabled(!on) // off: also closes the idle connections
+		closing.Store(on)
 		socks.drain(on)
 		if on {
 			log.Printf("draining: keep-alive off, WebSockets closed")
