@@ -726,8 +726,8 @@ CASES = [
         f"{BG}.handover.checks[0]",
     ),
     Case(
-        "scale-down-check-of-unknown-provider",
-        blue_green(scaleDown={"when": [{"name": "conns", "statsd": {"url": "http://x"}}]}),
+        "scale-down-check-of-no-provider",
+        blue_green(scaleDown={"when": [{"name": "conns"}]}),
         f"{BG}.scaleDown.when[0]",
     ),
     Case(

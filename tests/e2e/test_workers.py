@@ -6,10 +6,14 @@ the time; each worker records which version consumed each message and in which r
 from __future__ import annotations
 
 import collections
+import os
+import signal
+import subprocess
 import sys
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,7 +24,7 @@ from tests.e2e.queue import Done, Redis
 from tests.e2e.realnode import on_real_node, require_real_node, sample_release
 from tests.e2e.support import Releases
 
-pytestmark = [pytest.mark.realnode, pytest.mark.usefixtures("real_node", "operator")]
+pytestmark = [pytest.mark.realnode, pytest.mark.usefixtures("real_node")]
 
 ROLE_FILE = "/etc/podinfo/labels"
 RATE = 40  # messages per second
@@ -122,6 +126,7 @@ def queue(redis: Redis) -> Iterator[str]:
     yield redis.new_queue("jobs")
 
 
+@pytest.mark.usefixtures("operator")
 @pytest.mark.parametrize("policy", ["overlap", "handover"])
 def test_a_worker_release_hands_the_queue_over_losing_and_repeating_no_message(
     releases: Releases, redis: Redis, queue: str, policy: str, kube: Any, namespace: str
@@ -168,6 +173,7 @@ def test_a_worker_release_hands_the_queue_over_losing_and_repeating_no_message(
     assert all(c.restart_count == 0 for p in pods for c in p.status.container_statuses or [])
 
 
+@pytest.mark.usefixtures("operator")
 def test_an_undo_gives_the_queue_back_to_the_warm_worker_and_an_abort_changes_nothing(
     releases: Releases, redis: Redis, queue: str
 ) -> None:
@@ -203,3 +209,58 @@ def test_an_undo_gives_the_queue_back_to_the_warm_worker_and_an_abort_changes_no
     only_live_consumed(done)
     assert not any(d.version == "v3" for d in done)
     assert done[-1].version == "v1"
+
+
+def start_operator(namespace: str, log: Path) -> subprocess.Popen[bytes]:
+    """`greenlight run -n NAMESPACE` as a process of its own (so that it can be killed -9)."""
+    command = [str(Path(sys.executable).parent / "greenlight"), "run", "-n", namespace]
+    with log.open("ab") as out:
+        return subprocess.Popen(command, env=dict(os.environ), stdout=out, stderr=out)
+
+
+def test_an_operator_killed_mid_handover_loses_no_message_and_finishes_it(
+    crd: None, releases: Releases, redis: Redis, queue: str, namespace: str, tmp_path: Path
+) -> None:
+    """kill -9 while the old worker drains and the new one waits: nothing changes while no
+    operator runs (nobody consumes), and the next one finishes the handover."""
+    log = tmp_path / "operator.log"
+    handover = {"policy": "handover", "timeoutSeconds": 8}
+    proc = start_operator(namespace, log)
+    try:
+        releases.apply(worker("jobs", "v1", queue, redis, handover))
+        releases.wait_phase("jobs", "Healthy", liveRevision=1, timeout=120)
+        with Publisher(redis, queue) as publisher:
+            releases.apply(worker("jobs", "v2", queue, redis, handover))
+            wait_for(
+                lambda: releases.status("jobs").get("candidateHandoverSince"), 120,
+                "the handover under way",
+            )  # fmt: skip
+            proc.send_signal(signal.SIGKILL)
+            proc.wait(timeout=10)
+            killed = time.monotonic()
+
+            def quiet() -> int | None:  # v1's role file says draining: it stopped consuming
+                before = len(redis.done(queue))
+                time.sleep(1)
+                return before if len(redis.done(queue)) == before else None
+
+            consumed = wait_for(quiet, 15, "v1 to stop consuming")
+            time.sleep(3)  # no operator: the roles stay as they were (v1 draining, v2 waiting)
+            late = redis.done(queue)[consumed:]
+            assert late == [], "a worker consumed while the handover waited"
+            proc = start_operator(namespace, log)
+            releases.wait_phase("jobs", "Healthy", liveRevision=2, timeout=120)
+            took = time.monotonic() - killed
+            since = len(redis.done(queue))
+            wait_for(
+                lambda: any(d.version == "v2" for d in redis.done(queue)[since:]), timeout=30,
+                what="v2 consuming",
+            )  # fmt: skip
+            publisher.stop()
+        done = drained(redis, queue, publisher.sent)
+        exactly_once(done, publisher.sent)
+        only_live_consumed(done)
+        report(f"kill -9 mid-handover: v2 live {took:.1f} s after the kill; 0 lost, 0 twice")
+    finally:
+        proc.kill()
+        proc.wait(timeout=10)
