@@ -124,6 +124,19 @@ def test_a_worker_without_a_service_goes_live_by_its_pods_role_with_overlap() ->
     assert w.status.phase == "Healthy" and w.services == {}
 
 
+def test_a_worker_whose_status_was_lost_reads_its_live_revision_from_its_pods() -> None:
+    w = World(worker("app:1")).go_live()
+    v1 = w.live_hash() or ""
+    w.set_spec(worker("app:2"))
+    w.status = api.ReleaseStatus()  # a failed write, a restore from backup
+    w.reconcile()
+    assert w.status.live_hash == v1 and Reason.RECOVERED in w.events()
+    assert roles(w, v1) == {"live"}, "the new revision is not made live by the loss"
+    w.settle()
+    w.reconcile()
+    assert w.status.live_hash == hash_of(w.spec) and roles(w, v1) == {"draining"}
+
+
 def test_a_handover_drains_the_old_worker_first_then_the_new_one_takes_over() -> None:
     handover = {"policy": "handover", "timeoutSeconds": 60}
     w = World(worker("app:1", handover=handover)).go_live()

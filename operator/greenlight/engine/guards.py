@@ -42,6 +42,8 @@ def recover(w: Work, desired: str) -> None:
     """Take back from the cluster what the status should say and does not."""
     svc = w.snap.live_service
     if svc is None:
+        if w.spec.service is None and w.d.live_hash is None:
+            _recover_worker(w)
         return
     if w.d.live_hash is None and svc.selector == {naming.LABEL_RELEASE: w.name}:
         _recover_rolling(w, desired)
@@ -84,6 +86,15 @@ def _recover_rolling(w: Work, desired: str) -> None:
         history.put(w.history, entry)
         w.d.candidate = Candidate(new.template_hash, entry.revision, entry.color, since=w.now)
         lifecycle.reset_rolling(w)
+
+
+def _recover_worker(w: Work) -> None:
+    """A worker (no Service) whose status lost the live revision: the one whose pods carry the
+    live role (one revision only; else nothing is recovered and none is made live by it)."""
+    live = {p.template_hash for p in w.snap.pods if p.role == "live"}
+    d = w.snap.deployment(next(iter(live))) if len(live) == 1 else None
+    if d is not None:
+        _recovered_live(w, d, "its pods' greenlight.dev/role")
 
 
 def _recovered_live(w: Work, d: snapshot.DeploymentView, source: str) -> None:

@@ -67,29 +67,22 @@ def _warm(w: Work, entry: api.HistoryEntry, retired_at: datetime.datetime) -> bo
     if gate is None or not gate.when:
         return False
     g = checks.gate(w, checks.SCALE_DOWN, gate.when, entry.template_hash, entry.revision)
-    if g.state == "passed" or w.past(retired_at, gate.max_delay_seconds):
-        return False
-    w.outcome(
-        w.phase,
-        w.message or f"revision {entry.revision} is draining: {g.message}",
-        w.reason or Reason.DRAINING,
-    )
-    return True
+    return g.state != "passed" and not w.past(retired_at, gate.max_delay_seconds)
 
 
 def _scale_down(w: Work, d: snapshot.DeploymentView) -> None:
     """To zero, or by blueGreen.scaleDown.podsPerInterval every intervalSeconds."""
     revision = w.revision_of(d.template_hash)
     gate = w.spec.strategy.effective_blue_green.scale_down
+    step = gate.pods_per_interval if gate is not None else 0
     entry = w.entry(d.template_hash)
-    paced = gate is not None and gate.pods_per_interval and entry is not None and entry.retired_at
-    if not paced or gate is None or d.spec_replicas <= gate.pods_per_interval or entry is None:
+    if gate is None or not step or d.spec_replicas <= step or entry is None:
         w.do(act.ScaleDeployment(d.name, 0))
         w.event(Reason.SCALED_DOWN, f"revision {revision} scaled to 0")
         return
     if entry.scaled_down_at is not None and not w.past(entry.scaled_down_at, gate.interval_seconds):
         return
-    replicas = d.spec_replicas - gate.pods_per_interval
+    replicas = d.spec_replicas - step
     w.do(act.ScaleDeployment(d.name, replicas))
     w.update_entry(d.template_hash, scaled_down_at=w.now)
     w.event(Reason.SCALED_DOWN, f"revision {revision} scaled to {replicas} (podsPerInterval)")

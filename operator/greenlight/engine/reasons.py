@@ -92,9 +92,6 @@ class Reason(enum.StrEnum):
     HANDOVER_FAILED = "HandoverFailed"
     """History: a handover check failed (and no timeoutSeconds): the candidate was aborted,
     the old revision is live again."""
-    DRAINING = "Draining"
-    """The previous live revision is draining: its scale-down waits for the scaleDown checks
-    (at most maxDelaySeconds), or is paced (podsPerInterval)."""
     PAUSED = "Paused"
     """spec.paused holds the release: no new slot, batch or flip."""
     PAUSE_STEP = "PauseStep"
