@@ -90,3 +90,17 @@ def probe_service(kube: Any, namespace: str, service: str, rate: float = 50) -> 
     """A TrafficProbe (to be started) against the Service's ClusterIP, port 80."""
     svc = kube.core.read_namespaced_service(service, namespace)
     return TrafficProbe(svc.spec.cluster_ip, svc.spec.ports[0].port, rate=rate)
+
+
+ROLE_FILE = "/etc/podinfo/labels"
+
+
+def with_role_file(manifest: dict[str, Any]) -> dict[str, Any]:
+    """The pods see their labels (greenlight.dev/role among them) in a Downward API file, and
+    the sample app reads its role from it (ROLE_FILE)."""
+    body = on_real_node(manifest, ROLE_FILE=ROLE_FILE)
+    pod = body["spec"]["template"]["spec"]
+    items = [{"path": "labels", "fieldRef": {"fieldPath": "metadata.labels"}}]
+    pod["volumes"] = [{"name": "podinfo", "downwardAPI": {"items": items}}]
+    pod["containers"][0]["volumeMounts"] = [{"name": "podinfo", "mountPath": "/etc/podinfo"}]
+    return body

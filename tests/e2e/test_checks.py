@@ -333,3 +333,39 @@ def test_an_unparseable_condition_is_refused_before_anything_is_created(
     assert "not a CEL expression" in st["message"]
     assert releases.deployments("web") == {}
     assert kube.core.list_namespaced_service(namespace).items == []
+
+
+def test_the_scale_down_gate_holds_the_draining_revision_until_its_check_passes(
+    releases: Releases, http_server: HttpServer
+) -> None:
+    """blueGreen.scaleDown.when: the old revision keeps its pods after scaleDownDelaySeconds
+    while its check fails (asked about $(DRAINING_HASH)), and goes once it passes."""
+    http_server.route("/drained", 503, json={"open": 12})
+    manifest = release_manifest("web", "example/web:1", replicas=2)
+    manifest["spec"]["strategy"]["blueGreen"].update(
+        scaleDownDelaySeconds=0,
+        scaleDown={
+            "when": [
+                {
+                    "name": "connections",
+                    "http": {"url": http_server.url("/drained?revision=$(DRAINING_HASH)")},
+                    "interval": "1s",
+                    "failureLimit": 1000,
+                }
+            ],
+            "maxDelaySeconds": 600,
+        },
+    )
+    releases.apply(manifest)
+    releases.wait_phase("web", "Healthy", liveRevision=1)
+    old = live(releases)
+    releases.apply(with_image(manifest, "example/web:2"))
+    releases.wait_phase("web", "Healthy", liveRevision=2)
+    asked = http_server.wait_requests("/drained", count=3)
+    assert all(r.query == {"revision": [old]} for r in asked), [r.query for r in asked]
+    assert releases.deployments("web")[old].spec.replicas == 2, "held while it fails"
+    http_server.route("/drained", 200, json={"open": 0})
+    wait_for(
+        lambda: releases.deployments("web")[old].spec.replicas == 0, 30, "the old revision at 0"
+    )
+    assert check_phases(releases, "scaleDown") == {"connections": "Passed"}

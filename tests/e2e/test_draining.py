@@ -20,7 +20,7 @@ import pytest
 
 from tests.e2e.gateway import nginx_front
 from tests.e2e.helpers import wait_for
-from tests.e2e.realnode import on_real_node, require_real_node, sample_release
+from tests.e2e.realnode import on_real_node, require_real_node, sample_release, with_role_file
 from tests.e2e.support import Releases
 from tests.e2e.traffic import KeepAliveProbe, Result
 
@@ -40,20 +40,12 @@ def report(text: str) -> None:
 
 
 def draining_release(version: str, drain: bool) -> dict[str, Any]:
-    body = on_real_node(
-        sample_release("web", version, replicas=2), version,
-        ROLE_FILE="/etc/podinfo/labels", DRAIN_ON_DRAINING=str(drain).lower(),
+    body = with_role_file(
+        on_real_node(
+            sample_release("web", version, replicas=2), version,
+            DRAIN_ON_DRAINING=str(drain).lower(),
+        )
     )  # fmt: skip
-    pod = body["spec"]["template"]["spec"]
-    pod["volumes"] = [
-        {
-            "name": "podinfo",
-            "downwardAPI": {
-                "items": [{"path": "labels", "fieldRef": {"fieldPath": "metadata.labels"}}]
-            },
-        }
-    ]
-    pod["containers"][0]["volumeMounts"] = [{"name": "podinfo", "mountPath": "/etc/podinfo"}]
     body["spec"]["strategy"] = {
         "blueGreen": {
             "scaleDownDelaySeconds": DELAY,

@@ -21,12 +21,11 @@ import pytest
 from greenlight.engine import naming
 from tests.e2e.helpers import wait_for
 from tests.e2e.queue import Done, Redis
-from tests.e2e.realnode import on_real_node, require_real_node, sample_release
+from tests.e2e.realnode import on_real_node, require_real_node, sample_release, with_role_file
 from tests.e2e.support import Releases
 
 pytestmark = [pytest.mark.realnode, pytest.mark.usefixtures("real_node")]
 
-ROLE_FILE = "/etc/podinfo/labels"
 RATE = 40  # messages per second
 
 
@@ -44,23 +43,15 @@ def worker(
     **env: str,
 ) -> dict[str, Any]:  # fmt: skip
     """A worker Release: no Service; the role file is the pod's labels (Downward API)."""
-    body = on_real_node(
-        sample_release(name, version, replicas=2), version, WORKER_QUEUE=queue,
-        REDIS_ADDR=redis.addr, ROLE_FILE=ROLE_FILE, **env,
+    body = with_role_file(
+        on_real_node(
+            sample_release(name, version, replicas=2), version, WORKER_QUEUE=queue,
+            REDIS_ADDR=redis.addr, **env,
+        )
     )  # fmt: skip
     spec = body["spec"]
     del spec["service"]
     spec.pop("previewService", None)
-    pod = spec["template"]["spec"]
-    pod["volumes"] = [
-        {
-            "name": "podinfo",
-            "downwardAPI": {
-                "items": [{"path": "labels", "fieldRef": {"fieldPath": "metadata.labels"}}]
-            },
-        }
-    ]
-    pod["containers"][0]["volumeMounts"] = [{"name": "podinfo", "mountPath": "/etc/podinfo"}]
     blue_green = {"scaleDownDelaySeconds": 60}
     if handover is not None:
         blue_green["handover"] = handover

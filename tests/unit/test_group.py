@@ -58,7 +58,7 @@ class Shop:
                 name=name,
                 release=w.snapshot().release,
                 deployments=tuple(w.deployments.values()),
-                live_service=w.services.get(w.spec.service.name),
+                live_service=w.services.get(w.spec.service.name) if w.spec.service else None,
             )
             for name, w in self.worlds.items()
         )
@@ -132,6 +132,31 @@ def test_neither_flips_until_both_are_ready_then_both_flip_in_one_plan() -> None
     assert "Promoted" in shop.worlds["django"].events()
     assert shop.status.phase == "Healthy" and shop.status.last_flip_spread_ms == 0.0
     assert [a.reason for a in shop.last.events] == ["GroupFlipped"]
+
+
+def test_a_worker_member_hands_over_in_the_same_flip_as_the_web_member() -> None:
+    """django serves behind its Service; fastapi is a queue worker (no Service): the group
+    flips both, the worker by its pods' roles."""
+    web = World(member_spec("django", "django:1"), name="django", group="shop").go_live()
+    worker = World(spec("fastapi:1", worker=True), name="fastapi", group="shop").go_live()
+    shop = Shop({"django": web, "fastapi": worker})
+    shop.plan()
+    old = worker.live_hash()
+    shop.release("django", "django:2")
+    worker.set_spec(spec("fastapi:2", worker=True))
+    shop.step()
+    web.settle()
+    shop.step()
+    assert shop.live() == {"django": 1, "fastapi": 1}, "the worker is not ready: nobody flips"
+    assert worker.pod_roles().get(old) == {"live"}
+    worker.settle()
+    shop.tick(10)  # (the group's settle window)
+    for _ in range(3):
+        shop.step()
+    assert shop.live() == {"django": 2, "fastapi": 2}
+    assert worker.pod_roles()[old] == {"draining"}
+    assert worker.pod_roles()[hash_of(worker.spec)] == {"live"}
+    assert shop.status.phase == "Healthy"
 
 
 def test_first_revisions_gated_by_first_release_checks_go_live_together() -> None:
