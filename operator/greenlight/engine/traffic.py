@@ -59,7 +59,8 @@ def route_is_ours(w: Work) -> bool:
 
 def weights(w: Work, backends: set[str]) -> list[tuple[str, int]]:
     """(template hash, weight) of the live rule's backends: 100 on the live revision, 0 on
-    the other revisions that have pods and a backend Service, newest first; a canary's step
+    the other revisions that have pods and a backend Service listing a ready one, newest
+    first; a canary's step
     weight moves from the live revision to the candidate (once `routable`). Empty while the
     live revision is not routable (a first release coming up)."""
     live = w.d.live_hash
@@ -71,6 +72,7 @@ def weights(w: Work, backends: set[str]) -> list[tuple[str, int]]:
         if d.template_hash != live
         and (d.spec_replicas > 0 or d.template_hash == w.d.candidate_hash)
         and d.template_hash in backends
+        and _listed(w, d.template_hash)
     ]
     others.sort(key=lambda h: w.revision_of(h) or 0, reverse=True)
     share = {h: 0 for h in others}
@@ -78,6 +80,14 @@ def weights(w: Work, backends: set[str]) -> list[tuple[str, int]]:
     if w.d.strategy == "rolling" and c in share and routable(w, c):
         share[c] = w.d.rolling.weight or 0  # a canary step (engine/canary.py)
     return [(live, 100 - sum(share.values())), *share.items()]
+
+
+def _listed(w: Work, template_hash: str) -> bool:
+    """Its backend Service's EndpointSlices list a ready pod. Before that a route naming it,
+    even at weight 0, can fail at the gateway as a whole (Traefik drops the route while a
+    backend's EndpointSlice does not exist yet: every request answered 404)."""
+    seen = _backend(w, template_hash)
+    return seen is not None and seen.ready_endpoints > 0
 
 
 def _backend(w: Work, template_hash: str) -> snapshot.ServiceView | None:
