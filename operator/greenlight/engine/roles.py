@@ -45,10 +45,3 @@ def label(w: Work) -> None:
         role = roles.get(pod.template_hash)
         if role is not None and pod.role != role:
             w.do(act.SetPodRole(pod.name, role))
-
-
-def draining(w: Work) -> list[str]:
-    """The revisions whose pods drain now, newest first."""
-    roles = wanted(w)
-    out = [h for h, role in roles.items() if role == "draining"]
-    return sorted(out, key=lambda h: w.revision_of(h) or 0, reverse=True)
