@@ -1074,6 +1074,11 @@ class ReleaseSpec(Model):
         return self
 
     @property
+    def service_ports(self) -> list[ServicePort]:
+        """spec.service.ports (none without a Service: a worker)."""
+        return self.service.ports if self.service is not None else []
+
+    @property
     def gateway(self) -> routing.GatewayAPI | None:
         return self.traffic.gateway_api if self.traffic is not None else None
 

@@ -14,6 +14,7 @@ from typing import Any, Literal
 from greenlight.api import checks as api_checks
 from greenlight.api import release as api
 from greenlight.engine.reasons import Reason
+from greenlight.engine.snapshot import Role
 
 
 @dataclasses.dataclass(frozen=True)
@@ -101,7 +102,7 @@ class SetPodRole:
     Downward API volume shows the app the new value)."""
 
     pod: str
-    role: Literal["candidate", "live", "draining"]
+    role: Role
 
 
 @dataclasses.dataclass(frozen=True)

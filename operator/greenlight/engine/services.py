@@ -62,10 +62,6 @@ def _ports_of(svc: snapshot.ServiceView | None) -> tuple[api.ServicePort, ...]:
     return tuple(api.ServicePort.model_validate(p) for p in svc.ports) if svc else ()
 
 
-def _spec_ports(spec: api.ReleaseSpec) -> list[api.ServicePort]:
-    return spec.service.ports if spec.service is not None else []
-
-
 def point(w: Work) -> None:
     """Plan an ApplyService for each Service that differs from the draft; report drift."""
     spec = w.spec
@@ -81,7 +77,7 @@ def point(w: Work) -> None:
         else:
             assert spec.preview_service is not None
             seen, name = w.snap.preview_service, spec.preview_service.name
-            ports = tuple(spec.preview_service.ports or _spec_ports(spec)) or _ports_of(
+            ports = tuple(spec.preview_service.ports or spec.service_ports) or _ports_of(
                 w.snap.live_service  # adopted without ports in the spec: the same as live
             )
             type_ = "ClusterIP"

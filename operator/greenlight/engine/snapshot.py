@@ -88,7 +88,6 @@ class ServiceView:
 
 
 Role = Literal["candidate", "live", "draining"]
-ROLES: tuple[Role, ...] = ("candidate", "live", "draining")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -178,12 +178,8 @@ def _rule(
     return rule
 
 
-def _spec_ports(w: Work) -> list[api.ServicePort]:
-    return w.spec.service.ports if w.spec.service is not None else []
-
-
 def _backend_port(w: Work) -> int:
-    ports = _spec_ports(w)
+    ports = w.spec.service_ports
     if ports:
         return ports[0].port
     seen = w.snap.live_service  # adopted without ports in the spec: the Service's own
@@ -191,8 +187,8 @@ def _backend_port(w: Work) -> int:
 
 
 def _backend_ports(w: Work) -> tuple[api.ServicePort, ...]:
-    if _spec_ports(w):
-        return tuple(_spec_ports(w))
+    if w.spec.service_ports:
+        return tuple(w.spec.service_ports)
     seen = w.snap.live_service
     return tuple(api.ServicePort.model_validate(p) for p in seen.ports) if seen else ()
 
