@@ -180,6 +180,42 @@ def gate(check: dict[str, Any]) -> Callable[[Body], None]:
     return change
 
 
+POST = "spec.strategy.blueGreen.postPromotion"
+LATENCY = {"name": "latency", "query": "q", "baselineQuery": "b"}
+ERRORS = {"name": "errors", "test": "proportion", "query": "e", "baselineQuery": "be",
+          "totalQuery": "t", "baselineTotalQuery": "bt"}  # fmt: skip
+
+
+def judge(**fields: Any) -> dict[str, Any]:
+    """A compare check (time-shifted, so that postPromotion takes it) with `fields` changed."""
+    compare = {"address": "http://p:9090", "baseline": "before", "metrics": [LATENCY, ERRORS]}
+    return {"name": "judge", "compare": {**compare, **fields}}
+
+
+def post(check: dict[str, Any]) -> Callable[[Body], None]:
+    def change(body: Body) -> None:
+        body["spec"]["strategy"] = {"blueGreen": {"postPromotion": [check]}}
+
+    return change
+
+
+def worker_handover(check: dict[str, Any]) -> Callable[[Body], None]:
+    def change(body: Body) -> None:
+        del body["spec"]["service"], body["spec"]["previewService"]
+        handover = {"policy": "handover", "checks": [check]}
+        body["spec"]["strategy"] = {"blueGreen": {"handover": handover}}
+
+    return change
+
+
+def analysis(check: dict[str, Any]) -> Callable[[Body], None]:
+    def change(body: Body) -> None:
+        steps = [{"setWeight": 50}, {"analysis": {"checks": [check]}}]
+        body["spec"]["strategy"] = {"rolling": {"steps": steps}}
+
+    return change
+
+
 def no_service(body: Body) -> None:
     """A worker: no spec.service (and no preview Service, unless a case puts one back)."""
     del body["spec"]["service"]
@@ -520,6 +556,86 @@ CASES = [
         f"{PRE}[0]",  # the models name the check; the API server also .successCondition
     ),
     Case("check-header-two-values", gate(TWO_VALUES), f"{PRE}[0].http.headers[0]"),
+    # compare (canary judgement): where it is sound, its metrics, weights and scores
+    Case("compare-in-pre-promotion", gate(judge()), PRE),
+    Case("compare-post-promotion-concurrent", post(judge(baseline="concurrent")), POST),
+    Case("compare-handover", worker_handover(judge()), "spec.strategy.blueGreen.handover.checks"),
+    Case(
+        "compare-without-baseline-query",
+        post(judge(metrics=[{"name": "latency", "query": "q"}])),
+        f"{POST}[0].compare.metrics[0].baselineQuery",
+    ),
+    Case(
+        "compare-weights-not-100",
+        post(judge(metrics=[{**LATENCY, "weight": 50}, {**ERRORS, "weight": 30}])),
+        f"{POST}[0].compare.metrics",
+    ),
+    Case(
+        "compare-weights-some-missing",
+        post(judge(metrics=[{**LATENCY, "weight": 100}, ERRORS])),
+        f"{POST}[0].compare.metrics",
+    ),
+    Case(
+        "compare-scores-out-of-order",
+        post(judge(passScore=60, marginalScore=80)),
+        f"{POST}[0].compare.marginalScore",
+    ),
+    Case("compare-score-above-100", post(judge(passScore=101)), f"{POST}[0].compare.passScore"),
+    Case(
+        "compare-proportion-without-totals",
+        post(judge(metrics=[{**LATENCY, "test": "proportion"}])),
+        f"{POST}[0].compare.metrics[0]",  # (the API server: .totalQuery)
+    ),
+    Case(
+        "compare-direction-unknown",
+        post(judge(metrics=[{**LATENCY, "direction": "up"}])),
+        f"{POST}[0].compare.metrics[0].direction",
+    ),
+    Case(
+        "compare-tolerance-negative",
+        post(judge(metrics=[{**LATENCY, "tolerance": -0.1}])),
+        f"{POST}[0].compare.metrics[0].tolerance",
+    ),
+    Case(
+        "compare-with-condition",
+        post({**judge(), "successCondition": "result > 0"}),
+        f"{POST}[0]",  # (the API server: .successCondition)
+    ),
+    Case(
+        "compare-metrics-duplicate",
+        analysis(judge(baseline="concurrent", metrics=[LATENCY, LATENCY])),
+        "spec.strategy.rolling.steps[1].analysis.checks[0].compare.metrics",
+    ),
+    Case(
+        "compare-no-metrics",
+        analysis(judge(baseline="concurrent", metrics=[])),
+        "spec.strategy.rolling.steps[1].analysis.checks[0].compare.metrics",
+    ),
+    Case(
+        "prometheus-step-without-range",
+        gate(
+            {
+                "name": "p",
+                "prometheus": {"address": "http://p", "query": "up", "step": "10s"},
+                "successCondition": "true",
+            }
+        ),
+        f"{PRE}[0].prometheus.step",
+    ),
+    # templates: a templateRef with a provider, args without a templateRef
+    Case(
+        "template-ref-and-provider",
+        gate({**SMOKE, "templateRef": {"name": "t"}}),
+        f"{PRE}[0]",
+    ),
+    Case(
+        "args-without-template", gate({**SMOKE, "args": [{"name": "a", "value": "1"}]}), f"{PRE}[0]"
+    ),  # (the API server: .args)
+    Case(
+        "template-kind-unknown",
+        gate({"name": "t", "templateRef": {"name": "t", "kind": "Template"}}),
+        f"{PRE}[0].templateRef.kind",
+    ),
     Case(
         "check-names-duplicate",
         lambda b: b["spec"].update(strategy={"blueGreen": {"prePromotion": [SMOKE, SMOKE]}}),

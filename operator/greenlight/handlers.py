@@ -24,6 +24,7 @@ import kopf
 from greenlight import metrics
 from greenlight.api import group as api_group
 from greenlight.api import release as api
+from greenlight.api import templates
 from greenlight.api import traffic as routing
 from greenlight.engine import config, group, naming, snapshot
 from greenlight.kube import (
@@ -145,12 +146,13 @@ class Feeds:
         """Release names by the (namespace, kind, name) of each ConfigMap and Secret their
         templates reference (one entry per Release uid): whom an edit wakes."""
         self.copies: Index[Key, tuple[snapshot.ConfigKind, str]] = Index()
+        self.templates: Index[reconcile.TemplateKey, snapshot.TemplateView] = Index()
         r = reconciler  # it reads them
         r.releases, r.children, r.services = self.releases, self.children, self.services
         r.routes, r.endpoints = self.routes, self.endpoints
         r.replicasets, r.workloads = self.replicasets, self.workloads
         r.jobs, r.groups, r.memberships = self.jobs, self.groups, self.memberships
-        r.copies, r.pods = self.copies, self.pods
+        r.copies, r.pods, r.templates = self.copies, self.pods, self.templates
         self.namespaces = namespaces
         """Exact names get an informer each; none, or any pattern (kopf's `-n` globs, `!ns`
         to exclude), watch the whole cluster and keep the matching namespaces."""
@@ -189,6 +191,11 @@ class Feeds:
         )
         # the Releases' pods, metadata only: their roles (engine/roles.py)
         kinds["pods"] = (self.pod, _metadata(kube.core, "pod", release))
+        # check templates (few, small): a change wakes the Releases whose checks name one
+        kinds["checktemplates"] = (
+            functools.partial(self.template, templates.KIND),
+            _custom(kube, templates.PLURAL),
+        )
         if routes:
             kinds["httproutes"] = (self.route, _routes(kube))  # all: a name taken is a conflict
             backends = f"{release},{naming.LABEL_ROLE}={naming.ROLE_BACKEND}"  # mirrored
@@ -196,6 +203,17 @@ class Feeds:
                 self.endpointslice, _listers(kube.discovery, "endpoint_slice", backends)
             )  # fmt: skip
         scopes: list[str | None] = list(self.namespaces) if self.exact else [None]
+        cluster_wide = []
+        if not self.exact:  # (an install for exact namespaces has no cluster-wide permission)
+            cluster_wide.append(
+                informer.Informer(
+                    "clusterchecktemplates",
+                    _custom_cluster(kube, templates.CLUSTER_PLURAL),
+                    functools.partial(self.template, templates.CLUSTER_KIND),
+                    settings.watch_server_timeout,
+                    settings.request_timeout,
+                )
+            )
         return [
             informer.Informer(
                 f"{kind}/{ns or '*'}",
@@ -206,7 +224,7 @@ class Feeds:
             )
             for kind, (handler, (namespaced, everywhere)) in kinds.items()
             for ns in scopes
-        ]
+        ] + cluster_wide
 
     def known(self) -> list[Hashable]:
         """Every Release, and every group (it decides on its members)."""
@@ -279,6 +297,21 @@ class Feeds:
         if self.reconciler.config_changed(key, rv):
             for release in sorted(releases):
                 self._wake((ns, release), workqueue.Priority.URGENT)
+
+    def template(self, kind_: str, event: str, body: Mapping[str, Any]) -> None:
+        """A CheckTemplate or ClusterCheckTemplate: indexed by (namespace, kind, name); the
+        Releases whose checks name it are woken (one refused for it missing goes on)."""
+        meta = body["metadata"]
+        ns = meta.get("namespace") or ""
+        view = None if event == "DELETED" else observe.template_view(kind_, body)
+        self.templates.put(meta["uid"], None if view is None else {(ns, kind_, meta["name"]): view})
+        for key in list(self.releases):
+            indexed = self._indexed(key)
+            if indexed is None or indexed.view is None or (ns and key[0] != ns):
+                continue
+            refs = (c.template_ref for _, _, c in indexed.view.spec.all_checks())
+            if any(r is not None and (r.kind, r.name) == (kind_, meta["name"]) for r in refs):
+                self._wake(key, workqueue.Priority.URGENT)
 
     def written(self, body: Mapping[str, Any]) -> None:
         """A Release as our own status write left it: indexed at once, and queued when its
@@ -475,6 +508,14 @@ def _custom(kube: cluster.Cluster, plural: str) -> tuple[informer.Lister, inform
         functools.partial(
             c.list_cluster_custom_object_without_preload_content, api.GROUP, api.VERSION, plural
         ),
+    )  # fmt: skip
+
+
+def _custom_cluster(kube: cluster.Cluster, plural: str) -> informer.Lister:
+    """A cluster-scoped kind of ours."""
+    return functools.partial(
+        kube.custom.list_cluster_custom_object_without_preload_content,
+        api.GROUP, api.VERSION, plural,
     )  # fmt: skip
 
 

@@ -131,6 +131,14 @@ class Releases:
         )
         return [e.reason for e in sorted(found.items, key=lambda e: e.metadata.creation_timestamp)]
 
+    def event_messages(self, name: str) -> list[str]:
+        """The Release's Events, oldest first: "Reason: message"."""
+        found = self.kube.core.list_namespaced_event(
+            self.ns, field_selector=f"involvedObject.name={name},involvedObject.kind=Release"
+        )
+        ordered = sorted(found.items, key=lambda e: e.metadata.creation_timestamp)
+        return [f"{e.reason}: {e.message}" for e in ordered]
+
     def ready_endpoints(self, service: str) -> int:
         slices = self.kube.discovery.list_namespaced_endpoint_slice(
             self.ns, label_selector=f"kubernetes.io/service-name={service}"

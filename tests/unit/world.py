@@ -146,6 +146,8 @@ class World:
     """Each Deployment's pod template, as created (what its pods run)."""
     workload: snapshot.WorkloadView | None = None
     """spec.workloadRef's Deployment, as the API server stores it."""
+    templates: tuple[snapshot.TemplateView, ...] = ()
+    """CheckTemplates and ClusterCheckTemplates as the informers hold them."""
     roles: dict[str, str] = dataclasses.field(default_factory=dict)
     """Pod name -> its greenlight.dev/role label (a Deployment's pods: `<name>-<i>`, for i
     below its replicas)."""
@@ -209,6 +211,7 @@ class World:
             ),
             copies=frozenset(self.copies),
             pods=tuple(self.pods()),
+            templates=self.templates,
         )
 
     def reconcile(self) -> plan.Plan:

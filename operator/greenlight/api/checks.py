@@ -21,6 +21,8 @@ POSITIVE_DURATION = r"^0*[1-9][0-9]*(ms|s|m|h)$"
 CHECK_NAME = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 MAX_CHECKS = 16
 MAX_MEASUREMENTS = 5
+MAX_POINTS = 11_000
+"""Points per series a range query may ask of Prometheus (its own limit)."""
 """Measurements kept in status per check (the newest)."""
 
 
@@ -44,7 +46,7 @@ def _condition(value: str | None, info: pydantic.ValidationInfo) -> str | None:
 
 VARIABLES = (
     "RELEASE", "NAMESPACE", "REVISION", "TEMPLATE_HASH", "PREVIEW_SERVICE", "LIVE_SERVICE",
-    "LIVE_HASH", "DRAINING_HASH",
+    "LIVE_HASH", "DRAINING_HASH", "BASELINE_HASH",
 )  # fmt: skip
 """The $(VAR)s a check may name (engine/checks.py `variables` gives their values)."""
 _VAR = r"\$\([A-Za-z_][A-Za-z0-9_]*\)"
@@ -79,7 +81,7 @@ _LEFT = "self" + "".join(
 URLWithVariables = Annotated[
     str,
     pydantic.Field(
-        max_length=1900,  # (the CRD's CEL cost budget: 32 steps x 16 checks x this)
+        max_length=1800,  # (the CRD's CEL cost budget: 32 steps x 16 checks x this)
         pattern=URL,
         description="http(s)://host[:port][/path]; $(VAR)s allowed: " + VARIABLES_MESSAGE,
         json_schema_extra={
@@ -151,11 +153,44 @@ class WebhookCheck(Model):
 
 class PrometheusCheck(Model):
     """An instant query; `result` is its first sample's value (a number), or a list of them
-    when the query returns several series (`result[0]`), or null when it returns none."""
+    when the query returns several series (`result[0]`), or null when it returns none. With
+    `range`: a range query over that window ending now, and `result` is the list of the
+    series' values (e.g. `result.all(v, v < 0.5)`), a list of such lists for several series."""
 
+    model_config = pydantic.ConfigDict(
+        json_schema_extra=_rules(
+            ("!has(self.step) || has(self.range)", "step is for a range query", ".step")
+        )
+    )
     address: URLWithVariables
     query: str = pydantic.Field(min_length=1, max_length=16384)
     headers: list[Header] = pydantic.Field(default_factory=list, max_length=32)
+    range: str | None = pydantic.Field(
+        default=None,
+        max_length=16,
+        pattern=POSITIVE_DURATION,
+        description="A range query over this window ending now (e.g. 5m).",
+    )
+    step: str | None = pydantic.Field(
+        default=None,
+        max_length=16,
+        pattern=POSITIVE_DURATION,
+        description="The range query's step (default: range / 30).",
+    )
+
+    @pydantic.field_validator("step")
+    @classmethod
+    def _range(cls, step: str | None, info: pydantic.ValidationInfo) -> str | None:
+        window = info.data.get("range")
+        if step is not None and window is None:
+            raise ValueError("step is for a range query (set range)")
+        if step is not None and window is not None and seconds(window) / seconds(step) > MAX_POINTS:
+            raise ValueError(f"{window} / {step} is more than {MAX_POINTS} points per series")
+        return step
+
+    def step_seconds(self) -> float:
+        assert self.range is not None
+        return seconds(self.step) if self.step is not None else seconds(self.range) / 30
 
 
 # A Job's spec is passed through as written, but what the Job API would refuse in the fields
@@ -283,7 +318,199 @@ class JobCheck(OpenModel):
         return value
 
 
-PROVIDERS = ("http", "job", "prometheus", "webhook")
+class CompareMetric(Model):
+    """One metric of a `compare` check: the candidate's samples against the baseline's."""
+
+    model_config = pydantic.ConfigDict(
+        json_schema_extra=_rules(
+            (
+                "self.test != 'proportion'"
+                " || (has(self.totalQuery) && has(self.baselineTotalQuery))",
+                "a proportion needs totalQuery and baselineTotalQuery (the trials per step)",
+                ".totalQuery",
+            ),
+            (
+                "self.test == 'proportion'"
+                " || (!has(self.totalQuery) && !has(self.baselineTotalQuery))",
+                "totalQuery and baselineTotalQuery are for test: proportion only",
+                ".totalQuery",
+            ),
+        )
+    )
+    name: str = pydantic.Field(max_length=48, pattern=CHECK_NAME)
+    test: Literal["mannWhitney", "proportion"] = pydantic.Field(
+        default="mannWhitney",
+        description="mannWhitney: the two samples' distributions (latency-like: every value of"
+        " every series in the range is a sample); proportion: events of trials (errors of"
+        " requests: the queries give counts per step, their sums are compared).",
+    )
+    query: str = pydantic.Field(
+        min_length=1,
+        max_length=4096,
+        description="A range query for the candidate ($(TEMPLATE_HASH) selects its pods);"
+        " proportion: its events per step.",
+    )
+    baseline_query: str = pydantic.Field(
+        min_length=1,
+        max_length=4096,
+        description="The same for the baseline ($(BASELINE_HASH): the live revision's, or with"
+        " baseline: before the revision live before the flip).",
+    )
+    total_query: str | None = pydantic.Field(
+        default=None, max_length=4096, description="proportion: the candidate's trials per step."
+    )
+    baseline_total_query: str | None = pydantic.Field(
+        default=None, max_length=4096, description="proportion: the baseline's trials per step."
+    )
+    direction: Literal["increase", "decrease", "either"] = pydantic.Field(
+        default="increase", description="Which change is bad."
+    )
+    tolerance: float = pydantic.Field(
+        default=0.1,
+        ge=0,
+        le=1000,
+        description="The change accepted, relative to the baseline's level (0.1: 10%; with a"
+        " baseline of 0, any significant change in the bad direction fails).",
+    )
+    weight: int | None = pydantic.Field(
+        default=None,
+        ge=0,
+        le=100,
+        description="Share of the score; give every metric one (adding up to 100) or none"
+        " (equal shares).",
+    )
+    min_samples: int | None = pydantic.Field(
+        default=None,
+        ge=1,
+        le=1_000_000,
+        description="Below this many samples (mannWhitney, default 20) or trials (proportion,"
+        " default 100) on either side the metric is Inconclusive, never Passed.",
+    )
+
+    @pydantic.model_validator(mode="after")
+    def _totals(self) -> CompareMetric:
+        totals = (self.total_query is not None, self.baseline_total_query is not None)
+        if self.test == "proportion" and totals != (True, True):
+            raise ValueError(
+                f"metric {self.name}: totalQuery: a proportion needs totalQuery and"
+                " baselineTotalQuery (the trials per step)"
+            )
+        if self.test != "proportion" and any(totals):
+            raise ValueError(
+                f"metric {self.name}: totalQuery: totalQuery and baselineTotalQuery are for"
+                " test: proportion only"
+            )
+        return self
+
+
+MAX_METRICS = 10
+
+
+class CompareCheck(Model):
+    """Automated canary judgement: each metric's candidate samples against the baseline's,
+    by statistics (Mann-Whitney U with a Hodges-Lehmann shift, or two proportions); the score
+    is the weighted share of metrics that passed."""
+
+    model_config = pydantic.ConfigDict(
+        json_schema_extra=_rules(
+            (
+                "self.metrics.all(m, !has(m.weight)) || (self.metrics.all(m, has(m.weight))"
+                " && self.metrics.map(m, m.weight).sum() == 100)",
+                "weights: give every metric a weight, adding up to 100, or none",
+                ".metrics",
+            ),
+            (
+                "self.marginalScore <= self.passScore",
+                "marginalScore must not be above passScore",
+                ".marginalScore",
+            ),
+        )
+    )
+    address: URLWithVariables
+    headers: list[Header] = pydantic.Field(default_factory=list, max_length=32)
+    metrics: list[CompareMetric] = pydantic.Field(
+        min_length=1, max_length=MAX_METRICS, json_schema_extra=list_map("name")
+    )
+    baseline: Literal["concurrent", "before"] = pydantic.Field(
+        default="concurrent",
+        description="concurrent: both revisions over the same window (they serve the same"
+        " traffic: canary and rolling steps); before: the candidate since the check started"
+        " against the previous live revision over as long a window before it (time-shifted:"
+        " only for postPromotion of a blue-green release).",
+    )
+    range: str = pydantic.Field(
+        default="5m",
+        max_length=16,
+        pattern=POSITIVE_DURATION,
+        description="The window of the range queries, ending now.",
+    )
+    step: str = pydantic.Field(
+        default="10s", max_length=16, pattern=POSITIVE_DURATION, description="Their step."
+    )
+    confidence: float = pydantic.Field(
+        default=0.95, ge=0.5, le=0.999, description="Of the tests and intervals."
+    )
+    pass_score: int = pydantic.Field(
+        default=95, ge=0, le=100, description="Score (0-100) at or above which it passes."
+    )
+    marginal_score: int = pydantic.Field(
+        default=75,
+        ge=0,
+        le=100,
+        description="Below this it fails; between the two it is inconclusive.",
+    )
+    outliers: Literal["remove", "keep"] = pydantic.Field(
+        default="remove", description="remove: samples beyond 3 x IQR of their side (Kayenta's)."
+    )
+
+    @pydantic.field_validator("metrics")
+    @classmethod
+    def _metrics(cls, metrics: list[CompareMetric]) -> list[CompareMetric]:
+        unique_by_name(metrics, "metric")
+        weighted = [m.weight is not None for m in metrics]
+        if any(weighted) and (not all(weighted) or sum(m.weight or 0 for m in metrics) != 100):
+            raise ValueError("weights: give every metric a weight, adding up to 100, or none")
+        return metrics
+
+    @pydantic.field_validator("marginal_score")
+    @classmethod
+    def _scores(cls, marginal: int, info: pydantic.ValidationInfo) -> int:
+        passing = info.data.get("pass_score")
+        if passing is not None and marginal > passing:
+            raise ValueError(f"{marginal} is above passScore {passing}")
+        return marginal
+
+    @pydantic.field_validator("step")
+    @classmethod
+    def _points(cls, step: str, info: pydantic.ValidationInfo) -> str:
+        window = info.data.get("range")
+        if window is not None and seconds(window) / seconds(step) > MAX_POINTS:
+            raise ValueError(f"{window} / {step} is more than {MAX_POINTS} points per series")
+        return step
+
+    def weights(self) -> list[float]:
+        return [float(m.weight) if m.weight is not None else 1.0 for m in self.metrics]
+
+
+ARG_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
+
+
+class TemplateRef(Model):
+    name: str = pydantic.Field(min_length=1, max_length=253)
+    kind: Literal["CheckTemplate", "ClusterCheckTemplate"] = pydantic.Field(
+        default="CheckTemplate",
+        description="CheckTemplate: in the Release's namespace; ClusterCheckTemplate:"
+        " cluster-wide.",
+    )
+
+
+class Arg(Model):
+    name: str = pydantic.Field(max_length=63, pattern=ARG_NAME)
+    value: str = pydantic.Field(max_length=4096)
+
+
+PROVIDERS = ("http", "job", "prometheus", "webhook", "compare", "templateRef")
+PROVIDER_FIELDS = ("http", "job", "prometheus", "webhook", "compare", "template_ref")
 
 
 class Check(Model):
@@ -293,12 +520,23 @@ class Check(Model):
         json_schema_extra=_rules(
             (
                 " + ".join(f"(has(self.{p}) ? 1 : 0)" for p in PROVIDERS) + " == 1",
-                "set exactly one provider: http, job, prometheus or webhook",
+                "set exactly one provider: http, job, prometheus, webhook, compare or templateRef",
             ),
             (
                 "!has(self.prometheus) || has(self.successCondition)",
                 "prometheus needs a successCondition",
                 ".successCondition",
+            ),
+            (
+                "!has(self.compare) || (!has(self.successCondition)"
+                " && !has(self.failureCondition))",
+                "compare: its score decides (passScore, marginalScore), not conditions",
+                ".successCondition",
+            ),
+            (
+                "has(self.templateRef) || !has(self.args)",
+                "args are for a templateRef",
+                ".args",
             ),
         )
     )
@@ -307,6 +545,16 @@ class Check(Model):
     job: JobCheck | None = None
     prometheus: PrometheusCheck | None = None
     webhook: WebhookCheck | None = None
+    compare: CompareCheck | None = None
+    template_ref: TemplateRef | None = pydantic.Field(
+        default=None,
+        description="A CheckTemplate or ClusterCheckTemplate: its check (provider and knobs),"
+        " with $(args.NAME) replaced by args; the check records the template's generation it"
+        " used, so a template changed mid-release does not change a running check.",
+    )
+    args: list[Arg] | None = pydantic.Field(
+        default=None, max_length=32, json_schema_extra=list_map("name")
+    )
     success_condition: str | None = pydantic.Field(
         default=None,
         max_length=4096,
@@ -354,19 +602,84 @@ class Check(Model):
 
     @pydantic.model_validator(mode="after")
     def _one_provider(self) -> Check:
-        given = [p for p in PROVIDERS if getattr(self, p) is not None]
+        given = [p for p in PROVIDER_FIELDS if getattr(self, p) is not None]
         if len(given) != 1:
             raise ValueError(
-                f"check {self.name}: set exactly one provider (http, job, prometheus or"
-                f" webhook), not {len(given)}"
+                f"check {self.name}: set exactly one provider (http, job, prometheus, webhook,"
+                f" compare or templateRef), not {len(given)}"
             )
         if self.prometheus is not None and self.success_condition is None:
             raise ValueError(f"check {self.name}: prometheus needs a successCondition")
+        if self.compare is not None and (self.success_condition or self.failure_condition):
+            raise ValueError(
+                f"check {self.name}: successCondition: compare: its score decides (passScore,"
+                " marginalScore), not conditions"
+            )
+        if self.args is not None and self.template_ref is None:
+            raise ValueError(f"check {self.name}: args: args are for a templateRef")
+        if self.args is not None:
+            unique_by_name(self.args, "arg")
         return self
 
     @property
     def provider(self) -> str:
-        return next(p for p in PROVIDERS if getattr(self, p) is not None)
+        return next(p for p in PROVIDERS if getattr(self, _snake(p)) is not None)
+
+
+Place = Literal["prePromotion", "postPromotion", "analysis", "handover", "scaleDown"]
+NOT_DRAINING = "compare: it judges a candidate under live traffic, not a draining revision"
+NOT_PRE = (
+    "compare: before a blue-green flip the candidate serves no live traffic, so there is"
+    " nothing sound to compare; use it in postPromotion with baseline: before, or in the"
+    " analysis steps of a rolling release or canary"
+)
+POST_BEFORE = (
+    "compare: after a blue-green flip the previous revision serves nothing; set baseline:"
+    " before to compare with it over the time before the flip"
+)
+
+
+def placement_error(place: Place, check: Check) -> str | None:
+    """Where a `compare` check is sound: both revisions under the same traffic (rolling and
+    canary steps), or time-shifted by choice after a blue-green flip (baseline: before)."""
+    if check.compare is None:
+        return None
+    if place in ("handover", "scaleDown"):
+        return NOT_DRAINING
+    if place == "prePromotion":
+        return NOT_PRE
+    if place == "postPromotion" and check.compare.baseline != "before":
+        return POST_BEFORE
+    return None
+
+
+def placed(place: Place) -> Any:
+    """A field validator: the checks of `place` where placement_error allows them."""
+
+    def check_places(checks: list[Check]) -> list[Check]:
+        for i, check in enumerate(checks):
+            error = placement_error(place, check)
+            if error:
+                raise ValueError(f"[{i}].{error}")
+        return checks
+
+    return check_places
+
+
+def placement_rule(field: str, place: Place) -> tuple[str, str, str]:
+    """The CEL rule of placement_error for the list `field`."""
+    if place == "postPromotion":
+        rule = (
+            f"!has(self.{field}) || self.{field}.all(c, !has(c.compare)"
+            " || (has(c.compare.baseline) && c.compare.baseline == 'before'))"
+        )
+        return (rule, POST_BEFORE, f".{field}")
+    message = NOT_PRE if place == "prePromotion" else NOT_DRAINING
+    return (f"!has(self.{field}) || self.{field}.all(c, !has(c.compare))", message, f".{field}")
+
+
+def _snake(name: str) -> str:
+    return re.sub(r"([A-Z])", lambda m: "_" + m[1].lower(), name)
 
 
 def unique_names(checks: list[Check]) -> list[Check]:
@@ -423,6 +736,46 @@ class Measurement(Model):
     value: str = pydantic.Field(default="", description="The result, shortened.")
 
 
+class Box(Model):
+    """Five numbers of one side's samples (after outliers): a box plot."""
+
+    min: float
+    q1: float
+    median: float
+    q3: float
+    max: float
+
+
+class MetricJudgement(Model):
+    """One metric of the newest judgement of a `compare` check."""
+
+    name: str
+    verdict: Literal["Pass", "Fail", "Inconclusive"]
+    weight: float
+    candidate_n: int = pydantic.Field(description="Samples (or trials) of the candidate.")
+    baseline_n: int
+    removed: int = pydantic.Field(default=0, description="Outliers removed, both sides.")
+    estimate: float = pydantic.Field(
+        description="The shift candidate - baseline (Hodges-Lehmann), or the rates' difference."
+    )
+    lower: float = pydantic.Field(description="Its confidence interval.")
+    upper: float
+    relative: float | None = pydantic.Field(
+        default=None, description="The estimate over the baseline's level (none when 0)."
+    )
+    p_value: float
+    candidate: Box | None = None
+    baseline: Box | None = None
+    message: str = ""
+
+
+class Judgement(Model):
+    at: Time
+    verdict: Verdict
+    score: float = pydantic.Field(description="Weighted share (0-100) of metrics that passed.")
+    metrics: list[MetricJudgement] = pydantic.Field(default_factory=list)
+
+
 class CheckStatus(Model):
     """One check of one revision at one stage (prePromotion, postPromotion, step-N)."""
 
@@ -439,6 +792,20 @@ class CheckStatus(Model):
     consecutive_errors: int = 0
     measurements: list[Measurement] = pydantic.Field(default_factory=list)
     message: str = ""
+    judgement: Judgement | None = pydantic.Field(
+        default=None, description="compare: the newest judgement, every number of it."
+    )
+    template: str | None = pydantic.Field(
+        default=None,
+        description="templateRef: the template and generation this check runs"
+        " (CheckTemplate/NAME@GENERATION).",
+    )
+    resolved: dict[str, Any] | None = pydantic.Field(
+        default=None,
+        description="templateRef: the check as resolved when it started (a later change of"
+        " the template does not change it).",
+        json_schema_extra={"type": "object", **PRESERVE},
+    )
 
     @property
     def taken(self) -> int:

@@ -9,7 +9,7 @@ from typing import Any
 import pydantic
 import yaml
 
-from greenlight.api import group, release
+from greenlight.api import group, release, templates
 
 _DROP = {"title", "$defs", "additionalProperties"}
 
@@ -59,13 +59,13 @@ def schema(model: type[pydantic.BaseModel] = release.Release) -> dict[str, Any]:
     root["properties"]["metadata"] = {"type": "object"}
     for key in ("apiVersion", "kind"):
         root["properties"][key] = {"type": "string"}
-    root["properties"]["status"].pop("default", None)
+    root["properties"].get("status", {}).pop("default", None)
     root.pop("required", None)
     root["required"] = ["spec"]
     return root
 
 
-PRINTER_COLUMNS = [
+PRINTER_COLUMNS: list[dict[str, Any]] = [
     {"name": "Phase", "type": "string", "jsonPath": ".status.phase"},
     {"name": "Live", "type": "integer", "jsonPath": ".status.liveRevision"},
     {"name": "Color", "type": "string", "jsonPath": ".status.liveColor"},
@@ -79,7 +79,7 @@ PRINTER_COLUMNS = [
 ]
 
 
-GROUP_COLUMNS = [
+GROUP_COLUMNS: list[dict[str, Any]] = [
     {"name": "Phase", "type": "string", "jsonPath": ".status.phase"},
     {"name": "Members", "type": "string", "jsonPath": ".spec.members"},
     {"name": "Waiting", "type": "string", "jsonPath": ".status.waitingFor"},
@@ -88,9 +88,30 @@ GROUP_COLUMNS = [
 ]
 
 
+TEMPLATE_COLUMNS: list[dict[str, Any]] = [
+    {"name": "Args", "type": "string", "jsonPath": ".spec.args[*].name"},
+    {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
+]
+TEMPLATES: dict[str, tuple[str, type[pydantic.BaseModel], list[str], str]] = {
+    templates.KIND: (templates.PLURAL, templates.CheckTemplate, ["checktmpl"], "Namespaced"),
+    templates.CLUSTER_KIND: (
+        templates.CLUSTER_PLURAL,
+        templates.ClusterCheckTemplate,
+        ["cchecktmpl"],
+        "Cluster",
+    ),
+}
+
+
 def crd(kind: str = release.KIND) -> dict[str, Any]:
     model: type[pydantic.BaseModel]
-    if kind == release.KIND:
+    scope = "Namespaced"
+    subresources: dict[str, Any] = {"status": {}}
+    columns: list[dict[str, Any]]
+    if kind in TEMPLATES:
+        plural, model, short, scope = TEMPLATES[kind]
+        columns, subresources = TEMPLATE_COLUMNS, {}
+    elif kind == release.KIND:
         plural, model, short, columns = (
             release.PLURAL,
             release.Release,
@@ -104,7 +125,6 @@ def crd(kind: str = release.KIND) -> dict[str, Any]:
             ["relgroup"],
             GROUP_COLUMNS,
         )
-    subresources: dict[str, Any] = {"status": {}}
     if kind == release.KIND:  # `kubectl scale release`, a HorizontalPodAutoscaler
         subresources["scale"] = {
             "specReplicasPath": ".spec.replicas",
@@ -125,7 +145,7 @@ def crd(kind: str = release.KIND) -> dict[str, Any]:
                 "shortNames": short,
                 "categories": ["all", "greenlight"],
             },
-            "scope": "Namespaced",
+            "scope": scope,
             "versions": [
                 {
                     "name": release.VERSION,
@@ -152,4 +172,5 @@ def files() -> dict[str, str]:
     return {
         f"{release.GROUP}_{release.PLURAL}.yaml": render(release.KIND),
         f"{release.GROUP}_{group.PLURAL}.yaml": render(group.KIND),
+        **{f"{release.GROUP}_{t[0]}.yaml": render(kind) for kind, t in TEMPLATES.items()},
     }

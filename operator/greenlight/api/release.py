@@ -656,6 +656,10 @@ class ScaleDownGate(Model):
     """When and how fast the previous live revision (role `draining`) is scaled down after a
     flip: once its checks pass, never later than maxDelaySeconds, in paced batches."""
 
+    model_config = pydantic.ConfigDict(
+        json_schema_extra=_rules(gates.placement_rule("when", "scaleDown"))
+    )
+
     when: list[gates.Check] = pydantic.Field(
         default_factory=list,
         max_length=gates.MAX_CHECKS,
@@ -681,6 +685,7 @@ class ScaleDownGate(Model):
     interval_seconds: int = pydantic.Field(default=10, ge=1, le=3600)
 
     _unique = pydantic.field_validator("when")(gates.unique_names)
+    _placed = pydantic.field_validator("when")(gates.placed("scaleDown"))
 
 
 HandoverPolicy = Literal["overlap", "handover"]
@@ -695,7 +700,8 @@ class Handover(Model):
                 "self.policy != 'handover' || size(self.checks) > 0 || has(self.timeoutSeconds)",
                 "spec.strategy.blueGreen.handover: policy handover needs checks or"
                 " timeoutSeconds (when may the new revision take over?)",
-            )
+            ),
+            gates.placement_rule("checks", "handover"),
         )
     )
     policy: HandoverPolicy = pydantic.Field(
@@ -720,6 +726,7 @@ class Handover(Model):
     )
 
     _unique = pydantic.field_validator("checks")(gates.unique_names)
+    _placed = pydantic.field_validator("checks")(gates.placed("handover"))
 
     @pydantic.model_validator(mode="after")
     def _when(self) -> Handover:
@@ -732,6 +739,12 @@ class Handover(Model):
 
 
 class BlueGreen(Model):
+    model_config = pydantic.ConfigDict(
+        json_schema_extra=_rules(
+            gates.placement_rule("prePromotion", "prePromotion"),
+            gates.placement_rule("postPromotion", "postPromotion"),
+        )
+    )
     auto_promote: bool = pydantic.Field(
         default=True,
         description="Flip once the candidate is fully available. false: pause until promoted.",
@@ -775,6 +788,8 @@ class BlueGreen(Model):
     )
 
     _unique = pydantic.field_validator("pre_promotion", "post_promotion")(gates.unique_names)
+    _pre = pydantic.field_validator("pre_promotion")(gates.placed("prePromotion"))
+    _post = pydantic.field_validator("post_promotion")(gates.placed("postPromotion"))
 
 
 class Pause(Model):
@@ -1081,6 +1096,29 @@ class ReleaseSpec(Model):
     @property
     def gateway(self) -> routing.GatewayAPI | None:
         return self.traffic.gateway_api if self.traffic is not None else None
+
+    def all_checks(self) -> list[tuple[str, gates.Place, gates.Check]]:
+        """Every check of the spec: (its field path, its place, the check)."""
+        out: list[tuple[str, gates.Place, gates.Check]] = []
+        bg, rolling = self.strategy.blue_green, self.strategy.rolling
+        path = "spec.strategy.blueGreen"
+        if bg is not None:
+            places: list[tuple[str, gates.Place, list[gates.Check]]] = [
+                ("prePromotion", "prePromotion", bg.pre_promotion),
+                ("postPromotion", "postPromotion", bg.post_promotion),
+            ]
+            if bg.scale_down is not None:
+                places.append(("scaleDown.when", "scaleDown", bg.scale_down.when))
+            if bg.handover is not None:
+                places.append(("handover.checks", "handover", bg.handover.checks))
+            for field, place, found in places:
+                out += [(f"{path}.{field}[{i}]", place, c) for i, c in enumerate(found)]
+        for s, step in enumerate(rolling.steps if rolling is not None else ()):
+            for i, c in enumerate(step.analysis.checks if step.analysis else ()):
+                out.append(
+                    (f"spec.strategy.rolling.steps[{s}].analysis.checks[{i}]", "analysis", c)
+                )
+        return out
 
 
 # --- status -----------------------------------------------------------------------------------

@@ -22,6 +22,7 @@ PHASE_STYLE = {
     "Aborted": "red",
 }
 CHECK_STYLE = {"Passed": "green", "Running": "yellow", "Failed": "red", "Inconclusive": "red"}
+METRIC_STYLE = {"Pass": "green", "Fail": "red", "Inconclusive": "yellow"}
 
 
 class Refused(typer.Exit):

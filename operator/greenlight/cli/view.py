@@ -19,6 +19,7 @@ from typing import Any, Literal
 
 import pydantic
 
+from greenlight.api import checks as api_checks
 from greenlight.api import group as api_group
 from greenlight.api import release as api
 from greenlight.api import traffic as routing
@@ -84,6 +85,24 @@ class HistoryRow:
 
 
 @dataclass(frozen=True)
+class MetricRow:
+    """One metric of a compare check's newest judgement."""
+
+    name: str
+    verdict: str
+    weight: float
+    samples: str
+    """Candidate / baseline samples (or trials): "120 / 118"."""
+    shift: str
+    """The estimate and its interval, relative where the baseline's level is not 0."""
+    p_value: float
+    message: str
+    candidate: dict[str, float] | None
+    """Its box (min, q1, median, q3, max) for a chart."""
+    baseline: dict[str, float] | None
+
+
+@dataclass(frozen=True)
 class CheckRow:
     name: str
     stage: str
@@ -94,9 +113,31 @@ class CheckRow:
     errors: int
     last: str
     """The last measurement ("Failed: 500"), else the check's message."""
+    score: float | None = None
+    """compare: the newest judgement's score."""
+    metrics: tuple[MetricRow, ...] = ()
 
     def json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+
+def _metric_row(m: api_checks.MetricJudgement) -> MetricRow:
+    if m.relative is not None and m.estimate:
+        scale = m.relative / m.estimate  # 1 / the baseline's level
+        shift = f"{m.relative:+.1%} ({m.lower * scale:+.1%}..{m.upper * scale:+.1%})"
+    else:
+        shift = f"{m.estimate:+.4g} ({m.lower:+.4g}..{m.upper:+.4g})"
+    return MetricRow(
+        name=m.name,
+        verdict=m.verdict,
+        weight=m.weight,
+        samples=f"{m.candidate_n} / {m.baseline_n}",
+        shift=shift,
+        p_value=m.p_value,
+        message=m.message,
+        candidate=m.candidate.model_dump() if m.candidate else None,
+        baseline=m.baseline.model_dump() if m.baseline else None,
+    )
 
 
 @dataclass(frozen=True)
@@ -230,6 +271,8 @@ def release(body: Mapping[str, Any]) -> ReleaseView:
                 failed=c.failures,
                 errors=c.errors,
                 last=f"{last.verdict}: {last.value}" if last else c.message,
+                score=c.judgement.score if c.judgement else None,
+                metrics=tuple(_metric_row(m) for m in c.judgement.metrics) if c.judgement else (),
             )
         )
     refusals: dict[str, str | None] = {

@@ -9,6 +9,7 @@ kube/cluster.py), Events, check Jobs and measurements, notifications; a group's 
 from __future__ import annotations
 
 import dataclasses
+import datetime
 from typing import Any, Literal
 
 from greenlight.api import checks as api_checks
@@ -191,6 +192,9 @@ class Measure:
     """With $(VAR)s expanded; header values from Secrets are resolved by the shell."""
     release: dict[str, Any]
     """What a webhook is sent: the release's name, namespace, revisions, images, phase."""
+    windows: tuple[tuple[datetime.datetime, datetime.datetime], ...] = ()
+    """Range queries' (start, end): a prometheus range query's; compare: the candidate's and
+    the baseline's (engine/checks.py `windows`)."""
 
     @property
     def key(self) -> tuple[str, str, str, int]:

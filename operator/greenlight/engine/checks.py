@@ -20,8 +20,9 @@ from typing import Any, Literal
 import cel
 
 from greenlight.api import checks as api_checks
+from greenlight.api import templates as api_templates
 from greenlight.engine import actions as act
-from greenlight.engine import reasons, snapshot
+from greenlight.engine import history, judge, reasons, snapshot
 from greenlight.engine.draft import Work
 
 Gate = Literal["passed", "running", "failed", "inconclusive"]
@@ -53,7 +54,17 @@ def variables(w: Work, template_hash: str, revision: int, stage: str = "") -> di
         "LIVE_SERVICE": f"{live}.{ns}.svc.cluster.local" if live else "",
         "LIVE_HASH": w.d.live_hash or "",
         "DRAINING_HASH": template_hash if stage in (HANDOVER, SCALE_DOWN) else "",
+        "BASELINE_HASH": baseline_hash(w, template_hash, stage),
     }
+
+
+def baseline_hash(w: Work, template_hash: str, stage: str) -> str:
+    """What a compare check judges the candidate against: the live revision, or after a
+    blue-green flip (postPromotion) the revision that was live before it."""
+    if stage == POST:
+        previous = history.undo_target(w.history, template_hash, "")
+        return "" if isinstance(previous, str) else previous.template_hash
+    return w.d.live_hash or ""
 
 
 _VAR = re.compile(r"\$\$|\$\(([A-Za-z_][A-Za-z0-9_]*)\)")
@@ -70,6 +81,13 @@ def expand(text: str, values: dict[str, str]) -> str:
     return _VAR.sub(one, text)
 
 
+EXPANDED = (
+    "url", "query", "value", "body", "address",
+    "baselineQuery", "totalQuery", "baselineTotalQuery",
+)  # fmt: skip
+"""The fields $(VAR)s are expanded in."""
+
+
 def expanded(check: api_checks.Check, values: dict[str, str]) -> api_checks.Check:
     """The check with $(VAR)s expanded in URLs, queries, header values, bodies and Job env."""
     body = check.model_dump(by_alias=True, exclude_none=True)
@@ -79,11 +97,11 @@ def expanded(check: api_checks.Check, values: dict[str, str]) -> api_checks.Chec
             return {k: walk(v, k) for k, v in node.items()}
         if isinstance(node, list):
             return [walk(v, key) for v in node]
-        if isinstance(node, str) and key in ("url", "query", "value", "body", "address"):
+        if isinstance(node, str) and key in EXPANDED:
             return expand(node, values)
         return node
 
-    for provider in ("http", "webhook", "prometheus", "job"):
+    for provider in ("http", "webhook", "prometheus", "job", "compare"):
         if provider in body:
             body[provider] = walk(body[provider])
     return api_checks.Check.model_validate(body)
@@ -171,8 +189,14 @@ def gate(
         if c.stage == stage and c.template_hash == template_hash
     }
     values = variables(w, template_hash, revision, stage)
-    for check in checks:
-        entry = _entry(w, stage, template_hash, check.name)
+    resolved_checks = []
+    for written in checks:
+        entry = _entry(w, stage, template_hash, written.name)
+        check, used = resolve(w, written, entry)
+        if isinstance(check, str):  # (refused by `template_error` before a reconcile gets here)
+            resolved_checks.append(written)
+            continue
+        resolved_checks.append(check)
         if entry is None:
             delay = api_checks.seconds(check.initial_delay)
             entry = api_checks.CheckStatus(
@@ -181,6 +205,7 @@ def gate(
                 template_hash=template_hash,
                 started_at=w.now,
                 next_at=w.now + datetime.timedelta(seconds=delay),
+                **used,
             )
         if skip and entry.phase in ("Running", "Inconclusive"):
             entry = entry.model_copy(update={"phase": "Skipped", "next_at": None})
@@ -188,7 +213,55 @@ def gate(
         if entry.phase == "Running":
             _ask(w, expanded(check, values), entry, revision)
         _put(w, entry)
-    return _state(checks, observed)
+    return _state(resolved_checks, observed)
+
+
+def resolve(
+    w: Work, check: api_checks.Check, entry: api_checks.CheckStatus | None
+) -> tuple[api_checks.Check | str, dict[str, Any]]:
+    """A templateRef's check as its template makes it (the one recorded when the check
+    started, if it did: a template changed mid-release does not change a running check), and
+    what the status records of it; or why it cannot be."""
+    ref = check.template_ref
+    if ref is None:
+        return check, {}
+    if entry is not None and entry.resolved is not None:
+        return api_checks.Check.model_validate(entry.resolved), {}
+    found = w.snap.template(ref.kind, ref.name)
+    if found is None or found.spec is None:
+        where = "cluster" if ref.kind == api_templates.CLUSTER_KIND else "namespace"
+        why = found.error if found is not None else f"not found in the {where}"
+        return f"templateRef: {ref.kind} {ref.name}: {why}", {}
+    try:
+        made = api_templates.resolve(check, found.spec)
+    except ValueError as e:
+        return str(e), {}
+    used = {
+        "template": f"{ref.kind}/{ref.name}@{found.generation}",
+        "resolved": made.model_dump(by_alias=True, exclude_none=True, mode="json"),
+    }
+    return made, used
+
+
+def template_error(w: Work) -> str | None:
+    """The first check of the spec whose template cannot make it (missing, an argument
+    missing or of the wrong type, a check the place does not allow), named by its field."""
+    for path, place, check in w.spec.all_checks():
+        if check.template_ref is None:
+            continue
+        stage = {"prePromotion": PRE, "postPromotion": POST}.get(place)
+        entry = next(
+            (c for c in w.checks if c.name == check.name and c.resolved is not None
+             and (stage is None or c.stage == stage)),
+            None,
+        )  # fmt: skip
+        made, _ = resolve(w, check, entry)
+        if isinstance(made, str):
+            return f"{path}: {made}"
+        error = api_checks.placement_error(place, made)
+        if error:
+            return f"{path}: {check.template_ref.kind} {check.template_ref.name}: {error}"
+    return None
 
 
 def _entry(w: Work, stage: str, template_hash: str, name: str) -> api_checks.CheckStatus | None:
@@ -240,7 +313,12 @@ def _count(
     result: snapshot.CheckResult,
     revision: int,
 ) -> api_checks.CheckStatus:
-    verdict_, shown = verdict(check, result)
+    judgement = None
+    if check.compare is not None and result.error is None:
+        judgement = judged(check.compare, result)
+        verdict_, shown = judgement.verdict, _summary(judgement)
+    else:
+        verdict_, shown = verdict(check, result)
     before = entry.measurements[-1].verdict if entry.measurements else None
     counts = {
         "successes": entry.successes + (verdict_ == "Successful"),
@@ -256,6 +334,7 @@ def _count(
             **counts,
             "measurements": [*entry.measurements, measurement][-api_checks.MAX_MEASUREMENTS :],
             "next_at": result.at + interval,
+            **({"judgement": judgement} if judgement is not None else {}),
         }
     )
     if verdict_ != before:
@@ -315,8 +394,101 @@ def _ask(w: Work, check: api_checks.Check, entry: api_checks.CheckStatus, revisi
             seq=entry.taken + entry.errors,
             check=check,
             release=_description(w, entry.template_hash, revision),
+            windows=windows(check, entry.started_at, w.now),
         )
     )
+
+
+Window = tuple[datetime.datetime, datetime.datetime]
+
+
+def windows(
+    check: api_checks.Check, started: datetime.datetime, now: datetime.datetime
+) -> tuple[Window, ...]:
+    """The time windows of a measurement's range queries: a prometheus range query's; a
+    compare check's (the candidate's, the baseline's): the same window ending now, or with
+    baseline: before the candidate's since the check started and as long a one before that."""
+    if check.prometheus is not None and check.prometheus.range is not None:
+        return (
+            (now - datetime.timedelta(seconds=api_checks.seconds(check.prometheus.range)), now),
+        )
+    if check.compare is None:
+        return ()
+    span = datetime.timedelta(seconds=api_checks.seconds(check.compare.range))
+    if check.compare.baseline == "concurrent":
+        return ((now - span, now), (now - span, now))
+    begin = max(started, now - span)
+    length = max(now - begin, datetime.timedelta(seconds=api_checks.seconds(check.compare.step)))
+    return ((begin, begin + length), (started - length, started))
+
+
+# --- judgement ------------------------------------------------------------------------------
+
+
+def judged(spec: api_checks.CompareCheck, result: snapshot.CheckResult) -> api_checks.Judgement:
+    """A compare check's measurement (each metric's samples of both sides, as the shell read
+    them) judged: every number, and the verdict by the weighted score."""
+    samples = result.value if isinstance(result.value, dict) else {}
+    judged_: list[tuple[api_checks.CompareMetric, judge.MetricResult]] = []
+    for metric in spec.metrics:
+        got = samples.get(metric.name) or {}
+        candidate, baseline = got.get("candidate") or [], got.get("baseline") or []
+        if metric.test == "proportion":
+            c_events, c_total = [*candidate, 0.0, 0.0][:2]
+            b_events, b_total = [*baseline, 0.0, 0.0][:2]
+            r = judge.proportion(
+                c_events, c_total, b_events, b_total, direction=metric.direction,
+                tolerance=metric.tolerance, confidence=spec.confidence,
+                min_samples=metric.min_samples or 100,
+            )  # fmt: skip
+        else:
+            r = judge.continuous(
+                candidate, baseline, direction=metric.direction, tolerance=metric.tolerance,
+                confidence=spec.confidence, min_samples=metric.min_samples or 20,
+                outliers=spec.outliers == "remove",
+            )  # fmt: skip
+        judged_.append((metric, r))
+    weights = spec.weights()
+    verdict_, score = judge.score(
+        [(r, weight) for (_, r), weight in zip(judged_, weights, strict=True)],
+        pass_score=spec.pass_score,
+        marginal_score=spec.marginal_score,
+    )
+    metrics = [
+        api_checks.MetricJudgement(
+            name=m.name,
+            verdict=r.verdict,
+            weight=weight,
+            candidate_n=r.candidate_n,
+            baseline_n=r.baseline_n,
+            removed=r.removed,
+            estimate=r.estimate,
+            lower=r.lower,
+            upper=r.upper,
+            relative=r.relative,
+            p_value=r.p_value,
+            candidate=_box(r.candidate),
+            baseline=_box(r.baseline),
+            message=r.message,
+        )
+        for (m, r), weight in zip(judged_, weights, strict=True)
+    ]
+    return api_checks.Judgement(at=result.at, verdict=verdict_, score=score, metrics=metrics)
+
+
+def _box(summary: judge.Summary | None) -> api_checks.Box | None:
+    if summary is None:
+        return None
+    return api_checks.Box(
+        min=summary.min, q1=summary.q1, median=summary.median, q3=summary.q3, max=summary.max
+    )
+
+
+def _summary(j: api_checks.Judgement) -> str:
+    """The measurement's shown value: the score and each metric that did not pass (and how)."""
+    off = [m for m in j.metrics if m.verdict != "Pass"]
+    detail = "; ".join(f"{m.name} {m.verdict.lower()}: {m.message}" for m in off)
+    return _shorten(f"score {j.score:g}" + (f"; {detail}" if detail else ""))
 
 
 def _description(w: Work, template_hash: str, revision: int) -> dict[str, Any]:

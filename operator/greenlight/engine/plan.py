@@ -24,6 +24,7 @@ from greenlight.api import release as api
 from greenlight.engine import (
     bluegreen,
     canary,
+    checks,
     commands,
     guards,
     housekeeping,
@@ -61,6 +62,13 @@ def plan(snap: snapshot.Snapshot) -> Plan:
     w = Work(resolved)
     if not guards.services_are_ours(w) or not traffic.route_is_ours(w):
         return _done(w)  # refused: nothing but the Release's own status changes
+    problem = checks.template_error(w)
+    if problem is not None:  # a check's template is missing or cannot make it
+        if w.snap.release.status.message != problem:
+            w.event(Reason.INVALID_SPEC, problem, warning=True)
+        w.outcome("Degraded", problem, Reason.INVALID_SPEC)
+        w.refused = True
+        return _done(w)
     desired = w.revision.hash  # the spec's template and the config it references, observed
     guards.recover(w, desired)
     if commands.consume(w, desired):

@@ -7,6 +7,7 @@ import datetime
 from typing import Any, Literal
 
 from greenlight.api import release as api
+from greenlight.api import templates as api_templates
 
 
 @dataclasses.dataclass(frozen=True)
@@ -195,6 +196,18 @@ class ReleaseView:
 
 
 @dataclasses.dataclass(frozen=True)
+class TemplateView:
+    """A CheckTemplate (or ClusterCheckTemplate) a check of the spec names."""
+
+    kind: str
+    name: str
+    generation: int
+    spec: api_templates.CheckTemplateSpec | None
+    error: str = ""
+    """Why its spec is not a template (spec is None then)."""
+
+
+@dataclasses.dataclass(frozen=True)
 class Snapshot:
     release: ReleaseView
     deployments: tuple[DeploymentView, ...]
@@ -220,6 +233,11 @@ class Snapshot:
     """spec.workloadRef: the Deployment it names, if it exists."""
     pods: tuple[PodView, ...] = ()
     """The Release's pods, with their roles (engine/roles.py)."""
+    templates: tuple[TemplateView, ...] = ()
+    """The check templates the spec's checks name, those that exist."""
+
+    def template(self, kind: str, name: str) -> TemplateView | None:
+        return next((t for t in self.templates if (t.kind, t.name) == (kind, name)), None)
 
     def backend(self, name: str) -> ServiceView | None:
         return next((s for s in self.backends if s.name == name), None)

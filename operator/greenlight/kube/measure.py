@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import datetime
 import json
 import logging
+import math
 import os
 from collections.abc import Callable, Hashable
 from typing import Any
@@ -28,6 +30,7 @@ from greenlight.kube import observe
 log = logging.getLogger("greenlight.checks")
 
 Key = tuple[str, str, str, int]
+Window = tuple[datetime.datetime, datetime.datetime]
 
 
 class ProviderError(Exception):
@@ -126,8 +129,91 @@ class Runner:
         if check.prometheus is not None:
             spec_p = check.prometheus
             headers = await self._headers(namespace, spec_p.headers)
+            if spec_p.range is not None and m.windows:
+                (start, end), step = m.windows[0], spec_p.step_seconds()
+                series = await self._range(spec_p.address, spec_p.query, start, end, step, headers)
+                return None if not series else series[0] if len(series) == 1 else series
             return await self._prometheus(spec_p.address, spec_p.query, headers)
+        if check.compare is not None:
+            return await self._compare(namespace, check.compare, m.windows)
         raise ProviderError(f"check {check.name}: no provider the operator runs")
+
+    async def _compare(
+        self, namespace: str, spec: api_checks.CompareCheck, windows: tuple[Window, ...]
+    ) -> dict[str, dict[str, list[float]]]:
+        """Each metric's samples of both sides: mannWhitney, every value of every series in
+        the side's window; proportion, [events, trials] summed over the window. All queries
+        at once."""
+        headers = await self._headers(namespace, spec.headers)
+        step = api_checks.seconds(spec.step)
+        candidate, baseline = windows
+
+        async def values(query: str, window: Window) -> list[float]:
+            series = await self._range(spec.address, query, *window, step, headers)
+            return [v for s in series for v in s]
+
+        asks = []
+        for metric in spec.metrics:
+            asks.append(values(metric.query, candidate))
+            asks.append(values(metric.baseline_query, baseline))
+            if metric.test == "proportion":
+                assert metric.total_query and metric.baseline_total_query
+                asks.append(values(metric.total_query, candidate))
+                asks.append(values(metric.baseline_total_query, baseline))
+        answers = iter(await asyncio.gather(*asks))
+        out = {}
+        for metric in spec.metrics:
+            c, b = next(answers), next(answers)
+            if metric.test == "proportion":
+                c_total, b_total = next(answers), next(answers)
+                out[metric.name] = {
+                    "candidate": [sum(c), sum(c_total)],
+                    "baseline": [sum(b), sum(b_total)],
+                }
+            else:
+                out[metric.name] = {"candidate": c, "baseline": b}
+        return out
+
+    async def _range(
+        self,
+        address: str,
+        query: str,
+        start: datetime.datetime,
+        end: datetime.datetime,
+        step: float,
+        headers: dict[str, str],
+    ) -> list[list[float]]:
+        """A range query: each series' values (NaN and infinities dropped)."""
+        url = address.rstrip("/") + "/api/v1/query_range"
+        params = {
+            "query": query,
+            "start": f"{start.timestamp():.3f}",
+            "end": f"{end.timestamp():.3f}",
+            "step": f"{step:g}",
+        }
+        data = await self._ask_prometheus(url, params, headers)
+        if data.get("resultType") != "matrix":
+            raise ProviderError(f"Prometheus: a range query gave {data.get('resultType')}")
+        out = []
+        for series in data.get("result") or []:
+            values = [float(v) for _, v in series.get("values") or []]
+            out.append([v for v in values if math.isfinite(v)])
+        return out
+
+    async def _ask_prometheus(
+        self, url: str, params: dict[str, str], headers: dict[str, str]
+    ) -> dict[str, Any]:
+        async with self._http().get(url, params=params, headers=headers) as response:
+            try:
+                answer = await response.json(content_type=None)
+            except ValueError as e:
+                raise ProviderError(f"Prometheus answered {response.status}, not JSON") from e
+        if answer.get("status") != "success":
+            raise ProviderError(
+                f"Prometheus: {answer.get('errorType', 'error')}: {answer.get('error', '?')}"
+            )
+        data: dict[str, Any] = answer.get("data") or {}
+        return data
 
     async def _request(
         self,
@@ -149,16 +235,7 @@ class Runner:
 
     async def _prometheus(self, address: str, query: str, headers: dict[str, str]) -> Any:
         url = address.rstrip("/") + "/api/v1/query"
-        async with self._http().get(url, params={"query": query}, headers=headers) as response:
-            try:
-                answer = await response.json(content_type=None)
-            except ValueError as e:
-                raise ProviderError(f"Prometheus answered {response.status}, not JSON") from e
-        if answer.get("status") != "success":
-            raise ProviderError(
-                f"Prometheus: {answer.get('errorType', 'error')}: {answer.get('error', '?')}"
-            )
-        data = answer.get("data") or {}
+        data = await self._ask_prometheus(url, {"query": query}, headers)
         if data.get("resultType") == "scalar":
             return float(data["result"][1])
         values = [float(s["value"][1]) for s in data.get("result") or [] if "value" in s]

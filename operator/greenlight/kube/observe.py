@@ -12,6 +12,7 @@ import pydantic
 
 from greenlight.api import group as api_group
 from greenlight.api import release as api
+from greenlight.api import templates as api_templates
 from greenlight.engine import config, group, naming, snapshot
 
 Spec = TypeVar("Spec", bound=pydantic.BaseModel)
@@ -300,6 +301,19 @@ def route_view(body: Mapping[str, Any], release_uid: str) -> snapshot.RouteView:
         accepted=not message,
         message=message,
     )
+
+
+def template_view(kind: str, body: Mapping[str, Any]) -> snapshot.TemplateView:
+    """A CheckTemplate or ClusterCheckTemplate; one the API server took but the model refuses
+    (its check names an undeclared argument, ...) says why."""
+    meta = body["metadata"]
+    generation = int(meta.get("generation") or 0)
+    try:
+        spec = api_templates.CheckTemplateSpec.model_validate(body.get("spec") or {})
+    except pydantic.ValidationError as e:
+        error = "; ".join(_field_error(err) for err in e.errors())
+        return snapshot.TemplateView(kind, meta["name"], generation, None, error)
+    return snapshot.TemplateView(kind, meta["name"], generation, spec)
 
 
 def release_view(body: Mapping[str, Any]) -> snapshot.ReleaseView | str:

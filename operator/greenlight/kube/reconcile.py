@@ -11,6 +11,7 @@ from typing import Any, cast
 
 from greenlight import metrics
 from greenlight.api import release as api
+from greenlight.api import templates as api_templates
 from greenlight.engine import actions as act
 from greenlight.engine import config, finalize, group, naming, plan, snapshot
 from greenlight.engine import status as engine_status
@@ -50,6 +51,8 @@ Key = tuple[str, str]
 Index = Mapping[Key, Collection[Any]]
 ConfigKey = tuple[str, snapshot.ConfigKind, str]
 """(namespace, kind, name) of a ConfigMap or Secret."""
+TemplateKey = tuple[str, str, str]
+"""(namespace, or "" for a ClusterCheckTemplate; kind; name)."""
 
 
 class Reconciler:
@@ -95,6 +98,8 @@ class Reconciler:
         self.copies: Mapping[Key, Collection[tuple[snapshot.ConfigKind, str]]] = {}
         self.pods: Mapping[Key, Collection[snapshot.PodView]] = {}
         """The Releases' pods (their revision and role label), by Release."""
+        self.templates: Mapping[TemplateKey, Collection[snapshot.TemplateView]] = {}
+        """CheckTemplates (namespace, kind, name) and ClusterCheckTemplates ("", kind, name)."""
         """(kind, name) of the revisions' copies that exist, by Release."""
         self._written: dict[Hashable, int] = {}
         """resourceVersion of our last status write per Release: older index entries are stale."""
@@ -264,6 +269,7 @@ class Reconciler:
             copies=frozenset(self.copies.get(key, ())),
             workload=workload,
             pods=tuple(self.pods.get(key, ())),
+            templates=self._templates(release),
         )
         result = plan.plan(snap)
         try:
@@ -462,6 +468,16 @@ class Reconciler:
                 self._written[key] = rv
         del self._unreported[key]
         return status
+
+    def _templates(self, release: snapshot.ReleaseView) -> tuple[snapshot.TemplateView, ...]:
+        """The check templates the spec's checks name, those that exist."""
+        out: list[snapshot.TemplateView] = []
+        for _, _, check in release.spec.all_checks():
+            ref = check.template_ref
+            if ref is not None:
+                ns = "" if ref.kind == api_templates.CLUSTER_KIND else release.namespace
+                out += self.templates.get((ns, ref.kind, ref.name), ())
+        return tuple(out)
 
     async def _report_invalid(self, indexed: Indexed) -> None:
         meta = indexed.meta

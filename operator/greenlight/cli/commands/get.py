@@ -14,7 +14,7 @@ from rich.text import Text
 from greenlight.api import release as api
 from greenlight.cli import view
 from greenlight.cli.client import Releases, new_watch, target
-from greenlight.cli.console import CHECK_STYLE, PHASE_STYLE, console
+from greenlight.cli.console import CHECK_STYLE, METRIC_STYLE, PHASE_STYLE, console
 from greenlight.cli.options import Context, Name, Namespace
 
 
@@ -85,7 +85,25 @@ def summary(v: view.ReleaseView) -> Group:
             str(c.errors),
             c.last,
         )
-    return Group(head, table, gates)
+    judged = [c for c in v.checks if c.metrics]
+    if not judged:
+        return Group(head, table, gates)
+    metrics = Table(title="Judgements", title_justify="left", expand=False)
+    for column in ("Check", "Score", "Metric", "Verdict", "Samples", "Shift (CI)", "p", "Weight"):
+        metrics.add_column(column)
+    for c in judged:
+        for i, m in enumerate(c.metrics):
+            metrics.add_row(
+                c.name if i == 0 else "",
+                f"{c.score:g}" if i == 0 and c.score is not None else "",
+                m.name,
+                Text(m.verdict, style=METRIC_STYLE.get(m.verdict, "")),
+                m.samples,
+                m.shift,
+                f"{m.p_value:.2g}",
+                f"{m.weight:g}",
+            )
+    return Group(head, table, gates, metrics)
 
 
 def group_summary(g: view.GroupView) -> Group:
