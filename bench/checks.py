@@ -9,9 +9,16 @@ idle: N Releases, each held at a pre-promotion check that has taken its first me
 and waits `--interval` for the next; the operator's CPU over a window with no measurement due,
 against the same window for N Releases without checks.
 
+judging: N rolling Releases held at an analysis step whose compare check (`--metrics` metrics)
+judges every `--interval` for the whole window; each range query is answered by a Prometheus
+stand-in in this process with `--samples` values (one series, the same distribution on both
+sides: every judgement passes and the check goes on). The operator's CPU over the window, per
+judgement.
+
     hack/cluster up && eval "$(hack/cluster env)"
     .venv/bin/python bench/checks.py flip-back --rounds 20
     .venv/bin/python bench/checks.py idle --releases 1000
+    .venv/bin/python bench/checks.py judging --releases 200
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ from __future__ import annotations
 import argparse
 import copy
 import json
+import random
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -137,6 +145,78 @@ def idle(releases: int, ns: str, interval: str, window: float, with_checks: bool
         kubectl("delete", "namespace", ns, "--wait=false")
 
 
+class RangeAnswers:
+    """Answers /api/v1/query_range with one series of `samples` values (N(40, 4) ms), the
+    same body every time; counts the queries."""
+
+    def __init__(self, samples: int) -> None:
+        rng = random.Random(1)
+        values = [[1_700_000_000 + i, f"{rng.gauss(0.040, 0.004):.6f}"] for i in range(samples)]
+        body = {"status": "success", "data": {"resultType": "matrix",
+                "result": [{"metric": {}, "values": values}]}}  # fmt: skip
+        payload = json.dumps(body).encode()
+        self.queries = 0
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                outer.queries += 1
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+
+
+def judging(
+    releases: int, ns: str, metrics: int, samples: int, interval: str, window: float
+) -> None:
+    fresh_namespace(ns)
+    prometheus = RangeAnswers(samples)
+    operator = Operator(ns)
+    check = {
+        "name": "judge", "interval": interval, "count": 1000, "timeoutSeconds": 30,
+        "compare": {"address": prometheus.url, "range": "5m", "step": "1s", "metrics": [
+            {"name": f"m{i}", "query": f'm{i}{{hash="$(TEMPLATE_HASH)"}}',
+             "baselineQuery": f'm{i}{{hash="$(BASELINE_HASH)"}}'} for i in range(metrics)]},
+    }  # fmt: skip
+    rolling = {"maxSurge": 1, "maxUnavailable": 0,
+               "steps": [{"setWeight": 50}, {"analysis": {"checks": [check]}}]}  # fmt: skip
+    try:
+        docs = [blue_green_release(f"r{i}", "example/app:1", 2) for i in range(releases)]
+        for d in docs:
+            d["spec"]["strategy"] = {"rolling": rolling}
+        kubectl("apply", "-n", ns, "-f", "-", input=yaml.safe_dump_all(docs))
+        wait(lambda: count_phase(ns, "Healthy") == releases, "all Healthy", 900)
+        for d in docs:
+            d["spec"]["template"]["spec"]["containers"][0]["image"] = "example/app:2"
+        kubectl("apply", "-n", ns, "-f", "-", input=yaml.safe_dump_all(docs))
+        wait(lambda: measured(ns) == releases, "every Release judged once", 900)
+        operator.figures()
+        before = prometheus.queries
+        started = time.monotonic()
+        time.sleep(window)
+        judgements = (prometheus.queries - before) / (2 * metrics)
+        figures = operator.figures()
+        seconds = time.monotonic() - started
+        print(
+            f"{releases} Releases judging ({metrics} metrics x 2 x {samples} samples, every"
+            f" {interval}), {seconds:.0f} s window: {judgements:.0f} judgements; {figures}"
+        )
+        print(f"operator CPU per judgement: {1000 * operator.phase_cpu / max(judgements, 1):.1f}"
+              " ms")  # fmt: skip
+    finally:
+        operator.stop()
+        kubectl("delete", "namespace", ns, "--wait=false")
+
+
 def releases_in(ns: str) -> list[dict[str, Any]]:
     return json.loads(kubectl("get", "releases", "-n", ns, "-o", "json"))["items"]
 
@@ -169,10 +249,20 @@ def main() -> int:
     idl.add_argument("--interval", default="10m")
     idl.add_argument("--window", type=float, default=60)
     idl.add_argument("--namespace", default="bench-checks-idle")
+    jdg = sub.add_parser("judging")
+    jdg.add_argument("--releases", type=int, default=200)
+    jdg.add_argument("--metrics", type=int, default=5)
+    jdg.add_argument("--samples", type=int, default=1000)
+    jdg.add_argument("--interval", default="10s")
+    jdg.add_argument("--window", type=float, default=60)
+    jdg.add_argument("--namespace", default="bench-checks-judging")
     args = parser.parse_args()
     config.load_kube_config()
     if args.bench == "flip-back":
         flip_back(args.rounds, args.namespace)
+    elif args.bench == "judging":
+        judging(args.releases, args.namespace, args.metrics, args.samples, args.interval,
+                args.window)  # fmt: skip
     else:
         idle(args.releases, args.namespace + "-base", args.interval, args.window, False)
         idle(args.releases, args.namespace, args.interval, args.window, True)

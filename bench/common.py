@@ -185,6 +185,8 @@ class Operator:
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
         self.seen: dict[str, float] = {}
         self.cpu = 0.0
+        self.phase_cpu = 0.0
+        """CPU seconds between the last two `figures` calls."""
         self.control_plane = control_plane_cpu()
         self.deployment_queue = DeploymentQueue()
 
@@ -227,6 +229,7 @@ class Operator:
         mean = 1000 * delta.get("seconds_sum", 0) / max(delta.get("seconds_count", 0), 1)
         rss, cpu = process_figures(self.process.pid)
         self.cpu, phase_cpu = cpu, cpu - self.cpu
+        self.phase_cpu = phase_cpu
         reconciles = _reconciles(delta)
         plane, before, q = control_plane_cpu(), self.control_plane, self.deployment_queue.peak()
         self.control_plane = plane

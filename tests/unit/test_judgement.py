@@ -224,3 +224,31 @@ def test_a_prometheus_range_query_gets_its_window() -> None:
     w.answer([0.1, 0.2, 0.3])
     run(w, 12)
     assert entry(w).phase == "Passed" and w.status.live_revision == 2
+
+
+def test_get_and_the_dashboard_view_show_every_metric_of_the_judgement() -> None:
+    from rich.console import Console
+
+    from greenlight.cli import view
+    from greenlight.cli.commands import get
+
+    w = at_analysis(judge_check())
+    w.answer(samples(shift=1.3))
+    w.reconcile()
+    release = {
+        "metadata": {"name": "web", "namespace": "shop"},
+        "spec": w.spec.model_dump(by_alias=True, mode="json"),
+        "status": w.status.model_dump(by_alias=True, mode="json"),
+    }
+    [row] = view.release(release).checks
+    assert row.score == 50.0 and [m.name for m in row.metrics] == ["latency", "errors"]
+    latency = row.metrics[0]
+    assert latency.verdict == "Fail" and latency.samples == "60 / 60"
+    assert latency.shift.startswith("+3") and "%" in latency.shift, latency.shift
+    assert latency.candidate and latency.baseline, "both boxes, for the dashboard's chart"
+    assert latency.candidate["median"] > latency.baseline["median"]
+    console = Console(record=True, width=200)
+    console.print(get.summary(view.release(release)))
+    text = console.export_text()
+    [line] = [x for x in text.splitlines() if "latency" in x and "60 / 60" in x]
+    assert "judge" in line and "50" in line and "Fail" in line and "%" in line, line
