@@ -1,17 +1,25 @@
 // The local images of the real node (hack/realnode): a pause binary and the sample app.
-// The pause binary is standard library only; the sample app uses go-redis and coder/websocket
-// (pinned here and in go.sum, fetched from the Go module proxy by the first build).
+// The pause binary is standard library only; the sample app uses go-redis, coder/websocket and
+// prometheus/client_golang (pinned here and in go.sum, fetched from the Go module proxy by the
+// first build).
 module greenlight.dev/hack/images
 
 go 1.26.0
 
 require (
 	github.com/coder/websocket v1.8.15
+	github.com/prometheus/client_golang v1.25.0
 	github.com/redis/go-redis/v9 v9.23.0
 )
 
 require (
+	github.com/beorn7/perks v1.0.1 // indirect
 	github.com/cespare/xxhash/v2 v2.3.0 // indirect
+	github.com/munnerz/goautoneg v0.0.0-20191010083416-a7dc8b61c822 // indirect
+	github.com/prometheus/client_model v0.6.3 // indirect
+	github.com/prometheus/common v0.72.0 // indirect
+	github.com/prometheus/procfs v0.22.0 // indirect
 	go.uber.org/atomic v1.12.0 // indirect
 	golang.org/x/sys v0.48.0 // indirect
+	google.golang.org/protobuf v1.36.12 // indirect
 )

@@ -6,6 +6,8 @@
   counters the test sets, exposed by prometheus-client's own registry and exposition.
 - `prometheus` (session): the real Prometheus of hack/prometheus (built on first use), scraping
   `metrics_target` every second; `wait_value` tells a test when Prometheus has seen a new value.
+  It also scrapes the targets of a file the test writes (`set_targets`, job `pods`), each with
+  its labels (`pod_targets`: a Release's Ready pods, with their template hash and role).
 
 Nothing here sleeps and hopes: waits poll the real server until it answers what is expected.
 """
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import ctypes
 import json as jsonlib
+import os
 import shutil
 import signal
 import socket
@@ -25,7 +28,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -37,11 +40,14 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.metrics_core import Metric
 
+from greenlight.engine import naming
 from tests.e2e.helpers import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 PROMETHEUS_SCRIPT = ROOT / "hack" / "prometheus"
 SCRAPE_JOB = "greenlight-e2e"
+PODS_JOB = "pods"
+APP_PORT = 8080  # the sample app's (hack/images/sample-app: PORT)
 
 _NO_JSON = object()
 
@@ -348,18 +354,55 @@ class Sample:
     value: float
 
 
+@dataclass(frozen=True)
+class Series:
+    """One series of a range query: its labels and its (unix time, value) points, oldest first."""
+
+    labels: dict[str, str]
+    points: list[tuple[float, float]]
+
+    @property
+    def values(self) -> list[float]:
+        return [v for _, v in self.points]
+
+
 class PrometheusError(RuntimeError):
     pass
 
 
-class Prometheus:
-    """A real Prometheus (hack/prometheus) on 127.0.0.1, scraping one target every second."""
+Target = tuple[str, dict[str, str]]
+"""A scrape target: "host:port" and the labels Prometheus adds to every series scraped from it."""
 
-    def __init__(self, binary: str, target: str, workdir: Path) -> None:
+_OWN_LABELS = {"__name__", "job", "instance"}
+
+
+class Prometheus:
+    """A real Prometheus (hack/prometheus) on 127.0.0.1, scraping every second.
+
+    Two jobs: `target` ("host:port", job `greenlight-e2e`; none without it) and the targets of
+    `pods.json` in `workdir` (job `pods`, file_sd_configs), which `set_targets` writes. Prometheus
+    reads that file again at once (a file watch, and every second) and applies a change within
+    about a second (`--scrape.discovery-reload-interval=1s`; its default is 5 s).
+    """
+
+    def __init__(self, binary: str, target: str | None, workdir: Path) -> None:
         self.binary, self.target, self.dir = binary, target, workdir
         self.job = SCRAPE_JOB
+        self.pods_job = PODS_JOB
         self.config = workdir / "prometheus.yml"
         self.log = workdir / "prometheus.log"
+        self.targets_file = workdir / "pods.json"
+        self._targets: list[Target] = []
+        self.set_targets([])
+        jobs: list[dict[str, Any]] = []
+        if target is not None:
+            jobs.append({"job_name": self.job, "static_configs": [{"targets": [target]}]})
+        jobs.append(
+            {
+                "job_name": self.pods_job,
+                "file_sd_configs": [{"files": [str(self.targets_file)], "refresh_interval": "1s"}],
+            }
+        )
         self.config.write_text(
             yaml.safe_dump(
                 {
@@ -368,9 +411,7 @@ class Prometheus:
                         "scrape_timeout": "1s",
                         "evaluation_interval": "1s",
                     },
-                    "scrape_configs": [
-                        {"job_name": self.job, "static_configs": [{"targets": [target]}]}
-                    ],
+                    "scrape_configs": jobs,
                 }
             )
         )
@@ -390,6 +431,8 @@ class Prometheus:
                         f"--storage.tsdb.path={self.dir / 'data'}",
                         f"--web.listen-address=127.0.0.1:{self.port}",
                         "--storage.tsdb.retention.time=1d",
+                        # a hidden flag: apply a change of targets within 1 s, not 5 s
+                        "--scrape.discovery-reload-interval=1s",
                     ],
                     stdout=log,
                     stderr=subprocess.STDOUT,
@@ -401,7 +444,8 @@ class Prometheus:
                 break
         else:
             raise PrometheusError(f"Prometheus did not start; log:\n{self._log_tail()}")
-        self.wait_value(f'up{{job="{self.job}"}}', lambda v: v == 1, timeout=timeout)
+        if self.target is not None:
+            self.wait_value(f'up{{job="{self.job}"}}', lambda v: v == 1, timeout=timeout)
 
     def _ready_or_exited(self) -> bool:
         assert self.proc is not None
@@ -413,20 +457,70 @@ class Prometheus:
         except (urllib.error.URLError, OSError):
             return False
 
+    def set_targets(self, targets: Sequence[Target]) -> None:
+        """Scrape these targets (job `pods`) from now on, each with its labels, e.g.
+        `[("10.244.0.7:8080", {"pod": "web-5d8f-x", "hash": "5d8f", "role": "live"})]`.
+
+        The file is replaced atomically (Prometheus never reads half of it); a target left out is
+        no longer scraped and its series go stale. Call it again when labels change (a pod's role).
+        """
+        self._targets = [(address, dict(labels)) for address, labels in targets]
+        groups = [{"targets": [address], "labels": labels} for address, labels in self._targets]
+        tmp = self.targets_file.with_name(self.targets_file.name + ".tmp")
+        tmp.write_text(jsonlib.dumps(groups, indent=1))
+        os.replace(tmp, self.targets_file)
+
+    def wait_targets_up(self, n: int, timeout: float = 30) -> None:
+        """Wait until `count(up{job="pods"} == 1) == n`, every one of them a target of the last
+        `set_targets` with its labels as given there (so after a change of labels, the old
+        labels' series are gone: Prometheus scrapes with the new ones)."""
+        expected = {address: labels for address, labels in self._targets}
+
+        def check() -> bool:
+            up = self.query(f'up{{job="{self.pods_job}"}} == 1')
+            seen = {
+                s.labels.get("instance", ""): {
+                    k: v for k, v in s.labels.items() if k not in _OWN_LABELS
+                }
+                for s in up
+            }
+            assert len(up) == n, f"{len(up)} of the pods targets up, not {n}: {sorted(seen)}"
+            stale = {i: ls for i, ls in seen.items() if expected.get(i) != ls}
+            assert not stale, f"scraped with labels not (or no longer) set: {stale}"
+            return True
+
+        wait_for(check, timeout, f"Prometheus: {n} {self.pods_job} target(s) up")
+
     def query(self, promql: str) -> list[Sample]:
         """An instant query; a vector's samples, or a scalar as one sample without labels."""
-        qs = urllib.parse.urlencode({"query": promql})
-        try:
-            with urllib.request.urlopen(f"{self.url}/api/v1/query?{qs}", timeout=10) as r:
-                answer = jsonlib.load(r)
-        except urllib.error.HTTPError as e:  # 400/422: bad PromQL; the body says why
-            raise PrometheusError(f"{promql}: {e.code} {e.read().decode(errors='replace')}") from e
-        data = answer["data"]
+        data = self._api("query", promql, {"query": promql})
         if data["resultType"] == "vector":
             return [Sample(s["metric"], float(s["value"][1])) for s in data["result"]]
         if data["resultType"] == "scalar":
             return [Sample({}, float(data["result"][1]))]
         raise PrometheusError(f"{promql}: a {data['resultType']}, not a vector or scalar")
+
+    def query_range(self, promql: str, start: float, end: float, step: float) -> list[Series]:
+        """A range query (unix times, step in seconds): each series with its points; a step with
+        no value is left out of its series (NaN, e.g. 0/0, is kept as NaN)."""
+        params = {"query": promql, "start": str(start), "end": str(end), "step": str(step)}
+        data = self._api("query_range", promql, params)
+        if data["resultType"] != "matrix":
+            raise PrometheusError(f"{promql}: a {data['resultType']}, not a matrix")
+        return [
+            Series(s["metric"], [(float(t), float(v)) for t, v in s["values"]])
+            for s in data["result"]
+        ]
+
+    def _api(self, endpoint: str, promql: str, params: dict[str, str]) -> dict[str, Any]:
+        qs = urllib.parse.urlencode(params)
+        try:
+            with urllib.request.urlopen(f"{self.url}/api/v1/{endpoint}?{qs}", timeout=10) as r:
+                answer = jsonlib.load(r)
+        except urllib.error.HTTPError as e:  # 400/422: bad PromQL; the body says why
+            raise PrometheusError(f"{promql}: {e.code} {e.read().decode(errors='replace')}") from e
+        data: dict[str, Any] = answer["data"]
+        return data
 
     def value(self, promql: str) -> float | None:
         """The query's one value; None when it returns no data. More than one series: an error."""
@@ -467,6 +561,34 @@ class Prometheus:
             return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
         except OSError:
             return "(no log)"
+
+
+def pod_targets(core: Any, namespace: str, release: str, port: int = APP_PORT) -> list[Target]:
+    """The Ready pods of a Release (a kubernetes CoreV1Api lists them), as `set_targets` takes
+    them: "<pod IP>:<port>" with labels `pod` (its name), `hash` (its template hash) and `role`
+    (its greenlight.dev/role label, "" without one). Roles change during a release: list again
+    and `set_targets` again."""
+    pods = core.list_namespaced_pod(
+        namespace, label_selector=f"{naming.LABEL_RELEASE}={release}"
+    ).items
+    targets: list[Target] = []
+    for pod in sorted(pods, key=lambda p: p.metadata.name):
+        conditions = (pod.status and pod.status.conditions) or []
+        ready = any(c.type == "Ready" and c.status == "True" for c in conditions)
+        if not ready or not pod.status.pod_ip:
+            continue
+        labels = pod.metadata.labels or {}
+        targets.append(
+            (
+                f"{pod.status.pod_ip}:{port}",
+                {
+                    "pod": pod.metadata.name,
+                    "hash": labels.get(naming.LABEL_HASH, ""),
+                    "role": labels.get(naming.LABEL_ROLE, ""),
+                },
+            )
+        )
+    return targets
 
 
 def _die_with_parent() -> None:

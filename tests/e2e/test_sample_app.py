@@ -13,7 +13,6 @@ import asyncio
 import collections
 import http.client
 import os
-import shutil
 import socket
 import subprocess
 import threading
@@ -27,28 +26,13 @@ import pytest
 
 from tests.e2e.helpers import wait_for
 from tests.e2e.queue import Redis
-
-IMAGES = Path(__file__).resolve().parents[2] / "hack" / "images"
+from tests.e2e.sample_app import build_sample_app
 
 
 @pytest.fixture(scope="module")
 def binary(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The sample app, built with hack/realnode's flags (so its build cache serves this one)."""
-    go = shutil.which("go")
-    if go is None:
-        pytest.fail("Go is missing: install Go >= 1.26 (https://go.dev/dl)")
-    out = tmp_path_factory.mktemp("sample-app")
-    built = subprocess.run(
-        [go, "build", "-trimpath", "-ldflags", "-s -w", "-o", f"{out}/", "./sample-app"],
-        cwd=IMAGES,
-        env={**os.environ, "CGO_ENABLED": "0", "GOFLAGS": "-mod=readonly"},
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    if built.returncode != 0:
-        pytest.fail(f"go build ./sample-app failed:\n{built.stderr[-3000:]}")
-    return out / "sample-app"
+    return build_sample_app(tmp_path_factory.mktemp("sample-app"))
 
 
 def _free_port() -> int:

@@ -7,13 +7,25 @@
 //	               "live", "draining"), "none" without ROLE_FILE or without the label
 //	GET /consumed  how many queue messages this process has consumed (worker mode; else 0)
 //	GET /ws/       a WebSocket that echoes each message as "<version> <message>"
+//	GET /metrics   Prometheus metrics (client_golang; its own registry, without the Go runtime and
+//	               process collectors: a scrape is about 120 lines). Only the measured requests,
+//	               those to /version and to / (with any path no other endpoint takes, as path="/"):
+//	                 sample_app_request_duration_seconds{path,code}  histogram, 1 ms .. 2 s
+//	                 sample_app_requests_total{path,code}            counter
+//	               (path "/" or "/version", code "200" or "500"; all four series from the start, at
+//	               0), and sample_app_info{version} 1. No pod or revision label: the scraper adds
+//	               the pod's labels (template hash, role) as target labels.
 //
 // Switches, read once at start (so changing one in a Release's template makes a new revision):
 //
 //	PORT=8080            listen port
 //	READY_AFTER=5s       /healthz answers 503 for this long after start (slow to become ready)
 //	FAIL_READINESS=true  /healthz never answers 200 (a candidate that never becomes ready)
-//	FAIL_PERCENT=10      this share of requests to / and /version answers 500
+//	FAIL_PERCENT=10      this share of requests to / and /version answers 500 (code="500" in /metrics)
+//	RESPONSE_DELAY=40ms  each request to / and /version sleeps this long before it is answered
+//	                     (failed ones too), give or take a uniform jitter: a slower candidate
+//	                     (52ms against 40ms: +30%) differs measurably, though not in every request
+//	RESPONSE_JITTER=0.25 the jitter of RESPONSE_DELAY, a fraction of it: uniform in ±25% (0..1)
 //	SHUTDOWN_DELAY=2s    after SIGTERM keep serving this long, then drain in-flight requests
 //	ROLE_FILE=/etc/podinfo/labels
 //	                     a Downward API file of the pod's labels (fieldRef metadata.labels: lines
@@ -33,6 +45,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -49,6 +62,8 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -75,6 +90,76 @@ func duration(name string) time.Duration {
 		log.Fatalf("%s: %v", name, err)
 	}
 	return d
+}
+
+// metrics: the measured requests, exposed on /metrics.
+type metrics struct {
+	duration *prometheus.HistogramVec
+	requests *prometheus.CounterVec
+}
+
+// buckets: 1 ms .. 2 s, 5 ms apart from 10 to 60 ms (where the test bed's RESPONSE_DELAYs and
+// their jitter lie), so a quantile tells 40 ms from 52 ms; factor-1.5 buckets would put both in
+// one bucket (38..58 ms).
+var buckets = []float64{
+	0.001, 0.002, 0.005, 0.01, 0.015, 0.02, 0.025, 0.03, 0.035, 0.04, 0.045, 0.05, 0.055, 0.06,
+	0.07, 0.08, 0.09, 0.1, 0.125, 0.15, 0.2, 0.3, 0.5, 1, 2,
+}
+
+// newMetrics registers the app's metrics in a registry of their own (no Go runtime or process
+// collectors) and returns them with the /metrics handler.
+func newMetrics(version string) (*metrics, http.Handler) {
+	reg := prometheus.NewRegistry()
+	m := &metrics{
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "sample_app_request_duration_seconds",
+			Help:    "Time to answer a request to / or /version (RESPONSE_DELAY included), by path and status code.",
+			Buckets: buckets,
+		}, []string{"path", "code"}),
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sample_app_requests_total",
+			Help: "Requests to / and /version answered, by path and status code.",
+		}, []string{"path", "code"}),
+	}
+	info := prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "sample_app_info",
+		Help: "Always 1; its label is the app's version (APP_VERSION).",
+	}, []string{"version"})
+	info.WithLabelValues(version).Set(1)
+	reg.MustRegister(m.duration, m.requests, info)
+	// Every series from the start: an error ratio is 0, not "no data", before the first failure.
+	for _, path := range []string{"/", "/version"} {
+		for _, code := range []string{"200", "500"} {
+			m.duration.WithLabelValues(path, code)
+			m.requests.WithLabelValues(path, code)
+		}
+	}
+	return m, promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
+}
+
+// recorder remembers the status code a handler answers.
+type recorder struct {
+	http.ResponseWriter
+	code int
+}
+
+func (r *recorder) WriteHeader(code int) {
+	if r.code == 0 {
+		r.code = code
+	}
+	r.ResponseWriter.WriteHeader(code)
+}
+
+func (r *recorder) Write(b []byte) (int, error) {
+	if r.code == 0 {
+		r.code = http.StatusOK
+	}
+	return r.ResponseWriter.Write(b)
+}
+
+// jittered: d give or take a uniform share of it, in [d*(1-jitter), d*(1+jitter)].
+func jittered(d time.Duration, jitter float64) time.Duration {
+	return time.Duration(float64(d) * (1 + jitter*(2*rand.Float64()-1)))
 }
 
 // readRole: the role label of a Downward API labels file (key="quoted value" per line), or noRole.
@@ -218,6 +303,11 @@ func main() {
 	if err != nil {
 		log.Fatalf("FAIL_PERCENT: %v", err)
 	}
+	responseDelay := duration("RESPONSE_DELAY")
+	jitter, err := strconv.ParseFloat(env("RESPONSE_JITTER", "0.25"), 64)
+	if err != nil || jitter < 0 || jitter > 1 {
+		log.Fatalf("RESPONSE_JITTER: %q is not a fraction from 0 to 1", os.Getenv("RESPONSE_JITTER"))
+	}
 	shutdownDelay := duration("SHUTDOWN_DELAY")
 	roleFile := os.Getenv("ROLE_FILE")
 	drainOnDraining, _ := strconv.ParseBool(env("DRAIN_ON_DRAINING", "false"))
@@ -254,8 +344,26 @@ func main() {
 		w.Header().Set("Content-Type", "text/plain")
 		fmt.Fprintln(w, body)
 	}
+	m, metricsHandler := newMetrics(version)
+	// measure: the handler of a measured path, delayed by RESPONSE_DELAY and counted by its code
+	measure := func(path string, h http.HandlerFunc) http.HandlerFunc {
+		return func(w http.ResponseWriter, r *http.Request) {
+			start := time.Now()
+			if responseDelay > 0 {
+				time.Sleep(jittered(responseDelay, jitter))
+			}
+			rec := &recorder{ResponseWriter: w}
+			h(rec, r)
+			code := strconv.Itoa(cmp.Or(rec.code, http.StatusOK))
+			m.duration.WithLabelValues(path, code).Observe(time.Since(start).Seconds())
+			m.requests.WithLabelValues(path, code).Inc()
+		}
+	}
 	mux := http.NewServeMux()
-	mux.HandleFunc("/version", func(w http.ResponseWriter, _ *http.Request) { answer(w, version) })
+	mux.HandleFunc("/version", measure("/version", func(w http.ResponseWriter, _ *http.Request) {
+		answer(w, version)
+	}))
+	mux.Handle("/metrics", metricsHandler)
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
 		if failReadiness || time.Now().Before(readyAt) {
 			http.Error(w, "not ready", http.StatusServiceUnavailable)
@@ -289,7 +397,9 @@ func main() {
 			}
 		}
 	})
-	mux.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) { answer(w, version+" "+pod) })
+	mux.HandleFunc("/", measure("/", func(w http.ResponseWriter, _ *http.Request) {
+		answer(w, version+" "+pod)
+	}))
 
 	// Draining: each connection's next response carries Connection: close and the server
 	// closes it after that response. Idle connections are not cut: a client may be sending on
