@@ -77,7 +77,8 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     kube.pod_written = functools.partial(feeds.pod, "MODIFIED", ours=True)
     routes = await kube.gateway_api_installed()
     reconciler.routes_watched = routes
-    informers = feeds.informers(kube, ours, routes)
+    cluster_templates = await kube.cluster_templates_readable()
+    informers = feeds.informers(kube, ours, routes, cluster_templates)
     memo["reconciler"], memo["queue"], memo["runner"] = reconciler, queue, runner
     memo["notifier"] = notifier
     memo["tasks"] = [asyncio.create_task(i.run(), name=i.name) for i in informers]
@@ -161,10 +162,15 @@ class Feeds:
         """Each group's members at its last event: one that leaves is woken too."""
 
     def informers(
-        self, kube: cluster.Cluster, settings: Settings, routes: bool = False
+        self,
+        kube: cluster.Cluster,
+        settings: Settings,
+        routes: bool = False,
+        cluster_templates: bool = False,
     ) -> list[informer.Informer]:
         """One per kind (and namespace); HTTPRoutes, and the EndpointSlices of the revisions'
-        backend Services, only when the Gateway API is installed."""
+        backend Services, only when the Gateway API is installed; ClusterCheckTemplates when
+        the operator may read them."""
         release, check = naming.LABEL_RELEASE, naming.LABEL_CHECK
         kinds = {
             "releases": (self.release, _custom(kube, api.PLURAL)),
@@ -204,7 +210,7 @@ class Feeds:
             )  # fmt: skip
         scopes: list[str | None] = list(self.namespaces) if self.exact else [None]
         cluster_wide = []
-        if not self.exact:  # (an install for exact namespaces has no cluster-wide permission)
+        if cluster_templates:
             cluster_wide.append(
                 informer.Informer(
                     "clusterchecktemplates",

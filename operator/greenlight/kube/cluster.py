@@ -22,6 +22,7 @@ from kubernetes.aio.client.exceptions import ApiException
 from greenlight import metrics
 from greenlight.api import group as api_group
 from greenlight.api import release as api
+from greenlight.api import templates as api_templates
 from greenlight.api import traffic as routing
 from greenlight.engine import actions as act
 from greenlight.engine import group, naming, snapshot
@@ -212,6 +213,19 @@ class Cluster:
             )
         except ApiException as e:
             if e.status in (403, 404):  # not installed, or a namespaced install: read by name
+                return False
+            raise
+        return True
+
+    async def cluster_templates_readable(self) -> bool:
+        """Whether this operator may list ClusterCheckTemplates (an install for exact
+        namespaces has no cluster-wide permission: it reads CheckTemplates only)."""
+        try:
+            await self.custom.list_cluster_custom_object(
+                api.GROUP, api.VERSION, api_templates.CLUSTER_PLURAL, limit=1
+            )
+        except ApiException as e:
+            if e.status in (403, 404):
                 return False
             raise
         return True
