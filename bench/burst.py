@@ -4,6 +4,11 @@
 - the operator's own trigger -> live Service flipped: the candidate's ReplicaSet (or, if it says
   so first, its Deployment) shows every pod available.
 
+Before it, the same N Releases created at once (their first release): create -> every app live
+(its Release Healthy: the live Service selects revision 1 and its pods are all available), with
+the median of each stage on the way: created -> Deployment created -> ReplicaSet created -> last
+pod Ready -> Release Healthy.
+
     hack/cluster up && eval "$(hack/cluster env)"
     .venv/bin/python bench/burst.py --releases 20 100 500
 """
@@ -13,6 +18,7 @@ from __future__ import annotations
 import argparse
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import yaml
@@ -35,11 +41,35 @@ class Watches:
         self._ready_pods: set[str] = set()
         self.available: dict[str, float] = {}
         self.selected: dict[str, float] = {}
+        self.created: dict[tuple[str, str], float] = {}
+        """(kind, template hash) -> first seen: Deployment, ReplicaSet."""
+        self.healthy: dict[str, float] = {}
+        """Release name -> first seen Healthy on revision 1."""
+        self.first_hash: dict[str, str] = {}
+        """Release name -> its first Deployment's template hash."""
+        self.seen: dict[str, float] = {}
+        """Release name -> first seen (created)."""
         self.stop = threading.Event()
 
     def start(self) -> None:
-        for target in (self._pods, self._deployments, self._replicasets, self._services):
+        targets = (self._pods, self._deployments, self._replicasets, self._services, self._releases)
+        for target in targets:
             threading.Thread(target=target, daemon=True).start()
+
+    def _releases(self) -> None:
+        custom = client.CustomObjectsApi()
+
+        def listing(ns: str, **kw: Any) -> Any:
+            return custom.list_namespaced_custom_object(
+                "greenlight.dev", "v1alpha1", ns, "releases", **kw
+            )
+
+        for e in self._stream(listing):
+            r = e["object"]
+            st, name = r.get("status") or {}, r["metadata"]["name"]
+            self.seen.setdefault(name, time.time())
+            if st.get("phase") == "Healthy" and st.get("liveRevision") == 1:
+                self.healthy.setdefault(name, time.time())
 
     def _stream(self, fn: Any, **kw: Any) -> Any:
         while not self.stop.is_set():
@@ -63,6 +93,8 @@ class Watches:
         for e in self._stream(apps.list_namespaced_deployment, label_selector=LABEL_RELEASE):
             d = e["object"]
             h = d.metadata.labels.get(LABEL_HASH)
+            self.created.setdefault(("Deployment", h), time.time())
+            self.first_hash.setdefault(d.metadata.labels.get(LABEL_RELEASE), h)
             full = settled(d)
             if full and h not in self.available:
                 self.available[h] = time.time()
@@ -72,6 +104,7 @@ class Watches:
         for e in self._stream(apps.list_namespaced_replica_set, label_selector=LABEL_RELEASE):
             r = e["object"]
             h = r.metadata.labels.get(LABEL_HASH)
+            self.created.setdefault(("ReplicaSet", h), time.time())
             full = settled(r)
             if full and h not in self.available:
                 self.available[h] = time.time()
@@ -92,9 +125,13 @@ def burst(n: int, replicas: int) -> tuple[list[float], list[float]]:
     operator = Operator(ns)
     try:
         docs = [blue_green_release(f"b{i}", "example/app:1", replicas) for i in range(n)]
-        kubectl("apply", "-n", ns, "-f", "-", input=yaml.safe_dump_all(docs))
-        wait(lambda: len(watches.selected) >= n, "the first releases", 600)
+        operator.wait_up()
+        operator.figures()
+        create_all(ns, docs)  # at once, as a GitOps sync of a whole environment does
+        wait(lambda: len(watches.healthy) >= n, "the first releases live", 600)
         first = set(watches.selected)
+        print(first_releases(watches, n), flush=True)
+        print(f"  {operator.figures()}", flush=True)
         for d in docs:
             d["spec"]["template"]["spec"]["containers"][0]["image"] = "example/app:2"
         operator.figures()
@@ -111,6 +148,47 @@ def burst(n: int, replicas: int) -> tuple[list[float], list[float]]:
         # waited for: its garbage (pods, ReplicaSets) collected during the next N's burst
         # would load the controllers that burst is timed through
         kubectl("delete", "namespace", ns, "--wait=true", "--timeout=600s")
+
+
+def create_all(ns: str, docs: list[dict[str, Any]], clients: int = 20) -> None:
+    """Create the Releases from `clients` threads (kubectl apply would send them one by one:
+    10 s for 100 on this machine, longer than the releases take)."""
+    custom = client.CustomObjectsApi()
+
+    def create(body: dict[str, Any]) -> None:
+        custom.create_namespaced_custom_object("greenlight.dev", "v1alpha1", ns, "releases", body)
+
+    with ThreadPoolExecutor(clients) as pool:
+        list(pool.map(create, docs))
+
+
+def first_releases(w: Watches, n: int) -> str:
+    """Created -> every app live, and each stage's median (ms), per app from its creation as
+    a watch saw it."""
+    stages: dict[str, list[float]] = {k: [] for k in ("Deployment", "ReplicaSet", "pods", "live")}
+    live = []
+    for name, h in w.first_hash.items():
+        created = w.seen.get(name)
+        deployment, rs = w.created.get(("Deployment", h)), w.created.get(("ReplicaSet", h))
+        ready, healthy = w.pod_ready.get(h), w.healthy.get(name)
+        if None in (created, deployment, rs, ready, healthy):
+            continue
+        assert created and deployment and rs and ready and healthy
+        stages["Deployment"].append((deployment - created) * 1000)
+        stages["ReplicaSet"].append((rs - deployment) * 1000)
+        stages["pods"].append((ready - rs) * 1000)
+        stages["live"].append((healthy - ready) * 1000)
+        live.append((healthy - created) * 1000)
+    everyone = (max(w.healthy.values()) - min(w.seen.values())) * 1000
+    return (
+        f"{n} first releases at once: first created -> every app live {everyone:.0f} ms;"
+        f" per app created -> live p50 {percentile(live, 50):.0f} ms, p99"
+        f" {percentile(live, 99):.0f} ms ({len(live)} apps); stage medians: created ->"
+        f" Deployment {percentile(stages['Deployment'], 50):.0f} ms -> ReplicaSet"
+        f" {percentile(stages['ReplicaSet'], 50):.0f} ms -> last pod Ready"
+        f" {percentile(stages['pods'], 50):.0f} ms -> Release Healthy"
+        f" {percentile(stages['live'], 50):.0f} ms (p99 {percentile(stages['live'], 99):.0f} ms)"
+    )
 
 
 def main() -> int:

@@ -209,6 +209,18 @@ class Operator:
                     found[f"wait {sample.labels['lane']} {sample.labels['le']}"] = sample.value
         return found
 
+    def wait_up(self, timeout: float = 60) -> None:
+        """Until its metrics answer and its informers have listed (its log says so)."""
+
+        def up() -> bool:
+            try:
+                self.metrics()
+            except OSError:
+                return False
+            return "caches filled" in Path(self.log).read_text(errors="replace")
+
+        wait(up, "the operator up, its caches filled", timeout)
+
     def reconciled(self) -> float:
         """Reconciles so far, whatever their result (0 until the metrics endpoint is up)."""
         try:

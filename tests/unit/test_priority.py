@@ -186,3 +186,13 @@ def test_endpoints_of_a_first_route_go_before_churn_the_candidates_before_all() 
     both = [*live, observe.deployment_view(deployment("bbb"))]
     assert priority.endpoints_event("web-bbb", 3, flight, both) == TRAFFIC
     assert priority.endpoints_event("web-bbb", 2, flight, both) is None, "not all listed yet"
+
+
+def test_a_first_revision_that_settled_goes_before_churn_until_the_release_says_healthy() -> None:
+    coming_up = indexed(status__liveHash="aaa", status__phase="Progressing")
+    settled = observe.deployment_view(deployment("aaa"))
+    assert priority.deployment_event(settled, coming_up) == URGENT, "CI and GitOps wait for it"
+    progress = observe.deployment_view(deployment("aaa", availableReplicas=1))
+    assert priority.deployment_event(progress, coming_up) == BULK
+    healthy = indexed(status__liveHash="aaa", status__phase="Healthy")
+    assert priority.deployment_event(settled, healthy) == BULK, "already said"

@@ -71,10 +71,16 @@ def verdict_decides(status: api.ReleaseStatus) -> bool:
 def deployment(d: snapshot.DeploymentView | None, view: snapshot.ReleaseView | None) -> Lane:
     """A Deployment (or its ReplicaSet) event: traffic when the Release has a candidate in
     flight and this Deployment settled (its controller observed the spec, every pod it wants is
-    updated and available, no surplus pod left): a flip, the next batch or an abort waits on it."""
-    if d is None or view is None or view.status.candidate_hash is None:
+    updated and available, no surplus pod left): a flip, the next batch or an abort waits on it.
+    Urgent when the live revision settled and the Release does not say Healthy yet (a first
+    release coming up: CI, GitOps and kstatus wait for it)."""
+    if d is None or view is None:
         return "bulk"
-    return "traffic" if d.fully_available(d.spec_replicas) else "bulk"
+    settled = d.fully_available(d.spec_replicas)
+    if view.status.candidate_hash is None:
+        coming_up = d.template_hash == view.status.live_hash and view.status.phase != "Healthy"
+        return "urgent" if settled and coming_up else "bulk"
+    return "traffic" if settled else "bulk"
 
 
 def job(j: snapshot.JobView | None) -> Lane:

@@ -117,6 +117,10 @@ def _ready(pod: Mapping[str, Any]) -> bool:
     return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
 
 
+def _same_role(a: act.Write, b: act.Write) -> bool:
+    return isinstance(a, act.SetPodRole) and isinstance(b, act.SetPodRole) and a.role == b.role
+
+
 def _api_message(e: ApiException) -> str:
     try:
         message = json.loads(e.body or "")["message"]
@@ -232,21 +236,40 @@ class Cluster:
 
     # -- writing -----------------------------------------------------------------------------
     async def apply(self, release: snapshot.ReleaseView, writes: tuple[act.Write, ...]) -> None:
-        """Apply in order; the first refusal stops here as an ApplyError naming the write."""
-        for action in writes:
-            metrics.WRITES.labels(type(action).__name__).inc()
-            try:
-                await self._apply(release, action)
-            except ApiException as e:
-                message = _api_message(e)
-                if isinstance(action, act.ApplyRoute) and e.status == 404:
-                    message = (
-                        "the Gateway API is not installed (no gateway.networking.k8s.io/v1"
-                        " HTTPRoute); install its CRDs, then restart the operator"
-                    )
-                raise ApplyError(f"{_describe(action)}: {message}", action) from e
-            except (aiohttp.ClientError, OSError, TimeoutError) as e:  # unreachable, cut, timed out
-                raise ApplyError(f"{_describe(action)}: {e or type(e).__name__}", action) from e
+        """Apply in order; the first refusal stops here as an ApplyError naming the write.
+        Pod labels of the same role next to each other in the order go at once: each is one
+        pod's label, independent of the others (a role is given only after the roles the order
+        puts before it: `live` before `draining`)."""
+        i = 0
+        while i < len(writes):
+            batch = [writes[i]]
+            while i + len(batch) < len(writes) and _same_role(batch[0], writes[i + len(batch)]):
+                batch.append(writes[i + len(batch)])
+            i += len(batch)
+            if len(batch) == 1:
+                await self._write(release, batch[0])
+                continue
+            outcomes = await asyncio.gather(
+                *(self._write(release, a) for a in batch), return_exceptions=True
+            )
+            for outcome in outcomes:
+                if isinstance(outcome, BaseException):
+                    raise outcome
+
+    async def _write(self, release: snapshot.ReleaseView, action: act.Write) -> None:
+        metrics.WRITES.labels(type(action).__name__).inc()
+        try:
+            await self._apply(release, action)
+        except ApiException as e:
+            message = _api_message(e)
+            if isinstance(action, act.ApplyRoute) and e.status == 404:
+                message = (
+                    "the Gateway API is not installed (no gateway.networking.k8s.io/v1"
+                    " HTTPRoute); install its CRDs, then restart the operator"
+                )
+            raise ApplyError(f"{_describe(action)}: {message}", action) from e
+        except (aiohttp.ClientError, OSError, TimeoutError) as e:  # unreachable, cut, timed out
+            raise ApplyError(f"{_describe(action)}: {e or type(e).__name__}", action) from e
 
     async def _apply(self, release: snapshot.ReleaseView, a: act.Write) -> None:
         ns = release.namespace

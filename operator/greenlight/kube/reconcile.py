@@ -246,13 +246,16 @@ class Reconciler:
             return "expecting", waiting  # the Deployment events that satisfy it wake us sooner
         started = time.perf_counter()
         spec = release.spec
-        live = await self._service(release, _name(spec.service))
-        preview = None
-        if spec.preview_service is not None:
-            preview = await self._service(release, spec.preview_service.name)
+        preview_name = spec.preview_service.name if spec.preview_service else None
+        # what the indexes do not hold is read by name, all at once (a first release: both
+        # Services, before they exist)
+        live, preview, (route, backends), workload = await asyncio.gather(
+            self._service(release, _name(spec.service)),
+            self._service(release, preview_name),
+            self._routing(release, deployments),
+            self._workload(release),
+        )
         group_name = self.group_of(release.namespace, release.name)
-        route, backends = await self._routing(release, deployments)
-        workload = await self._workload(release)
         snap = snapshot.Snapshot(
             release=release,
             deployments=deployments,
