@@ -18,7 +18,6 @@ import pydantic
 from greenlight.api import checks as gates
 from greenlight.api.base import PRESERVE, Model
 
-GROUP = "greenlight.dev"
 KIND = "CheckTemplate"
 CLUSTER_KIND = "ClusterCheckTemplate"
 PLURAL = "checktemplates"

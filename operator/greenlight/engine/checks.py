@@ -189,12 +189,12 @@ def gate(
         if c.stage == stage and c.template_hash == template_hash
     }
     values = variables(w, template_hash, revision, stage)
-    resolved_checks = []
+    resolved_checks, unmade = [], []
     for written in checks:
         entry = _entry(w, stage, template_hash, written.name)
         check, used = resolve(w, written, entry)
-        if isinstance(check, str):  # (refused by `template_error` before a reconcile gets here)
-            resolved_checks.append(written)
+        if isinstance(check, str):  # its template went away after `template_error` looked
+            unmade.append(f"check {written.name} waits: {check}")
             continue
         resolved_checks.append(check)
         if entry is None:
@@ -213,6 +213,8 @@ def gate(
         if entry.phase == "Running":
             _ask(w, expanded(check, values), entry, revision)
         _put(w, entry)
+    if unmade:
+        return GateState("running", "; ".join(unmade))
     return _state(resolved_checks, observed)
 
 
@@ -250,9 +252,10 @@ def template_error(w: Work) -> str | None:
         if check.template_ref is None:
             continue
         stage = {"prePromotion": PRE, "postPromotion": POST}.get(place)
+        running = (w.d.candidate_hash, w.d.live_hash)  # (a new revision's check: made now)
         entry = next(
             (c for c in w.checks if c.name == check.name and c.resolved is not None
-             and (stage is None or c.stage == stage)),
+             and (stage is None or c.stage == stage) and c.template_hash in running),
             None,
         )  # fmt: skip
         made, _ = resolve(w, check, entry)
