@@ -299,3 +299,35 @@ def test_role_invariants_hold_for_any_history(mode: str, ops: list[tuple[str, An
     assert not any(
         "draining" in r and w.by_hash(h).spec_replicas > 0 for h, r in w.pod_roles().items()
     ), w.pod_roles()
+
+
+async def test_labels_of_one_role_go_at_once_and_live_ones_before_any_draining_one() -> None:
+    """The shell writes adjacent labels of the same role at once (one round trip, not one per
+    pod), never a `draining` label before every `live` label of the plan was written."""
+    import asyncio
+
+    from greenlight.kube import cluster as kube_cluster
+    from greenlight.kube import reconcile
+    from tests.unit.test_reconciler import BODY
+
+    log: list[tuple[str, str, str]] = []
+
+    async def label(release: object, a: act.Write) -> None:
+        assert isinstance(a, act.SetPodRole)
+        log.append(("start", a.role, a.pod))
+        await asyncio.sleep(0.01)
+        log.append(("end", a.role, a.pod))
+
+    cluster = object.__new__(kube_cluster.Cluster)
+    cluster._apply = label  # type: ignore[method-assign]
+    release = reconcile.index_release(BODY).view
+    assert release is not None
+    plan = tuple(act.SetPodRole(f"new-{i}", "live") for i in range(3)) + tuple(
+        act.SetPodRole(f"old-{i}", "draining") for i in range(3)
+    )
+    await cluster.apply(release, plan)
+    starts = [i for i, e in enumerate(log) if e[0] == "start" and e[1] == "live"]
+    assert starts == [0, 1, 2], f"the live labels went at once: {log}"
+    last_live_end = max(i for i, e in enumerate(log) if e[0] == "end" and e[1] == "live")
+    first_draining = min(i for i, e in enumerate(log) if e[1] == "draining")
+    assert last_live_end < first_draining, log
