@@ -369,3 +369,30 @@ def test_the_scale_down_gate_holds_the_draining_revision_until_its_check_passes(
     wait_for(
         lambda: releases.deployments("web")[old].spec.replicas == 0, 30, "the old revision at 0"
     )  # (its check is forgotten with its pods)
+
+
+def test_a_prometheus_range_query_judges_every_value_in_its_window(
+    releases: Releases, prometheus: Prometheus, metrics_target: MetricsTarget, namespace: str
+) -> None:
+    """`range`: the condition sees the window's values; a spike inside it fails the check
+    even once the value is back to normal."""
+    series = {"release": namespace}
+    metrics_target.set("app_error_ratio", 0.01, labels=series)
+    prometheus.wait_value(f'app_error_ratio{{release="{namespace}"}}', lambda v: v == 0.01)
+    gate = {
+        "name": "window",
+        "prometheus": {"address": prometheus.url, "range": "30s", "step": "1s",
+                       "query": f'max(app_error_ratio{{release="{namespace}"}})'},
+        "successCondition": "result.all(v, v < 0.05)",
+        "initialDelay": "3s",
+    }  # fmt: skip
+    manifest = gated(releases, pre=[gate])
+    metrics_target.set("app_error_ratio", 0.5, labels=series)  # a spike...
+    prometheus.wait_value(f'app_error_ratio{{release="{namespace}"}}', lambda v: v == 0.5)
+    metrics_target.set("app_error_ratio", 0.01, labels=series)  # ... over before the release
+    prometheus.wait_value(f'app_error_ratio{{release="{namespace}"}}', lambda v: v == 0.01)
+    releases.apply(with_image(manifest, "example/web:2"))
+    st = releases.wait_phase("web", "Degraded", timeout=60)
+    [check] = [c for c in st["checks"] if c["name"] == "window"]
+    assert check["phase"] == "Failed" and "0.5" in check["measurements"][-1]["value"], check
+    assert st["liveRevision"] == 1

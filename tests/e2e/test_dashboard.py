@@ -20,6 +20,7 @@ import pytest
 from greenlight.engine import naming
 from tests.e2e.browser import browser_fixture  # noqa: F401
 from tests.e2e.conftest import _kubectl_binary
+from tests.e2e.servers import MetricsTarget, Prometheus
 from tests.e2e.support import Releases, release_manifest, with_image
 from tests.e2e.test_groups import pair
 from tests.e2e.test_plugin import greenlight, plugin_env
@@ -191,3 +192,49 @@ def test_a_group_is_shown_with_its_members_and_its_buttons_command_the_group(
         30,
         "the page showing the group paused",
     )
+
+
+def test_a_judgement_is_drawn_per_metric_with_both_samples(
+    releases: Releases,
+    dashboard: str,
+    browser: Any,
+    prometheus: Prometheus,
+    metrics_target: MetricsTarget,
+    tmp_path: Path,
+) -> None:
+    """A rolling release's compare check, against series the test sets in the real Prometheus:
+    the candidate's latency 25% above the baseline's. The page shows the judgement's row and
+    draws both samples of the metric (two boxes), and the Release rolls back."""
+    side = {"release": releases.ns}
+    metrics_target.set("app_latency", 0.040, labels={**side, "side": "baseline"})
+    metrics_target.set("app_latency", 0.050, labels={**side, "side": "candidate"})
+    for value, which in ((0.040, "baseline"), (0.050, "candidate")):
+        prometheus.wait_value(
+            f'app_latency{{release="{releases.ns}",side="{which}"}}', lambda v, x=value: v == x
+        )
+
+    def query(which: str) -> str:
+        return f'app_latency{{release="{releases.ns}",side="{which}"}}'
+
+    latency = {"name": "latency", "query": query("candidate"), "baselineQuery": query("baseline"),
+               "minSamples": 5}  # fmt: skip
+    judge = {"name": "judge", "interval": "2s", "inconclusiveLimit": 20, "compare": {
+        "address": prometheus.url, "range": "20s", "step": "1s", "metrics": [latency]}}  # fmt: skip
+    steps = [{"setWeight": 50}, {"analysis": {"checks": [judge]}}]
+    manifest = release_manifest("web", "example/web:1", replicas=2, rolling={"steps": steps})
+    releases.apply(manifest)
+    releases.wait_phase("web", "Healthy", liveRevision=1)
+    browser.get(dashboard)
+    releases.apply(with_image(manifest, "example/web:2"))
+    table = f"{WEB} table.judgements"
+    until(browser, lambda d: "Fail" in text(d, table), 60, "the failing judgement's row")
+    row = text(browser, table)  # (inconclusive first, while the window gathers 5 samples)
+    assert "Fail" in row and "+25.0%" in row, row
+    boxes = browser.execute_script(
+        "return [...document.querySelectorAll(arguments[0] + ' svg.boxes rect')]"
+        ".map(r => r.classList[0])",
+        table,
+    )
+    assert sorted(boxes) == ["baseline", "candidate"], boxes
+    screenshot(browser, tmp_path, "dashboard-judgement.png")
+    releases.wait_phase("web", "Degraded", liveRevision=1, timeout=60)
