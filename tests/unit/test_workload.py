@@ -74,6 +74,7 @@ def test_adoption_keeps_the_original_serving_until_revision_1_is_whole_then_drai
     assert created.template["metadata"]["labels"] == {
         **LEGACY,
         **naming.pod_labels("web", rev1.template_hash),
+        naming.LABEL_ROLE: "candidate",  # (every pod is born a candidate)
     }
     for available in (0, 1, 2):
         w.settle(rev1.name, available)

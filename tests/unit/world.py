@@ -153,11 +153,16 @@ class World:
     below its replicas)."""
 
     def pods(self) -> list[snapshot.PodView]:
-        return [
-            snapshot.PodView(f"{d.name}-{i}", d.template_hash, self.roles.get(f"{d.name}-{i}"))
-            for d in self.deployments.values()
-            for i in range(d.replicas)
-        ]
+        """Each Deployment's pods, with the role label they were born with (their template's)
+        or were given since."""
+        out = []
+        for d in self.deployments.values():
+            template = self.pod_templates.get(d.name) or {}
+            born = ((template.get("metadata") or {}).get("labels") or {}).get(naming.LABEL_ROLE)
+            for i in range(d.replicas):
+                name = f"{d.name}-{i}"
+                out.append(snapshot.PodView(name, d.template_hash, self.roles.get(name, born)))
+        return out
 
     def pod_roles(self) -> dict[str, set[str | None]]:
         """Each revision (by hash) with pods: the roles its pods carry."""

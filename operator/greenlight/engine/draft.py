@@ -260,7 +260,9 @@ class Work:
         revision = entry.revision
         ours = self.revision if self.revision.hash == template_hash else None
         if d is None:
-            labelled = _with_pod_labels(template, naming.pod_labels(self.name, template_hash))
+            # (every pod is born a candidate, the role that acts on nothing: engine/roles.py)
+            born = {**naming.pod_labels(self.name, template_hash), naming.LABEL_ROLE: "candidate"}
+            labelled = _with_pod_labels(template, born)
             self.do(
                 act.CreateDeployment(
                     name=naming.deployment_name(self.name, template_hash),

@@ -8,9 +8,11 @@ writes that bring the observed pods there.
 - `draining`: a revision that was live and is not any more (Retired, RolledBack in its history
   entry), until it is scaled down or an undo makes it live again.
 
-Set on the pods only (never in a pod template, which would replace the pods): a new pod of a
-revision is labelled when it is first seen. Apps read the label through a Downward API
-volume, which the kubelet updates in place.
+Set on the pods (a pod template is never changed for it, which would replace the pods): every
+pod is born `candidate` (its Deployment's template says so from the start: the role that acts on
+nothing, so a pod born into a live or draining revision does nothing it should not until it is
+labelled), and one whose role is not its revision's is labelled when it is seen. Apps read the
+label through a Downward API volume, which the kubelet updates in place.
 """
 
 from __future__ import annotations
