@@ -261,6 +261,19 @@ class Operator:
     def peak_rss(self) -> float:
         return process_figures(self.process.pid)[0]
 
+    def quiet(self, seconds: float, timeout: float) -> None:
+        """Until the operator has started no reconcile for `seconds` (its /metrics)."""
+        deadline = time.monotonic() + timeout
+        before, since = self.reconciled(), time.monotonic()
+        while time.monotonic() < deadline:
+            time.sleep(1.0)
+            now = self.reconciled()
+            if now != before:
+                before, since = now, time.monotonic()
+            elif time.monotonic() - since >= seconds:
+                return
+        raise SystemExit(f"the operator still reconciling after {timeout} s")
+
     def stop(self) -> None:
         self.process.terminate()
         self.process.wait(timeout=60)

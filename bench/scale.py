@@ -4,8 +4,10 @@ On a real cluster, with the operator as a subprocess:
 
   1. create   N one-replica Releases at once (and the probes); time until every one is Healthy
               (its first revision live), and each Release's own create -> Healthy time
-  2. idle     with N Releases present, release a new image of one probe R times;
-              apply -> Healthy on the new revision, each time
+  2. idle     with N Releases present and every one Healthy, once the operator has reconciled
+              nothing for 10 s: its resident memory now (VmRSS, the idle RSS); then release a
+              new image of one probe R times (--probes; 0: none): apply -> Healthy on the new
+              revision, each time
   3. storm    release a new image of all N at once; meanwhile release each of P probes, and
               undo each of U Releases whose previous revision is warm (the probes and undos
               live in another namespace, --probe-namespace: another team's). Per probe: its
@@ -298,12 +300,18 @@ def main() -> int:
             return name, revision[name]
 
         if "idle" in phases:
+            live.quiet(seconds=3, timeout=settle)
+            operator.quiet(seconds=10, timeout=settle)  # no reconcile for 10 s
+            rss = rss_now(operator.process.pid)
+            print(f"idle: RSS at {len(everyone)} Releases {rss:.1f} MiB", end="")
+            print(f" (peak so far {operator.peak_rss():.1f} MiB);", flush=True)
             idle = []
             for _ in range(args.probes):
                 idle.append(release(probes[0]))
                 live.wait([idle[-1]], timeout=60)
-            print(f"idle: probe apply -> Healthy on the new revision, {len(idle)} releases: ")
-            print(f"  {stats(elapsed(idle))}; {operator.figures()}", flush=True)
+            if idle:
+                print(f"  probe apply -> Healthy on the new revision, {len(idle)} releases: ")
+                print(f"  {stats(elapsed(idle))}; {operator.figures()}", flush=True)
 
         if "storm" in phases:
             first_hash = {x: hash_of(x) for x in undos}

@@ -36,6 +36,7 @@ from greenlight.kube import (
     observe,
     priority,
     reconcile,
+    rest,
     workqueue,
 )
 from greenlight.kube.informer import Index
@@ -175,28 +176,28 @@ class Feeds:
         kinds = {
             "releases": (self.release, _custom(kube, api.PLURAL)),
             "releasegroups": (self.group, _custom(kube, api_group.PLURAL)),
-            "deployments": (self.deployment, _listers(kube.apps, "deployment", release)),
-            "replicasets": (self.replicaset, _listers(kube.apps, "replica_set", release)),
-            "services": (self.service, _listers(kube.core, "service", release)),
-            "jobs": (self.job, _listers(kube.batch, "job", check)),
+            "deployments": (self.deployment, _listers(kube.apps, "deployments", release)),
+            "replicasets": (self.replicaset, _listers(kube.apps, "replicasets", release)),
+            "services": (self.service, _listers(kube.core, "services", release)),
+            "jobs": (self.job, _listers(kube.batch, "jobs", check)),
             # spec.workloadRef: only the Deployments a Release adopted (labelled with it)
             "workloads": (
                 self.workload,
-                _listers(kube.apps, "deployment", naming.LABEL_WORKLOAD_OF),
+                _listers(kube.apps, "deployments", naming.LABEL_WORKLOAD_OF),
             ),
         }
         # every ConfigMap and Secret, metadata only (no data is sent): an edit of one that a
         # Release references wakes it; the revisions' copies are indexed by name
         kinds["configmaps"] = (
             functools.partial(self.config, "ConfigMap"),
-            _metadata(kube.core, "config_map"),
+            _metadata(kube.core, "configmaps"),
         )
         kinds["secrets"] = (
             functools.partial(self.config, "Secret"),
-            _metadata(kube.core, "secret"),
+            _metadata(kube.core, "secrets"),
         )
         # the Releases' pods, metadata only: their roles (engine/roles.py)
-        kinds["pods"] = (self.pod, _metadata(kube.core, "pod", release))
+        kinds["pods"] = (self.pod, _metadata(kube.core, "pods", release))
         # check templates (few, small): a change wakes the Releases whose checks name one
         kinds["checktemplates"] = (
             functools.partial(self.template, templates.KIND),
@@ -206,7 +207,7 @@ class Feeds:
             kinds["httproutes"] = (self.route, _routes(kube))  # all: a name taken is a conflict
             backends = f"{release},{naming.LABEL_ROLE}={naming.ROLE_BACKEND}"  # mirrored
             kinds["endpointslices"] = (
-                self.endpointslice, _listers(kube.discovery, "endpoint_slice", backends)
+                self.endpointslice, _listers(kube.discovery, "endpointslices", backends)
             )  # fmt: skip
         scopes: list[str | None] = list(self.namespaces) if self.exact else [None]
         cluster_wide = []
@@ -540,13 +541,13 @@ def _routes(kube: cluster.Cluster) -> tuple[informer.Lister, informer.Lister]:
 
 
 def _metadata(
-    api_: Any, kind: str, label: str | None = None
+    api_: rest.CoreV1, plural: str, label: str | None = None
 ) -> tuple[informer.Lister, informer.Lister]:
     """(list in a namespace, list everywhere) of every object of a kind (carrying `label`),
     metadata only: the API server sends PartialObjectMetadata (no data: a cluster's Secrets
     are never decoded, nor a pod's spec and status)."""
-    namespaced = getattr(api_, f"list_namespaced_{kind}_without_preload_content")
-    everywhere = getattr(api_, f"list_{kind}_for_all_namespaces_without_preload_content")
+    namespaced = functools.partial(api_.list_without_preload_content, plural)
+    everywhere = functools.partial(api_.list_without_preload_content, plural, None)
     selected = {"label_selector": label} if label else {}
 
     def metadata_only(lister: informer.Lister) -> informer.Lister:
@@ -560,14 +561,10 @@ def _metadata(
     return metadata_only(namespaced), metadata_only(everywhere)
 
 
-def _listers(api_: Any, kind: str, label: str) -> tuple[informer.Lister, informer.Lister]:
+def _listers(api_: Any, plural: str, label: str) -> tuple[informer.Lister, informer.Lister]:
     """(list in a namespace, list everywhere), of objects carrying `label`."""
+    lister = api_.list_without_preload_content
     return (
-        functools.partial(
-            getattr(api_, f"list_namespaced_{kind}_without_preload_content"), label_selector=label
-        ),
-        functools.partial(
-            getattr(api_, f"list_{kind}_for_all_namespaces_without_preload_content"),
-            label_selector=label,
-        ),
+        functools.partial(lister, plural, label_selector=label),
+        functools.partial(lister, plural, None, label_selector=label),
     )

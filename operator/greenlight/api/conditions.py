@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import re
 
-import cel
+from greenlight.api import expression as cel
 
 DECLARED = ("result",)
 """The one variable a condition sees (engine/checks.py `condition`)."""

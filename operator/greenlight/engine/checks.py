@@ -17,9 +17,8 @@ import re
 from collections.abc import Sequence
 from typing import Any, Literal
 
-import cel
-
 from greenlight.api import checks as api_checks
+from greenlight.api import expression as cel
 from greenlight.api import templates as api_templates
 from greenlight.engine import actions as act
 from greenlight.engine import history, judge, reasons, snapshot

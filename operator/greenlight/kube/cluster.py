@@ -1,6 +1,6 @@
 """The imperative shell: read Services, apply the engine's actions, write status and Events.
 
-Everything here is async (kubernetes.aio), so kopf's event loop is never blocked.
+Everything here is async (kube/rest.py over kubernetes.aio), so kopf's event loop is never blocked.
 """
 
 from __future__ import annotations
@@ -26,22 +26,16 @@ from greenlight.api import templates as api_templates
 from greenlight.api import traffic as routing
 from greenlight.engine import actions as act
 from greenlight.engine import group, naming, snapshot
-from greenlight.kube import observe, render
+from greenlight.kube import observe, render, rest
 
-# The client's config loaders are untyped, and its stubs name model classes where it takes
-# plain dict bodies too: typed once, here.
+# The client's config loaders are untyped: typed once, here.
 _load_incluster_config = cast(Callable[..., None], config.load_incluster_config)
 _load_kube_config = cast(Callable[..., Awaitable[None]], config.load_kube_config)
 
 
-def _body(manifest: Mapping[str, Any]) -> Any:
-    """A dict body where the client's stubs name a model class (it sends either as JSON)."""
-    return manifest
-
-
-def _resource_version(written: object) -> int:
-    """The resourceVersion of an object a custom-objects call returned (a dict)."""
-    return int(cast(dict[str, Any], written)["metadata"]["resourceVersion"])
+def _resource_version(written: Mapping[str, Any]) -> int:
+    """The resourceVersion of an object a write returned."""
+    return int(written["metadata"]["resourceVersion"])
 
 
 log = logging.getLogger("greenlight.kube")
@@ -143,13 +137,13 @@ async def connect() -> client.ApiClient:
 
 class Cluster:
     def __init__(self, api_client: client.ApiClient) -> None:
-        self.core = client.CoreV1Api(api_client)
-        self.apps = client.AppsV1Api(api_client)
-        self.custom = client.CustomObjectsApi(api_client)
-        self.batch = client.BatchV1Api(api_client)
-        self.discovery = client.DiscoveryV1Api(api_client)
-        self.autoscaling = client.AutoscalingV2Api(api_client)
-        self.policy = client.PolicyV1Api(api_client)
+        self.core = rest.CoreV1(api_client)
+        self.apps = rest.AppsV1(api_client)
+        self.custom = rest.CustomObjects(api_client)
+        self.batch = rest.BatchV1(api_client)
+        self.discovery = rest.DiscoveryV1(api_client)
+        self.autoscaling = rest.AutoscalingV2(api_client)
+        self.policy = rest.PolicyV1(api_client)
         self.instance = os.environ.get("HOSTNAME", "greenlight")
         self.route_written: Callable[[Mapping[str, Any]], None] | None = None
         self.pod_written: Callable[[Mapping[str, Any]], None] | None = None
@@ -170,8 +164,7 @@ class Cluster:
             if e.status == 404:
                 return None
             raise
-        raw = self.core.api_client.sanitize_for_serialization(body)
-        return observe.service_view(raw, release_uid)
+        return observe.service_view(body, release_uid)
 
     async def config(
         self, namespace: str, kind: snapshot.ConfigKind, name: str
@@ -191,10 +184,9 @@ class Cluster:
         self, namespace: str, kind: snapshot.ConfigKind, name: str
     ) -> dict[str, Any]:
         if kind == "Secret":
-            found: Any = await self.core.read_namespaced_secret(name, namespace)
+            body: dict[str, Any] = await self.core.read_namespaced_secret(name, namespace)
         else:
-            found = await self.core.read_namespaced_config_map(name, namespace)
-        body: dict[str, Any] = self.core.api_client.sanitize_for_serialization(found)
+            body = await self.core.read_namespaced_config_map(name, namespace)
         return body
 
     async def route(self, namespace: str, name: str, release_uid: str) -> snapshot.RouteView | None:
@@ -207,7 +199,7 @@ class Cluster:
             if e.status == 404:
                 return None
             raise
-        return observe.route_view(cast(dict[str, Any], body), release_uid)
+        return observe.route_view(body, release_uid)
 
     async def gateway_api_installed(self) -> bool:
         """Whether the API server serves HTTPRoutes (the Gateway API's CRDs are installed)."""
@@ -276,9 +268,7 @@ class Cluster:
         match a:
             case act.CreateDeployment():
                 try:
-                    await self.apps.create_namespaced_deployment(
-                        ns, _body(render.deployment(release, a))
-                    )
+                    await self.apps.create_namespaced_deployment(ns, render.deployment(release, a))
                 except ApiException as e:
                     if e.status != 409:  # already there: a previous reconcile created it
                         raise
@@ -362,14 +352,14 @@ class Cluster:
                 a,
             )
         owner = await self.apps.read_namespaced_deployment(a.deployment, ns)
-        uid = self.apps.api_client.sanitize_for_serialization(owner)["metadata"]["uid"]
+        uid = owner["metadata"]["uid"]
         body = render.config_copy(release, a, source, str(uid))
         del source  # (a Secret's data: never kept, logged or put in a message)
         try:
             if a.kind == "Secret":
-                await self.core.create_namespaced_secret(ns, _body(body))
+                await self.core.create_namespaced_secret(ns, body)
             else:
-                await self.core.create_namespaced_config_map(ns, _body(body))
+                await self.core.create_namespaced_config_map(ns, body)
         except ApiException as e:
             if e.status != 409:
                 raise
@@ -423,12 +413,11 @@ class Cluster:
             self.autoscaling.list_namespaced_horizontal_pod_autoscaler(namespace),
             self.policy.list_namespaced_pod_disruption_budget(namespace),
         )
-        serialize = self.core.api_client.sanitize_for_serialization
         labels = (view.template.get("metadata") or {}).get("labels") or {}
         return dataclasses.replace(
             view,
-            autoscalers=observe.autoscalers_of(serialize(hpas)["items"], name),
-            budgets=observe.budgets_of(serialize(pdbs)["items"], labels),
+            autoscalers=observe.autoscalers_of(hpas["items"], name),
+            budgets=observe.budgets_of(pdbs["items"], labels),
         )
 
     async def _apply_service(self, release: snapshot.ReleaseView, a: act.ApplyService) -> None:
@@ -443,7 +432,7 @@ class Cluster:
         """Create a check's Job (409: it exists, fine). A refusal is returned, not raised: it
         counts as an error of that check (named), never as a pass."""
         try:
-            await self.batch.create_namespaced_job(release.namespace, _body(render.job(release, a)))
+            await self.batch.create_namespaced_job(release.namespace, render.job(release, a))
         except ApiException as e:
             if e.status == 409:
                 return None
@@ -508,7 +497,7 @@ class Cluster:
             restored = await self.core.patch_namespaced_service(
                 svc.name, namespace, patch, field_manager=naming.MANAGER, _content_type=MERGE
             )
-            meta = self.core.api_client.sanitize_for_serialization(restored)["metadata"]
+            meta = restored["metadata"]
             managers = [m.get("manager") for m in meta.get("managedFields") or []]
             ours = [i for i, m in enumerate(managers) if m == naming.MANAGER]
             if ours and len(ours) < len(managers):  # (emptied, the list would be ignored)
@@ -545,7 +534,7 @@ class Cluster:
         found = await self.discovery.list_namespaced_endpoint_slice(
             namespace, label_selector=f"kubernetes.io/service-name={svc.name}"
         )
-        slices = self.core.api_client.sanitize_for_serialization(found)["items"]
+        slices = found["items"]
         endpoints = sum(
             1
             for s in slices
@@ -558,9 +547,7 @@ class Cluster:
     async def _pods(self, namespace: str, labels: Mapping[str, str]) -> list[dict[str, Any]]:
         selector = ",".join(f"{k}={v}" for k, v in labels.items())
         found = await self.core.list_namespaced_pod(namespace, label_selector=selector)
-        items: list[dict[str, Any]] = self.core.api_client.sanitize_for_serialization(found)[
-            "items"
-        ]
+        items: list[dict[str, Any]] = found["items"]
         return [p for p in items if not p["metadata"].get("deletionTimestamp")]
 
     # -- groups ------------------------------------------------------------------------------
@@ -631,7 +618,7 @@ class Cluster:
                 return 0
             raise
         if self.written is not None:
-            self.written(cast(Mapping[str, Any], result))
+            self.written(result)
         return _resource_version(result)
 
     async def event(
@@ -663,7 +650,7 @@ class Cluster:
             "reportingInstance": self.instance,
         }
         try:
-            await self.core.create_namespaced_event(release.namespace, _body(body))
+            await self.core.create_namespaced_event(release.namespace, body)
         except ApiException as e:  # events are best effort; never fail a reconcile on them
             names = {"namespace": release.namespace, "release": release.name}
             if e.status == 409:  # this decision's Event is already recorded

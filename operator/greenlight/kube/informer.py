@@ -39,7 +39,7 @@ Handler = Callable[[str, Mapping[str, Any]], None]
 """(event type: ADDED, MODIFIED or DELETED; the object). Synchronous: it updates indexes and
 queues keys, never awaits."""
 Lister = Callable[..., Awaitable[Any]]
-"""A kubernetes.aio `list_*_without_preload_content` bound to its namespace and selector."""
+"""A kube/rest.py `list_*_without_preload_content` bound to its kind, namespace and selector."""
 
 
 K = TypeVar("K", bound=Hashable)

@@ -266,12 +266,12 @@ class Elector:
 
 
 class LeaseApi:
-    """`Leases` over the API server (kubernetes.aio CoordinationV1Api)."""
+    """`Leases` over the API server (kube/rest.py CoordinationV1)."""
 
     def __init__(self, api_client: Any, namespace: str, name: str) -> None:
-        from kubernetes.aio import client
+        from greenlight.kube import rest
 
-        self.api: Any = client.CoordinationV1Api(api_client)  # plain dict bodies
+        self.api = rest.CoordinationV1(api_client)
         self.namespace, self.name = namespace, name
 
     async def get(self) -> tuple[dict[str, Any], str] | None:
@@ -283,17 +283,8 @@ class LeaseApi:
             if e.status == 404:
                 return None
             raise
-        s = lease.spec
-        spec = {
-            "holderIdentity": s.holder_identity,
-            "leaseDurationSeconds": s.lease_duration_seconds,
-            "acquireTime": _micro_time(s.acquire_time) if s.acquire_time else None,
-            "renewTime": _micro_time(s.renew_time) if s.renew_time else None,
-            "leaseTransitions": s.lease_transitions,
-        }
-        return {k: v for k, v in spec.items() if v is not None}, str(
-            lease.metadata.resource_version
-        )
+        spec = {k: v for k, v in (lease.get("spec") or {}).items() if v is not None}
+        return spec, str(lease["metadata"]["resourceVersion"])
 
     async def create(self, spec: dict[str, Any]) -> str:
         body = {"metadata": {"name": self.name, "namespace": self.namespace}, "spec": spec}
@@ -344,7 +335,7 @@ class LeaseApi:
             if e.status in (409, 422):  # changed under us / created by another meanwhile
                 raise Conflict(str(e.reason)) from e
             raise
-        return str(lease.metadata.resource_version)
+        return str(lease["metadata"]["resourceVersion"])
 
 
 @dataclasses.dataclass(frozen=True)

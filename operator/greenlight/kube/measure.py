@@ -20,12 +20,11 @@ from collections.abc import Callable, Hashable
 from typing import Any
 
 import aiohttp
-from kubernetes.aio import client
 
 from greenlight.api import checks as api_checks
 from greenlight.engine import actions as act
 from greenlight.engine import snapshot
-from greenlight.kube import observe
+from greenlight.kube import observe, rest
 
 log = logging.getLogger("greenlight.checks")
 
@@ -38,7 +37,7 @@ class ProviderError(Exception):
 
 
 class Runner:
-    def __init__(self, core: client.CoreV1Api | None, wake: Callable[[Hashable], None]) -> None:
+    def __init__(self, core: rest.CoreV1 | None, wake: Callable[[Hashable], None]) -> None:
         self._core = core
         self._wake = wake
         self._results: dict[Hashable, dict[Key, snapshot.CheckResult]] = {}
@@ -245,7 +244,7 @@ class Runner:
 
 
 async def resolve_headers(
-    core: client.CoreV1Api | None, namespace: str, headers: list[api_checks.Header]
+    core: rest.CoreV1 | None, namespace: str, headers: list[api_checks.Header]
 ) -> dict[str, str]:
     """Header values, those from Secrets read now (and shown nowhere else)."""
     out = {}
@@ -256,7 +255,7 @@ async def resolve_headers(
         assert h.value_from is not None and core is not None
         ref = h.value_from.secret_key_ref
         secret = await core.read_namespaced_secret(ref.name, namespace)
-        data = (secret.data or {}).get(ref.key)
+        data = (secret.get("data") or {}).get(ref.key)
         if data is None:
             raise ProviderError(f"Secret {ref.name} has no key {ref.key}")
         out[h.name] = base64.b64decode(data).decode()

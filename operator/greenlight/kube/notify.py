@@ -7,11 +7,10 @@ import logging
 import os
 
 import aiohttp
-from kubernetes.aio import client
 
 from greenlight import metrics
 from greenlight.engine import actions as act
-from greenlight.kube import measure
+from greenlight.kube import measure, rest
 
 log = logging.getLogger("greenlight.notify")
 
@@ -20,7 +19,7 @@ TIMEOUT = 10.0
 
 
 class Notifier:
-    def __init__(self, core: client.CoreV1Api | None, backoff: float = 1.0) -> None:
+    def __init__(self, core: rest.CoreV1 | None, backoff: float = 1.0) -> None:
         self._core = core
         self._backoff = backoff
         self._tasks: set[asyncio.Task[None]] = set()
