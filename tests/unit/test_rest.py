@@ -4,13 +4,14 @@ an answer other than 2xx raised as the client's ApiException."""
 
 from __future__ import annotations
 
+import asyncio.sslproto
 from typing import Any
 
 import pytest
 from kubernetes.aio import client
 from kubernetes.aio.client.exceptions import ApiException, NotFoundException
 
-from greenlight.kube import rest
+from greenlight.kube import cluster, rest
 
 
 class Answer:
@@ -103,3 +104,14 @@ async def test_an_answer_other_than_2xx_is_the_clients_api_exception() -> None:
     with pytest.raises(ApiException) as taken:
         await rest.CoreV1(c).create_namespaced_event("ns", {"metadata": {"name": "e"}})
     assert taken.value.status == 409
+
+
+def test_tls_connections_read_into_a_smaller_buffer(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each TLS connection keeps a read buffer of SSLProtocol.max_size for its life: the
+    operator caps it (`cluster.connect`), and never raises one already smaller."""
+    monkeypatch.setattr(asyncio.sslproto.SSLProtocol, "max_size", 256 * 1024)
+    cluster.smaller_tls_reads()
+    assert asyncio.sslproto.SSLProtocol.max_size == cluster.TLS_READ_BUFFER == 64 * 1024
+    monkeypatch.setattr(asyncio.sslproto.SSLProtocol, "max_size", 16 * 1024)
+    cluster.smaller_tls_reads()
+    assert asyncio.sslproto.SSLProtocol.max_size == 16 * 1024

@@ -32,6 +32,11 @@ def _rules(*rules: tuple[str, str] | tuple[str, str, str]) -> dict[str, Any]:
     return {"x-kubernetes-validations": out}
 
 
+_FIELDS_SETS: dict[frozenset[str], set[str]] = {}
+"""One `__pydantic_fields_set__` per distinct set of field names, shared by the models that
+set exactly those fields (`Model.model_post_init`)."""
+
+
 class Model(pydantic.BaseModel):
     model_config = pydantic.ConfigDict(
         alias_generator=alias_generators.to_camel,
@@ -39,6 +44,19 @@ class Model(pydantic.BaseModel):
         frozen=True,
         extra="ignore",
     )
+
+    def model_post_init(self, context: Any, /) -> None:
+        """Share the set of the fields given (pydantic keeps one per instance, for
+        `exclude_unset` and `model_fields_set`) with every model that was given the same.
+
+        The operator keeps every Release parsed in its index, about 20 models each, and these
+        sets were a third of that memory (8 KiB per Release: a set of 5 to 18 names takes 728
+        bytes). Sharing is safe because the models are frozen: pydantic changes a model's set
+        only in a setattr (refused here) or on a copy's own new set (`model_copy`)."""
+        fields = self.__pydantic_fields_set__
+        shared = _FIELDS_SETS.setdefault(frozenset(fields), fields)
+        if shared is not fields:
+            object.__setattr__(self, "__pydantic_fields_set__", shared)
 
 
 class OpenModel(Model):

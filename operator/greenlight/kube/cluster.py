@@ -6,6 +6,7 @@ Everything here is async (kube/rest.py over kubernetes.aio), so kopf's event loo
 from __future__ import annotations
 
 import asyncio
+import asyncio.sslproto
 import dataclasses
 import datetime
 import hashlib
@@ -123,7 +124,23 @@ def _api_message(e: ApiException) -> str:
     return f"{message} ({e.status})"
 
 
+TLS_READ_BUFFER = 64 * 1024
+"""Bytes asyncio's TLS transport reads from a socket at once (Python's default: 256 KiB).
+It allocates a buffer of that size for each connection, kept for the connection's life; the
+operator holds a watch per kind and namespace open at all times, and after a burst of writes
+the pooled connections stay: 30 to 40 connections held 8 to 10 MiB at rest. A list page is
+read in more, smaller reads (its JSON decoding costs far more)."""
+
+
+def smaller_tls_reads() -> None:
+    """`TLS_READ_BUFFER` for the connections made from now on (asyncio's transport reads
+    `SSLProtocol.max_size`; a smaller one only splits reads)."""
+    if asyncio.sslproto.SSLProtocol.max_size > TLS_READ_BUFFER:
+        asyncio.sslproto.SSLProtocol.max_size = TLS_READ_BUFFER
+
+
 async def connect() -> client.ApiClient:
+    smaller_tls_reads()
     configuration = client.Configuration()
     if os.environ.get("KUBERNETES_SERVICE_HOST"):
         _load_incluster_config(client_configuration=configuration)
