@@ -10,10 +10,7 @@ from __future__ import annotations
 
 import http.client
 import math
-import os
-import socket
 import statistics
-import subprocess
 import threading
 import time
 from collections import Counter
@@ -24,7 +21,7 @@ from types import SimpleNamespace
 import pytest
 
 from greenlight.engine import naming
-from tests.e2e.helpers import wait_for
+from tests.e2e import sample_app
 from tests.e2e.sample_app import build_sample_app
 from tests.e2e.servers import Prometheus, Series, pod_targets, prometheus_binary
 
@@ -37,43 +34,8 @@ def binary(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build_sample_app(tmp_path_factory.mktemp("sample-app"))
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class App:
-    """A sample-app process on 127.0.0.1 (its output in a log), ready once started."""
-
-    def __init__(self, binary: Path, workdir: Path, name: str, env: dict[str, str]) -> None:
-        self.name = name
-        self.port = _free_port()
-        self.address = f"127.0.0.1:{self.port}"
-        self.log = workdir / f"{name}.log"
-        environ = {
-            "PATH": os.environ.get("PATH", ""),
-            "PORT": str(self.port),
-            "APP_VERSION": name,
-            "HOSTNAME": name,
-            **env,
-        }
-        with self.log.open("wb") as out:
-            self.proc = subprocess.Popen(
-                [binary], env=environ, stdin=subprocess.DEVNULL, stdout=out, stderr=out
-            )
-
-    def wait_ready(self) -> None:
-        def ready() -> bool:
-            assert self.proc.poll() is None, f"exited {self.proc.returncode}: {self.log_text()}"
-            conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5)
-            try:
-                conn.request("GET", "/healthz")
-                return conn.getresponse().status == 200
-            finally:
-                conn.close()
-
-        wait_for(ready, timeout=10, what=f"{self.name} ready", interval=0.05)
+class App(sample_app.App):
+    """A sample app that a keep-alive client hammers."""
 
     def hammer(self, count: int, codes: Counter[int]) -> None:
         """`count` GETs on one keep-alive connection, alternating / and /version; counts codes."""
@@ -86,18 +48,6 @@ class App:
                 codes[answer.status] += 1
         finally:
             conn.close()
-
-    def log_text(self) -> str:
-        return self.log.read_text(errors="replace")
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
 
 
 @pytest.fixture

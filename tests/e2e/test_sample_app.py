@@ -14,16 +14,15 @@ import collections
 import http.client
 import os
 import socket
-import subprocess
 import threading
 import time
-import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import aiohttp
 import pytest
 
+from tests.e2e import sample_app
 from tests.e2e.helpers import wait_for
 from tests.e2e.queue import Redis
 from tests.e2e.sample_app import build_sample_app
@@ -35,49 +34,17 @@ def binary(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build_sample_app(tmp_path_factory.mktemp("sample-app"))
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class App:
-    """One sample-app process on 127.0.0.1, named like a pod (HOSTNAME), its output in a log."""
+class App(sample_app.App):
+    """A sample app with a Downward API role file (ROLE_FILE) it reads its role from."""
 
     def __init__(
         self, binary: Path, workdir: Path, name: str, version: str, role: str, env: dict[str, str]
     ) -> None:
-        self.name = name
-        self.port = _free_port()
         self.role_file = workdir / f"{name}.labels"
-        self.log = workdir / f"{name}.log"
         self.set_role(role)
-        environ = {
-            "PATH": os.environ.get("PATH", ""),
-            "PORT": str(self.port),
-            "APP_VERSION": version,
-            "HOSTNAME": name,
-            "ROLE_FILE": str(self.role_file),
-            **env,
-        }
-        with self.log.open("wb") as out:
-            self.proc = subprocess.Popen(
-                [binary], env=environ, stdin=subprocess.DEVNULL, stdout=out, stderr=out
-            )
-
-    def url(self, path: str, scheme: str = "http") -> str:
-        return f"{scheme}://127.0.0.1:{self.port}{path}"
-
-    def get(self, path: str) -> str:
-        with urllib.request.urlopen(self.url(path), timeout=5) as r:
-            return str(r.read().decode().strip())
-
-    def wait_ready(self) -> None:
-        def ready() -> bool:
-            assert self.proc.poll() is None, f"exited {self.proc.returncode}: {self.log_text()}"
-            return self.get("/healthz") == "ok"
-
-        wait_for(ready, timeout=10, what=f"{self.name} ready", interval=0.05)
+        super().__init__(
+            binary, workdir, name, {"APP_VERSION": version, "ROLE_FILE": str(self.role_file), **env}
+        )
 
     def set_role(self, role: str) -> None:
         """The pod's labels as the kubelet writes them (sorted), swapped in atomically."""
@@ -94,20 +61,6 @@ class App:
 
     def consumed(self) -> int:
         return int(self.get("/consumed"))
-
-    def log_text(self) -> str:
-        return self.log.read_text(errors="replace")
-
-    def stop(self) -> int:
-        """SIGTERM, then SIGKILL after 10 s; its exit code."""
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
-        return self.proc.returncode
 
 
 @pytest.fixture
