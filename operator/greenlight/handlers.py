@@ -215,7 +215,7 @@ class Feeds:
             cluster_wide.append(
                 informer.Informer(
                     "clusterchecktemplates",
-                    _custom_cluster(kube, templates.CLUSTER_PLURAL),
+                    _custom(kube, templates.CLUSTER_PLURAL)[1],  # (cluster-scoped)
                     functools.partial(self.template, templates.CLUSTER_KIND),
                     settings.watch_server_timeout,
                     settings.request_timeout,
@@ -515,14 +515,6 @@ def _custom(kube: cluster.Cluster, plural: str) -> tuple[informer.Lister, inform
         functools.partial(
             c.list_cluster_custom_object_without_preload_content, api.GROUP, api.VERSION, plural
         ),
-    )  # fmt: skip
-
-
-def _custom_cluster(kube: cluster.Cluster, plural: str) -> informer.Lister:
-    """A cluster-scoped kind of ours."""
-    return functools.partial(
-        kube.custom.list_cluster_custom_object_without_preload_content,
-        api.GROUP, api.VERSION, plural,
     )  # fmt: skip
 
 

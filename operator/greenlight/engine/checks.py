@@ -457,33 +457,10 @@ def judged(spec: api_checks.CompareCheck, result: snapshot.CheckResult) -> api_c
         marginal_score=spec.marginal_score,
     )
     metrics = [
-        api_checks.MetricJudgement(
-            name=m.name,
-            verdict=r.verdict,
-            weight=weight,
-            candidate_n=r.candidate_n,
-            baseline_n=r.baseline_n,
-            removed=r.removed,
-            estimate=r.estimate,
-            lower=r.lower,
-            upper=r.upper,
-            relative=r.relative,
-            p_value=r.p_value,
-            candidate=_box(r.candidate),
-            baseline=_box(r.baseline),
-            message=r.message,
-        )
+        api_checks.MetricJudgement(name=m.name, weight=weight, **dataclasses.asdict(r))
         for (m, r), weight in zip(judged_, weights, strict=True)
     ]
     return api_checks.Judgement(at=result.at, verdict=verdict_, score=score, metrics=metrics)
-
-
-def _box(summary: judge.Summary | None) -> api_checks.Box | None:
-    if summary is None:
-        return None
-    return api_checks.Box(
-        min=summary.min, q1=summary.q1, median=summary.median, q3=summary.q3, max=summary.max
-    )
 
 
 def _summary(j: api_checks.Judgement) -> str:

@@ -219,24 +219,20 @@ class Cluster:
         return observe.route_view(body, release_uid)
 
     async def gateway_api_installed(self) -> bool:
-        """Whether the API server serves HTTPRoutes (the Gateway API's CRDs are installed)."""
-        try:
-            await self.custom.list_cluster_custom_object(
-                routing.GATEWAY_GROUP, routing.GATEWAY_VERSION, routing.HTTPROUTES, limit=1
-            )
-        except ApiException as e:
-            if e.status in (403, 404):  # not installed, or a namespaced install: read by name
-                return False
-            raise
-        return True
+        """Whether the API server serves HTTPRoutes (the Gateway API's CRDs are installed; a
+        namespaced install cannot tell: it reads routes by name)."""
+        gateway = (routing.GATEWAY_GROUP, routing.GATEWAY_VERSION, routing.HTTPROUTES)
+        return await self._may_list(*gateway)
 
     async def cluster_templates_readable(self) -> bool:
         """Whether this operator may list ClusterCheckTemplates (an install for exact
         namespaces has no cluster-wide permission: it reads CheckTemplates only)."""
+        return await self._may_list(api.GROUP, api.VERSION, api_templates.CLUSTER_PLURAL)
+
+    async def _may_list(self, group: str, version: str, plural: str) -> bool:
+        """A kind is served and this operator may list it cluster-wide (403, 404: no)."""
         try:
-            await self.custom.list_cluster_custom_object(
-                api.GROUP, api.VERSION, api_templates.CLUSTER_PLURAL, limit=1
-            )
+            await self.custom.list_cluster_custom_object(group, version, plural, limit=1)
         except ApiException as e:
             if e.status in (403, 404):
                 return False
