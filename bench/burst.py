@@ -7,10 +7,12 @@
 Before it, the same N Releases created at once (their first release): create -> every app live
 (its Release Healthy: the live Service selects revision 1 and its pods are all available), with
 the median of each stage on the way: created -> Deployment created -> ReplicaSet created -> last
-pod Ready -> Release Healthy.
+pod Ready -> Release Healthy. `--bare`: the control plane's floor for the same apps, with no
+operator (the Deployments and Services made directly).
 
     hack/cluster up && eval "$(hack/cluster env)"
     .venv/bin/python bench/burst.py --releases 20 100 500
+    .venv/bin/python bench/burst.py --releases 100 --replicas 3 --first-only [--bare]
 """
 
 from __future__ import annotations
@@ -24,7 +26,16 @@ from typing import Any
 import yaml
 from kubernetes import client, config, watch
 
-from common import Operator, blue_green_release, fresh_namespace, kubectl, percentile, settled, wait
+from common import (
+    Operator,
+    blue_green_release,
+    control_plane_cpu,
+    fresh_namespace,
+    kubectl,
+    percentile,
+    settled,
+    wait,
+)
 
 LABEL_HASH = "greenlight.dev/template-hash"
 LABEL_RELEASE = "greenlight.dev/release"
@@ -117,7 +128,7 @@ class Watches:
                 self.selected[h] = time.time()
 
 
-def burst(n: int, replicas: int) -> tuple[list[float], list[float]]:
+def burst(n: int, replicas: int, first_only: bool = False) -> tuple[list[float], list[float]]:
     ns = f"bench-burst-{n}"
     fresh_namespace(ns)
     watches = Watches(ns)
@@ -132,6 +143,8 @@ def burst(n: int, replicas: int) -> tuple[list[float], list[float]]:
         first = set(watches.selected)
         print(first_releases(watches, n), flush=True)
         print(f"  {operator.figures()}", flush=True)
+        if first_only:
+            return [], []
         for d in docs:
             d["spec"]["template"]["spec"]["containers"][0]["image"] = "example/app:2"
         operator.figures()
@@ -140,7 +153,13 @@ def burst(n: int, replicas: int) -> tuple[list[float], list[float]]:
         flipped = {h: t for h, t in watches.selected.items() if h not in first}
         user = [(t - watches.pod_ready[h]) * 1000 for h, t in flipped.items()]
         trigger = [(t - watches.available[h]) * 1000 for h, t in flipped.items()]
+        hop = [(watches.available[h] - watches.pod_ready[h]) * 1000 for h in flipped]
         print(f"{n} Releases at once: {operator.figures()}", flush=True)
+        print(
+            f"  last pod Ready -> ReplicaSet available (kube-controller-manager's hop): p50"
+            f" {percentile(hop, 50):.0f} ms, p99 {percentile(hop, 99):.0f} ms",
+            flush=True,
+        )
         return user, trigger
     finally:
         watches.stop.set()
@@ -160,6 +179,67 @@ def create_all(ns: str, docs: list[dict[str, Any]], clients: int = 20) -> None:
 
     with ThreadPoolExecutor(clients) as pool:
         list(pool.map(create, docs))
+
+
+def bare(n: int, replicas: int) -> str:
+    """The control plane's floor for the first releases, with no operator: the Deployments and
+    Services Greenlight would create for N new apps (the same pod template, probe and labels),
+    made at once from 20 threads; created -> every Deployment fully available."""
+    ns = f"bench-bare-{n}"
+    fresh_namespace(ns)
+    watches = Watches(ns)
+    watches.start()
+    apps, core = client.AppsV1Api(), client.CoreV1Api()
+
+    def create(i: int) -> None:
+        name, h = f"b{i}", f"bare{i}"
+        labels = {LABEL_RELEASE: name, LABEL_HASH: h}
+        release = blue_green_release(name, "example/app:1", replicas)["spec"]
+        container = {
+            **release["template"]["spec"]["containers"][0],
+            "readinessProbe": {"httpGet": release["healthCheck"]["httpGet"]},
+        }
+        template = {"metadata": {"labels": labels}, "spec": {"containers": [container]}}
+        meta = {"name": f"{name}-{h}", "labels": labels}
+        apps.create_namespaced_deployment(
+            ns,
+            {"metadata": meta, "spec": {"replicas": replicas, "selector": {"matchLabels": labels},
+                                        "template": template}},
+        )  # fmt: skip
+        core.create_namespaced_service(
+            ns, {"metadata": {"name": name}, "spec": {"selector": labels, "ports": [{"port": 80}]}}
+        )
+
+    try:
+        before = control_plane_cpu()
+        with ThreadPoolExecutor(20) as pool:
+            list(pool.map(create, range(n)))
+        wait(lambda: len(watches.available) >= n, "every Deployment available", 600)
+        cpu = ", ".join(
+            f"{k} {v - before.get(k, 0.0):.1f} s" for k, v in sorted(control_plane_cpu().items())
+        )
+        stages: dict[str, list[float]] = {"ReplicaSet": [], "pods": [], "available": []}
+        for (kind, h), created in watches.created.items():
+            rs, ready = watches.created.get(("ReplicaSet", h)), watches.pod_ready.get(h)
+            available = watches.available.get(h)
+            if kind != "Deployment" or None in (rs, ready, available):
+                continue
+            assert rs and ready and available
+            stages["ReplicaSet"].append((rs - created) * 1000)
+            stages["pods"].append((ready - rs) * 1000)
+            stages["available"].append((available - created) * 1000)
+        first = min(t for (kind, _), t in watches.created.items() if kind == "Deployment")
+        return (
+            f"{n} bare Deployments at once (no operator): first created -> every one available"
+            f" {(max(watches.available.values()) - first) * 1000:.0f} ms; per app created ->"
+            f" available p50 {percentile(stages['available'], 50):.0f} ms, p99"
+            f" {percentile(stages['available'], 99):.0f} ms; stage medians: created ->"
+            f" ReplicaSet {percentile(stages['ReplicaSet'], 50):.0f} ms -> last pod Ready"
+            f" {percentile(stages['pods'], 50):.0f} ms; control plane CPU: {cpu}"
+        )
+    finally:
+        watches.stop.set()
+        kubectl("delete", "namespace", ns, "--wait=true", "--timeout=600s")
 
 
 def first_releases(w: Watches, n: int) -> str:
@@ -195,11 +275,24 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--releases", type=int, nargs="+", default=[20, 100])
     parser.add_argument("--replicas", type=int, default=2)
+    parser.add_argument(
+        "--bare",
+        action="store_true",
+        help="the control plane's floor: the same Deployments and Services, no operator",
+    )
+    parser.add_argument(
+        "--first-only", action="store_true", help="only the first releases, not the burst"
+    )
     args = parser.parse_args()
     config.load_kube_config()
     lines = []
     for n in args.releases:
-        user, trigger = burst(n, args.replicas)
+        if args.bare:
+            print(bare(n, args.replicas), flush=True)
+            continue
+        user, trigger = burst(n, args.replicas, args.first_only)
+        if args.first_only:
+            continue
         lines.append(
             f"{n:4d} at once: last pod Ready -> flipped p50 {percentile(user, 50):.0f} ms,"
             f" p99 {percentile(user, 99):.0f} ms; ReplicaSet available -> flipped p50"

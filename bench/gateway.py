@@ -139,6 +139,47 @@ class Ready:
                     self.at[h] = time.perf_counter()
 
 
+class Stages:
+    """Per backend Service (a revision's, named like its Deployment), from outside watches:
+    when its EndpointSlices first listed `pods` ready endpoints, and when the HTTPRoute first
+    gave it weight 100 on the live rule (the flip's route write)."""
+
+    def __init__(self, pods: int) -> None:
+        self.pods, self.listed, self.routed = pods, {}, {}  # type: ignore[var-annotated]
+        self.ready: dict[str, dict[str, int]] = {}
+        self.breakdown: list[tuple[float, float, float]] = []
+        threading.Thread(target=self._slices, daemon=True).start()
+        threading.Thread(target=self._routes, daemon=True).start()
+
+    def _slices(self) -> None:
+        discovery = client.DiscoveryV1Api()
+        while True:
+            for ev in watch.Watch().stream(
+                discovery.list_namespaced_endpoint_slice, NS, timeout_seconds=30
+            ):
+                s = ev["object"]
+                svc = (s.metadata.labels or {}).get("kubernetes.io/service-name")
+                ready = sum(
+                    1 for e in s.endpoints or [] if e.conditions is None or e.conditions.ready
+                )
+                per = self.ready.setdefault(svc, {})
+                per[s.metadata.name] = 0 if ev["type"] == "DELETED" else ready
+                if sum(per.values()) >= self.pods and svc not in self.listed:
+                    self.listed[svc] = time.perf_counter()
+
+    def _routes(self) -> None:
+        custom = client.CustomObjectsApi()
+        while True:
+            for ev in watch.Watch().stream(
+                custom.list_namespaced_custom_object,
+                "gateway.networking.k8s.io", "v1", NS, "httproutes", timeout_seconds=30,
+            ):  # fmt: skip
+                for rule in ev["object"]["spec"].get("rules") or []:
+                    for b in rule.get("backendRefs") or [] if rule.get("name") == "live" else []:
+                        if b.get("weight") == 100 and b["name"] not in self.routed:
+                            self.routed[b["name"]] = time.perf_counter()
+
+
 def wait(predicate: Any, what: str, timeout: float = 180) -> Any:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -149,21 +190,40 @@ def wait(predicate: Any, what: str, timeout: float = 180) -> Any:
 
 
 def flips(
-    custom: Any, name: str, clients: Clients, ready: Ready, count: int, gateway: bool
+    custom: Any,
+    name: str,
+    clients: Clients,
+    ready: Ready,
+    count: int,
+    gateway: bool,
+    stages: Stages | None = None,
 ) -> list[float]:
     times = []
     for i in range(count):
-        took = _flip(custom, name, clients, ready, f"{name}-{i + 2}", i + 2, gateway)
+        took, h = _flip(custom, name, clients, ready, f"{name}-{i + 2}", i + 2, gateway)
         times.append(took)
-        print(f"  {name} flip {i + 1}: {took * 1000:.0f} ms", flush=True)
+        line = f"  {name} flip {i + 1}: {took * 1000:.0f} ms"
+        backend = f"{name}-{h}"
+        if stages is not None and backend in stages.listed and backend in stages.routed:
+            listed, routed = stages.listed[backend], stages.routed[backend]
+            line += (
+                f" (available -> endpoints listed {(listed - ready.at[h]) * 1000:.0f} ms"
+                f" -> route written {(routed - listed) * 1000:.0f} ms"
+                f" -> every answer new {(ready.at[h] + took - routed) * 1000:.0f} ms)"
+            )
+            stages.breakdown.append(
+                (listed - ready.at[h], routed - listed, ready.at[h] + took - routed)
+            )
+        print(line, flush=True)
         time.sleep(1)
     return times
 
 
 def _flip(
     custom: Any, name: str, clients: Clients, ready: Ready, version: str, revision: int, gw: bool
-) -> float:
-    """Release `version` as revision `revision`: its candidate available -> all requests on it."""
+) -> tuple[float, str]:
+    """Release `version` as revision `revision`: its candidate available -> all requests on it
+    (and its template hash)."""
     since = time.perf_counter()
     template = release(name, version, gw)["spec"]["template"]
     custom.patch_namespaced_custom_object(
@@ -186,7 +246,7 @@ def _flip(
         with clients.lock:
             print("last answers:", clients.answers[-3:], clients.failed, clients.last_error)
         raise
-    return float(done - ready.at[h])
+    return float(done - ready.at[h]), h
 
 
 def applied_weights(route_ns: str, route: str) -> dict[str, int]:
@@ -292,7 +352,8 @@ def main() -> None:
             lambda: gw_clients.all_new_from("gw-1", time.perf_counter() - 2, time.perf_counter()),
             "gw served",
         )
-        route = flips(custom, "gw", gw_clients, ready, args.flips, True)
+        stages = Stages(2)
+        route = flips(custom, "gw", gw_clients, ready, args.flips, True, stages)
         gw_clients.stop.set()
         sel_clients = Clients(ip, 80, "sel")
         selector = flips(custom, "sel", sel_clients, ready, args.selector_flips, False)
@@ -305,6 +366,14 @@ def main() -> None:
         ):
             print(
                 f"{what}: n={len(xs)} p50 {percentile(xs, 50) * 1000:.0f} ms"
+                f" p99 {percentile(xs, 99) * 1000:.0f} ms"
+            )
+        for i, stage in enumerate(
+            ("available -> endpoints listed", "-> route written", "-> every answer new")
+        ):
+            xs = [b[i] for b in stages.breakdown]
+            print(
+                f"  route flip, {stage}: p50 {percentile(xs, 50) * 1000:.0f} ms"
                 f" p99 {percentile(xs, 99) * 1000:.0f} ms"
             )
         print(f"failed requests: gateway {gw_clients.failed}, selector {sel_clients.failed}")
