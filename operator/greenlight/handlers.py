@@ -485,11 +485,14 @@ class Feeds:
             self.members[(ns, name)] = members
         self.queue.add(("group", ns, name), workqueue.Priority.URGENT)
 
-    def _wake(self, key: Key, urgency: workqueue.Priority) -> None:
-        self.queue.add(key, urgency)
+    def _wake(self, key: Key, urgency: priority.Wake) -> None:
         ns = key[0]
-        for name in self.memberships.get(key, ()):  # its group decides on it too
-            self.queue.add(("group", ns, name), urgency)
+        keys = [key, *(("group", ns, name) for name in self.memberships.get(key, ()))]
+        for k in keys:  # (its group decides on it too)
+            if urgency == priority.PROGRESS:
+                self.queue.add_progress(k)
+            else:
+                self.queue.add(k, urgency)
 
     def _indexed(self, key: Key) -> reconcile.Indexed | None:
         """The Release index's entry for a key (None: not in the index, e.g. deleted)."""

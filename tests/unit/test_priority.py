@@ -96,7 +96,7 @@ def test_a_deleted_or_invalid_release_is_urgent() -> None:
     assert priority.release_event(invalid) == URGENT
 
 
-def test_a_candidate_that_settled_goes_first_its_progress_is_bulk() -> None:
+def test_a_candidate_that_settled_goes_first_its_progress_is_coalesced() -> None:
     rel = indexed(**IN_FLIGHT)
     ready = observe.deployment_view(deployment("bbb"))
     assert priority.deployment_event(ready, rel) == TRAFFIC
@@ -107,12 +107,14 @@ def test_a_candidate_that_settled_goes_first_its_progress_is_bulk() -> None:
         {"replicas": 4},  # a surplus pod still terminating
     ):
         view = observe.deployment_view(deployment("bbb", **progress))
-        assert priority.deployment_event(view, rel) == BULK, progress
+        assert priority.deployment_event(view, rel) == priority.PROGRESS, progress
 
 
 def test_deployment_events_of_a_release_with_nothing_in_flight_are_bulk() -> None:
-    for d in (deployment("aaa"), deployment("old", want=0), deployment("aaa", replicas=1)):
+    for d in (deployment("aaa"), deployment("old", want=0)):
         assert priority.deployment_event(observe.deployment_view(d), indexed()) == BULK
+    scaling = observe.deployment_view(deployment("aaa", replicas=1))  # (an HPA's scale-up)
+    assert priority.deployment_event(scaling, indexed()) == priority.PROGRESS
     assert priority.deployment_event(None, indexed(**IN_FLIGHT)) == BULK
     assert priority.deployment_event(observe.deployment_view(deployment("b")), None) == BULK
 
@@ -193,6 +195,6 @@ def test_a_first_revision_that_settled_goes_before_churn_until_the_release_says_
     settled = observe.deployment_view(deployment("aaa"))
     assert priority.deployment_event(settled, coming_up) == URGENT, "CI and GitOps wait for it"
     progress = observe.deployment_view(deployment("aaa", availableReplicas=1))
-    assert priority.deployment_event(progress, coming_up) == BULK
+    assert priority.deployment_event(progress, coming_up) == priority.PROGRESS
     healthy = indexed(status__liveHash="aaa", status__phase="Healthy")
     assert priority.deployment_event(settled, healthy) == BULK, "already said"

@@ -15,6 +15,7 @@ import aiohttp
 import prometheus_client
 import pytest
 
+from greenlight.kube import workqueue
 from greenlight.kube.cluster import ApplyError
 from greenlight.kube.workqueue import Priority, WorkQueue, unreachable
 
@@ -134,6 +135,30 @@ async def test_the_earliest_timer_wins(rec: Recorder) -> None:
     await q.stop()
     assert 0.05 - EARLY <= fired < 1.0
     assert len(rec.calls) == 1, "the replaced timers never fire"
+
+
+async def test_deployment_progress_is_one_bulk_reconcile_a_moment_later(
+    rec: Recorder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Pods coming up one by one make one reconcile (one status write of counts), not one per
+    event; a reconcile for another reason before then reads the same progress and takes the
+    timer's place."""
+    monkeypatch.setattr(workqueue, "PROGRESS_SECONDS", 0.1)
+    q = await started(rec)
+    t0 = asyncio.get_running_loop().time()
+    for _ in range(5):
+        q.add_progress(KEY)
+        await asyncio.sleep(0.01)
+    assert len(q) == 0, "nothing queued yet"
+    await rec.until(1)
+    assert rec.calls[0][0] - t0 >= 0.1 - EARLY, "from the first event"
+    other = ("ns", "other")
+    q.add_progress(other)
+    q.add(other, Priority.URGENT)  # (its own event: its reconcile reads the progress too)
+    await rec.until(2)
+    await asyncio.sleep(0.2)
+    await q.stop()
+    assert [k for _, k in rec.calls] == [KEY, other], "once each"
 
 
 async def test_backoff_doubles_and_is_capped(rec: Recorder) -> None:

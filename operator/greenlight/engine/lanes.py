@@ -9,7 +9,11 @@ stay as annotations until consumed), so the shell never keeps its own copy of a 
   rolling batch that settled, a recorded check verdict that decides a flip, an abort or a flip
   back, a Service that does not select what the status says, a finished check Job;
 - `urgent`: user intent and due times: a spec not acted on yet, a deletion, an invalid spec;
-- `bulk`: churn: status-only events, Deployment progress, anything of a Release at rest.
+- `bulk`: churn: status-only events, anything of a Release at rest;
+- `progress`: a Deployment on its way (pods coming up or going) that settles nothing: only the
+  status's counts would change. The queue reconciles it in the bulk lane a moment later, once
+  however many such events came meanwhile (a burst of 100 releases wrote 6 statuses per
+  Release, 4 of them counts, each one more write and watch event for a busy API server).
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from typing import Literal
 from greenlight.api import release as api
 from greenlight.engine import checks, config, naming, snapshot
 
-Lane = Literal["traffic", "urgent", "bulk"]
+Lane = Literal["traffic", "urgent", "bulk", "progress"]
 
 
 def release(
@@ -73,14 +77,16 @@ def deployment(d: snapshot.DeploymentView | None, view: snapshot.ReleaseView | N
     flight and this Deployment settled (its controller observed the spec, every pod it wants is
     updated and available, no surplus pod left): a flip, the next batch or an abort waits on it.
     Urgent when the live revision settled and the Release does not say Healthy yet (a first
-    release coming up: CI, GitOps and kstatus wait for it)."""
+    release coming up: CI, GitOps and kstatus wait for it). Progress while it has not settled
+    (nothing waits on a count: a deadline is a timer of its own)."""
     if d is None or view is None:
         return "bulk"
-    settled = d.fully_available(d.spec_replicas)
+    if not d.fully_available(d.spec_replicas):
+        return "progress"
     if view.status.candidate_hash is None:
         coming_up = d.template_hash == view.status.live_hash and view.status.phase != "Healthy"
-        return "urgent" if settled and coming_up else "bulk"
-    return "traffic" if settled else "bulk"
+        return "urgent" if coming_up else "bulk"
+    return "traffic"
 
 
 def job(j: snapshot.JobView | None) -> Lane:

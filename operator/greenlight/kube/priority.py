@@ -8,12 +8,15 @@ the queue's `Priority`. Nothing here re-derives a decision (hashes, readiness, v
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, Final, Literal
 
 from greenlight.engine import lanes, naming, snapshot
 from greenlight.kube.workqueue import Priority
 
 LANES = {"traffic": Priority.TRAFFIC, "urgent": Priority.URGENT, "bulk": Priority.BULK}
+PROGRESS: Final = "progress"
+"""Not a lane: Deployment progress, which the queue coalesces (`WorkQueue.add_progress`)."""
+Wake = Priority | Literal["progress"]
 
 
 def release_event(
@@ -26,10 +29,11 @@ def release_event(
     return LANES[lanes.release(view, deployments, seen)]
 
 
-def deployment_event(deployment: snapshot.DeploymentView | None, indexed: Any) -> Priority:
+def deployment_event(deployment: snapshot.DeploymentView | None, indexed: Any) -> Wake:
     """A Deployment (or ReplicaSet) event of a Release, given its index view and the
     Release's index entry."""
-    return LANES[lanes.deployment(deployment, getattr(indexed, "view", None))]
+    lane = lanes.deployment(deployment, getattr(indexed, "view", None))
+    return PROGRESS if lane == "progress" else LANES[lane]
 
 
 def job_event(job: snapshot.JobView | None) -> Priority:

@@ -48,7 +48,14 @@ class Priority(enum.IntEnum):
     """User intent and due times: a spec not acted on yet, a deletion, a timer that is due, a
     check's measurement."""
     BULK = 2
-    """Churn: status-only events, Deployment progress, a new leader's catch-up of every key."""
+    """Churn: status-only events, a new leader's catch-up of every key (and, `add_progress`,
+    Deployment progress)."""
+
+
+PROGRESS_SECONDS = 1.0
+"""How long Deployment progress (`engine/lanes.py`: pods coming up or going, nothing settled)
+waits before its Release is reconciled, in the bulk lane: the events of that second make one
+reconcile and at most one status write of counts."""
 
 
 class WorkQueue:
@@ -77,6 +84,7 @@ class WorkQueue:
         self._dirty: dict[Hashable, Priority] = {}
         self._timers: dict[Hashable, asyncio.TimerHandle] = {}
         self._retries: dict[Hashable, asyncio.TimerHandle] = {}
+        self._progress: dict[Hashable, asyncio.TimerHandle] = {}
         self._failures: dict[Hashable, int] = {}
         self._workers: list[asyncio.Task[None]] = []
 
@@ -107,6 +115,19 @@ class WorkQueue:
             timer.cancel()
         self._timers[key] = loop.call_at(when, self._fire, key)
 
+    def add_progress(self, key: Hashable) -> None:
+        """Deployment progress: reconcile `key` in the bulk lane PROGRESS_SECONDS from the
+        first such event, once. A key already waiting will see it anyway; a reconcile that
+        starts before then sees it too, and drops the timer."""
+        if key in self._progress or key in self._waiting:
+            return
+        loop = asyncio.get_running_loop()
+        self._progress[key] = loop.call_later(PROGRESS_SECONDS, self._fire_progress, key)
+
+    def _fire_progress(self, key: Hashable) -> None:
+        self._progress.pop(key, None)
+        self.add(key, Priority.BULK)
+
     def _fire(self, key: Hashable) -> None:
         self._timers.pop(key, None)
         self.add(key, Priority.URGENT)
@@ -127,10 +148,11 @@ class WorkQueue:
     async def stop(self) -> None:
         """Stop the workers (a reconcile in flight is cancelled) and every timer and retry;
         waiting keys are dropped. The queue can be started again (a new leader term)."""
-        for timer in (*self._timers.values(), *self._retries.values()):
+        for timer in (*self._timers.values(), *self._retries.values(), *self._progress.values()):
             timer.cancel()
         self._timers.clear()
         self._retries.clear()
+        self._progress.clear()
         for task in self._workers:
             task.cancel()
         await asyncio.gather(*self._workers, return_exceptions=True)
@@ -179,6 +201,9 @@ class WorkQueue:
             retry = self._retries.pop(key, None)
             if retry is not None:  # this run is the retry; a failure schedules a new one
                 retry.cancel()
+            progress = self._progress.pop(key, None)
+            if progress is not None:  # this run reads the progress it was waiting for
+                progress.cancel()
             try:
                 await self._handler(key)
                 self._failures.pop(key, None)
