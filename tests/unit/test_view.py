@@ -131,6 +131,13 @@ def test_rolling_steps_are_labelled() -> None:
     v = view.release(body(w))
     assert v.strategy == "rolling" and v.steps == ("20%", "pause 60s", "pause")
     assert v.step == 0 and v.weight is not None
+    w.annotations[naming.COMMAND_ABORT] = "true"
+    for _ in range(6):  # (the rollback's batches)
+        w.reconcile()
+        w.settle()
+    done = view.release(body(w))
+    assert body(w)["status"]["currentStep"] is not None, "the status keeps the last step"
+    assert done.candidate is None and (done.step, done.weight) == (None, None), "not shown"
 
 
 def test_the_routes_weights_are_shown() -> None:

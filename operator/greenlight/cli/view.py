@@ -280,6 +280,7 @@ def release(body: Mapping[str, Any]) -> ReleaseView:
     }
     refusals["pause"] = "spec.paused is already true" if paused else None
     refusals["resume"] = None if paused else "spec.paused is not set"
+    in_flight = st.candidate_hash is not None or bool(st.rolling_back)
     return ReleaseView(
         name=str(meta.get("name", "?")),
         namespace=str(meta.get("namespace", "")),
@@ -294,8 +295,8 @@ def release(body: Mapping[str, Any]) -> ReleaseView:
         available=st.available_replicas,
         live=slot(st.live_revision, st.live_color, st.available_replicas),
         candidate=slot(st.candidate_revision, st.candidate_color, st.candidate_ready_replicas),
-        step=st.current_step,
-        weight=st.weight,
+        step=st.current_step if in_flight else None,  # (a finished or rolled-back release's
+        weight=st.weight if in_flight else None,  # last step says nothing about now)
         steps=tuple(step_label(s) for s in (rolling or {}).get("steps") or []),
         traffic=traffic_text(st.traffic),
         checks=tuple(checks),
