@@ -29,6 +29,8 @@ from typing import Any
 
 import pytest
 
+from tests.e2e.helpers import stop_process
+
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 
@@ -220,12 +222,7 @@ http {{
                 time.sleep(0.05)
             yield port
         finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=10)
+            stop_process(proc, timeout=10)
 
 
 @pytest.fixture(scope="session")

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.helpers import wait_for
+from tests.e2e.helpers import stop_process, wait_for
 
 IMAGES = Path(__file__).resolve().parents[2] / "hack" / "images"
 
@@ -81,11 +81,4 @@ class App:
 
     def stop(self) -> int:
         """SIGTERM, then SIGKILL after 10 s; its exit code."""
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
-        return self.proc.returncode
+        return stop_process(self.proc, timeout=10)

@@ -41,7 +41,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.metrics_core import Metric
 
 from greenlight.engine import naming
-from tests.e2e.helpers import wait_for
+from tests.e2e.helpers import stop_process, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 PROMETHEUS_SCRIPT = ROOT / "hack" / "prometheus"
@@ -547,13 +547,8 @@ class Prometheus:
         return wait_for(check, timeout, f"Prometheus: {promql}")[0]
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
+        if self.proc is not None:
+            stop_process(self.proc, timeout=15)
         self.proc = None
 
     def _log_tail(self, lines: int = 30) -> str:

@@ -30,7 +30,7 @@ from kubernetes.client.exceptions import ApiException
 
 from greenlight.api import release as api
 from greenlight.engine import naming
-from tests.e2e.helpers import wait_for
+from tests.e2e.helpers import stop_process, wait_for
 from tests.e2e.support import Releases, release_manifest, with_image
 
 RELEASES = 20
@@ -66,13 +66,7 @@ class Replica:
         )
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_process(self.process, timeout=30)
 
 
 class Outside:
