@@ -332,12 +332,13 @@ class Feeds:
             self._wake(key, urgency)
 
     def _index_release(self, key: Key, uid: str, body: Mapping[str, Any]) -> None:
-        """Index a Release, unless the index already has a newer version (our own write's,
-        ahead of the watch)."""
-        entry = reconcile.index_release(body)
-        now = self._indexed(key)
-        if now is None or now.resource_version <= entry.resource_version:
-            self.releases.put(uid, {key: entry})
+        """Index a Release, unless the index already has this version or a newer one (our own
+        write's, ahead of the watch): the echo of a status write is not parsed again (in a
+        storm most Release events are those echoes)."""
+        now, rv = self._indexed(key), _version(body["metadata"])
+        if now is not None and (now.resource_version > rv or now.resource_version == rv > 0):
+            return
+        self.releases.put(uid, {key: reconcile.index_release(body)})
 
     def deployment(self, kind: str, body: Mapping[str, Any]) -> None:
         meta = body["metadata"]

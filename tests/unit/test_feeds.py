@@ -78,6 +78,19 @@ def test_an_older_event_never_replaces_our_own_newer_write() -> None:
     assert KEY not in f.releases
 
 
+def test_the_echo_of_our_write_is_not_parsed_again_and_still_wakes_the_release() -> None:
+    f = feeds()
+    f.written(release(400, phase="Progressing"))
+    entry = next(iter(f.releases[KEY]))
+    f.release("MODIFIED", release(400, phase="Progressing"))  # its echo: the same version
+    assert next(iter(f.releases[KEY])) is entry
+    assert f.queue.depth(Priority.BULK) == 1
+    f.release("MODIFIED", release(401, phase="Healthy"))  # a newer one is parsed
+    newer = next(iter(f.releases[KEY]))
+    assert newer.resource_version == 401 and newer.view is not None
+    assert newer.view.status.phase == "Healthy"
+
+
 def test_our_write_is_queued_only_when_its_next_step_moves_traffic() -> None:
     f = feeds()
     f.written(release(400))  # an ordinary status write: its watch event wakes it, BULK
