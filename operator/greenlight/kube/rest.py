@@ -57,16 +57,19 @@ class _Group:
         headers = {"Accept": JSON, **(_headers or {})}
         if body is not None:
             headers["Content-Type"] = _content_type or JSON
-        serialized = await self.api_client.param_serialize(
+        # the body goes to the request as it is: already plain JSON, it needs none of the
+        # client's model sanitizing (a walk of every value, ~2% of the operator's CPU in a storm)
+        method, url, header_params, _, post_params = await self.api_client.param_serialize(
             method=method,
             resource_path=self.prefix + path,
             path_params=names,
             query_params=[(_query_name(k), v) for k, v in query.items() if v is not None],
             header_params=headers,
-            body=body,
             auth_settings=["BearerToken"],
         )
-        return await self.api_client.call_api(*serialized, _request_timeout=_request_timeout)
+        return await self.api_client.call_api(
+            method, url, header_params, body, post_params, _request_timeout=_request_timeout
+        )
 
     async def _raw(self, method: str, path: str, body: Any = None, **kw: Any) -> Any:
         """The aiohttp response, unread (the caller reads and releases it)."""
