@@ -58,7 +58,7 @@ class _Group:
         if body is not None:
             headers["Content-Type"] = _content_type or JSON
         # the body goes to the request as it is: already plain JSON, it needs none of the
-        # client's model sanitizing (a walk of every value, ~2% of the operator's CPU in a storm)
+        # client's model sanitizing (a walk of every value: 29 us for a status patch)
         method, url, header_params, _, post_params = await self.api_client.param_serialize(
             method=method,
             resource_path=self.prefix + path,
