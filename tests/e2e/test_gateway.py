@@ -30,6 +30,10 @@ pytestmark = [pytest.mark.realnode, pytest.mark.usefixtures("gateway", "operator
 
 GROUP, VERSION, PLURAL = "gateway.networking.k8s.io", "v1", "httproutes"
 RATE = 100.0  # requests per second, per client
+APPLIED = 3.0
+"""Seconds after a route write by which the gateway sends no request by the old weights: a
+liveness bound (the write took effect at all), far above Traefik's apply (p99 0.2-0.4 s quiet,
+more under a loaded CI machine); the time itself is reported, and timed in bench/gateway.py."""
 
 
 def report(text: str) -> None:
@@ -309,13 +313,23 @@ def test_abort_and_a_failed_analysis_put_every_request_back_on_stable_at_once(
             lambda: releases.deployments("web")[releases.status("web")["liveHash"]].spec.replicas
             == 3, 30, "the stable side back to 3 replicas")  # fmt: skip
         assert back
-        time.sleep(1)
-        late = [r for r in probe.snapshot(at + 0.5) if r.version == "v2"]
-        assert late == [], f"v2 answered requests sent after the route write: {late[:3]}"
+        # at once: one route write from 50/50 to 100 on stable, and no later one gives v2 any
+        before = [w for t, w in routes.changes if t < at]
+        moved = [w for t, w in routes.changes if t >= at]
+        assert before and before[-1].get(stable) == 50, routes.changes
+        assert all(w.get(stable) == 100 and sum(w.values()) == 100 for w in moved), routes.changes
+        # and the gateway applied it: a few seconds on (its own apply under load, not ours:
+        # bench/gateway.py times it), a hundred requests in a row answered by v1 alone
+        applied = at + APPLIED
+        probe.wait_for_requests(100, applied)
+        late = [r for r in probe.snapshot(applied) if r.version == "v2"]
+        assert late == [], f"v2 answered requests sent {APPLIED} s after the write: {late[:3]}"
         assert probe.failures() == [], probe.failures()[:5]
         st = releases.status("web")
         assert st["liveRevision"] == 1 and st["abortedHash"]
-        report(f"{how}: {probe.summary()}")
+        last_v2 = max(r.started for r in probe.snapshot(since) if r.version == "v2")
+        report(f"{how}: route write -> last request answered by v2 {(last_v2 - at) * 1000:.0f} ms;"
+               f" {probe.summary()}")  # fmt: skip
 
 
 def test_a_hand_edit_of_the_route_is_set_back_and_a_restart_changes_nothing(
